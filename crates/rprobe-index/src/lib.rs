@@ -1,0 +1,1 @@
+//! rprobe-index (work in progress).

@@ -1,0 +1,1 @@
+//! rprobe-initramfs (work in progress).

@@ -1,0 +1,1 @@
+//! rprobe-load (work in progress).

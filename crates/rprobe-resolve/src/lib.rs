@@ -1,0 +1,1 @@
+//! rprobe-resolve (work in progress).

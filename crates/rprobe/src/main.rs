@@ -1,0 +1,105 @@
+//! rprobe: one binary that acts as modprobe, depmod, modinfo, insmod, rmmod, lsmod and an
+//! initramfs builder. The tool is picked by the name the binary was called by (argv[0]),
+//! or, when called as `rprobe`, by a first argument naming a tool; otherwise it is modprobe.
+//!
+//! This crate stays thin: argument parsing, output formatting and exit codes. The work is
+//! done by the library crates.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+mod depmod;
+mod initramfs;
+mod insmod;
+mod lsmod;
+mod modinfo;
+mod modprobe;
+mod rmmod;
+
+/// A tool this binary can act as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tool {
+    Modprobe,
+    Depmod,
+    Modinfo,
+    Insmod,
+    Rmmod,
+    Lsmod,
+    Initramfs,
+}
+
+impl Tool {
+    fn from_name(name: &str) -> Option<Tool> {
+        Some(match name {
+            "modprobe" => Tool::Modprobe,
+            "depmod" => Tool::Depmod,
+            "modinfo" => Tool::Modinfo,
+            "insmod" => Tool::Insmod,
+            "rmmod" => Tool::Rmmod,
+            "lsmod" => Tool::Lsmod,
+            "initramfs" => Tool::Initramfs,
+            _ => return None,
+        })
+    }
+}
+
+/// Picks the tool and the argument vector it sees (argv[0] first, named as kmod names it).
+fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
+    let argv0 = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|a| a.to_str())
+        .unwrap_or("rprobe")
+        .to_string();
+    if let Some(tool) = Tool::from_name(&argv0) {
+        if tool != Tool::Initramfs {
+            return (tool, args);
+        }
+    }
+    if args.len() > 1 {
+        if let Some(tool) = args[1].to_str().and_then(Tool::from_name) {
+            let name = args.remove(1);
+            args[0] = name;
+            return (tool, args);
+        }
+    }
+    if !args.is_empty() {
+        args[0] = OsString::from("modprobe");
+    }
+    (Tool::Modprobe, args)
+}
+
+fn main() {
+    let (tool, args) = dispatch(std::env::args_os().collect());
+    let code = match tool {
+        Tool::Modprobe => modprobe::main(args),
+        Tool::Depmod => depmod::main(args),
+        Tool::Modinfo => modinfo::main(args),
+        Tool::Insmod => insmod::main(args),
+        Tool::Rmmod => rmmod::main(args),
+        Tool::Lsmod => lsmod::main(args),
+        Tool::Initramfs => initramfs::main(args),
+    };
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn argv0_picks_the_tool() {
+        assert_eq!(dispatch(v(&["/sbin/lsmod"])).0, Tool::Lsmod);
+        assert_eq!(dispatch(v(&["depmod", "-a"])).0, Tool::Depmod);
+        let (t, a) = dispatch(v(&["rprobe", "modinfo", "x"]));
+        assert_eq!(t, Tool::Modinfo);
+        assert_eq!(a, v(&["modinfo", "x"]));
+        let (t, a) = dispatch(v(&["rprobe", "-D", "ext4"]));
+        assert_eq!(t, Tool::Modprobe);
+        assert_eq!(a, v(&["modprobe", "-D", "ext4"]));
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests: they drive the built `rprobe` binary and compare it with kmod's tools.
+
+mod util;
