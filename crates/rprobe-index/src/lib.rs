@@ -1,1 +1,19 @@
-//! rprobe-index (work in progress).
+//! rprobe-index: everything about module files and the modules.* indexes.
+//!
+//! Module files (plain, gzip, xz, zstd) are opened and parsed into [`record`] values; the
+//! depmod side computes dependencies from records and writes every modules.* index, text and
+//! binary; the reader side answers lookups on those indexes for the resolver.
+
+pub mod error;
+
+// Module files (reader side): decompression, ELF parsing, modinfo, signatures, records.
+pub mod decompress;
+pub mod elf;
+pub mod record;
+pub mod signature;
+
+// Indexes and depmod.
+pub mod depmod;
+pub mod index;
+
+pub use error::{Error, Result};

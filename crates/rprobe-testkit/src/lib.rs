@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod synth;
+pub mod vm;
 
 /// The cache directory for downloaded kernels and build outputs (outside git).
 pub fn cache_dir() -> PathBuf {
@@ -32,7 +33,9 @@ impl RealTree {
     }
     /// The kernel image, boot/vmlinuz-VERSION.
     pub fn vmlinuz(&self) -> PathBuf {
-        self.root.join("boot").join(format!("vmlinuz-{}", self.version))
+        self.root
+            .join("boot")
+            .join(format!("vmlinuz-{}", self.version))
     }
 }
 
@@ -50,8 +53,18 @@ pub fn real_tree(flavour: &'static str) -> Option<RealTree> {
         .ok()
         .map(|s| s.trim().to_string());
     match version {
-        Some(version) if trees.join(flavour).join("lib/modules").join(&version).is_dir() => {
-            Some(RealTree { flavour, root: trees.join(flavour), version })
+        Some(version)
+            if trees
+                .join(flavour)
+                .join("lib/modules")
+                .join(&version)
+                .is_dir() =>
+        {
+            Some(RealTree {
+                flavour,
+                root: trees.join(flavour),
+                version,
+            })
         }
         _ => {
             let msg = format!(
@@ -71,7 +84,11 @@ pub fn real_tree(flavour: &'static str) -> Option<RealTree> {
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().map(PathBuf::from))
+        .chain(
+            ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+                .iter()
+                .map(PathBuf::from),
+        )
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }

@@ -1,0 +1,1 @@
+//! (indexes and depmod: being written)

@@ -1,0 +1,1 @@
+//! (module reader: being written)

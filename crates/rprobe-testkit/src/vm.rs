@@ -1,0 +1,1 @@
+//! rprobe-testkit VM harness (to be written).
