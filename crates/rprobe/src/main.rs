@@ -14,6 +14,7 @@ mod insmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
+mod modprobe_exec;
 mod rmmod;
 
 /// A tool this binary can act as.
