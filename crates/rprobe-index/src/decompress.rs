@@ -1,1 +1,259 @@
-//! (module reader: being written)
+//! Opening module files: plain ELF is memory-mapped, gzip, xz and zstd are decoded in
+//! memory. The codec is chosen by the file's magic bytes, never by its name, and decoding
+//! stops at a size cap so a hostile file cannot exhaust memory.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The default cap on a decompressed module: far above the largest real module (a few
+/// tens of MiB with debug info).
+pub const DEFAULT_MAX_SIZE: u64 = 256 << 20;
+
+/// The environment variable that lowers or raises the cap (bytes), for tests and odd trees.
+pub const MAX_SIZE_ENV: &str = "RPROBE_MAX_MODULE_SIZE";
+
+/// How a module file is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Compression {
+    /// A plain ELF file.
+    None,
+    /// gzip (.ko.gz).
+    Gzip,
+    /// xz (.ko.xz).
+    Xz,
+    /// zstd (.ko.zst).
+    Zstd,
+}
+
+impl Compression {
+    /// Detects the codec from the first bytes of a file.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The codec's name as the kernel's /sys/module/compression spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// The bytes of a module, mapped or decoded.
+#[derive(Debug)]
+pub enum ModuleBytes {
+    /// A plain file, memory-mapped.
+    Mapped(memmap2::Mmap),
+    /// Decoded (or read) into memory.
+    Owned(Vec<u8>),
+}
+
+impl Deref for ModuleBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ModuleBytes::Mapped(m) => m,
+            ModuleBytes::Owned(v) => v,
+        }
+    }
+}
+
+/// An opened module file: its path, how it was stored and its ELF bytes.
+#[derive(Debug)]
+pub struct ModuleFile {
+    /// The path it was opened from.
+    pub path: PathBuf,
+    /// How it was stored on disk.
+    pub compression: Compression,
+    /// The decompressed ELF image.
+    pub bytes: ModuleBytes,
+}
+
+/// The cap in effect: [`MAX_SIZE_ENV`] when set to a number, else [`DEFAULT_MAX_SIZE`].
+pub fn max_size() -> u64 {
+    std::env::var(MAX_SIZE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_SIZE)
+}
+
+/// Opens a module file with the cap from [`max_size`].
+pub fn open(path: &Path) -> Result<ModuleFile> {
+    open_with_limit(path, max_size())
+}
+
+/// Opens a module file, decoding it if compressed, refusing more than `limit` bytes.
+pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.len() == 0 {
+        return Err(Error::Empty { path: path.into() });
+    }
+    let mut head = [0u8; 6];
+    let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
+    let compression = Compression::detect(&head[..n]);
+    let bytes = match compression {
+        Compression::None => {
+            if meta.len() > limit {
+                return Err(Error::TooLarge {
+                    path: path.into(),
+                    limit,
+                });
+            }
+            // SAFETY: the map is read-only and private to this process; a module file
+            // being truncated under us is the one hazard, the same one kmod accepts.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+            ModuleBytes::Mapped(map)
+        }
+        codec => {
+            let mut raw = Vec::with_capacity(meta.len() as usize);
+            raw.extend_from_slice(&head[..n]);
+            file.read_to_end(&mut raw).map_err(|e| Error::io(path, e))?;
+            ModuleBytes::Owned(decompress(path, codec, &raw, limit)?)
+        }
+    };
+    Ok(ModuleFile {
+        path: path.into(),
+        compression,
+        bytes,
+    })
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Decodes `data` (a whole compressed file) with `codec`, refusing more than `limit` bytes.
+/// `path` only names the file in errors.
+pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let bad = |message: String| Error::Decompress {
+        path: path.into(),
+        codec: codec.name(),
+        message,
+    };
+    let reader: Box<dyn Read + '_> = match codec {
+        Compression::None => return Ok(data.to_vec()),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(data)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(data).map_err(|e| bad(e.to_string()))?,
+        ),
+    };
+    let mut out = Vec::with_capacity((data.len() * 4).min(limit as usize));
+    let got = reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| bad(e.to_string()))?;
+    if got as u64 > limit {
+        return Err(Error::TooLarge {
+            path: path.into(),
+            limit,
+        });
+    }
+    if codec == Compression::Xz || codec == Compression::Zstd {
+        // Both decoders report a cut stream as a clean end of input; an ELF module is never
+        // empty, and the ELF reader checks that its tables fit, but say it here first.
+        if out.is_empty() {
+            return Err(bad("no data decoded".into()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+    fn zst(data: &[u8]) -> Vec<u8> {
+        zstd::encode_all(data, 3).unwrap()
+    }
+
+    #[test]
+    fn detects_by_magic() {
+        assert_eq!(Compression::detect(&gz(b"x")), Compression::Gzip);
+        assert_eq!(Compression::detect(&xz(b"x")), Compression::Xz);
+        assert_eq!(Compression::detect(&zst(b"x")), Compression::Zstd);
+        assert_eq!(Compression::detect(b"\x7fELF"), Compression::None);
+    }
+
+    #[test]
+    fn round_trips_each_codec() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let p = Path::new("m.ko");
+        for (c, enc) in [
+            (Compression::Gzip, gz(&data)),
+            (Compression::Xz, xz(&data)),
+            (Compression::Zstd, zst(&data)),
+        ] {
+            assert_eq!(decompress(p, c, &enc, 1 << 20).unwrap(), data, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_errors() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let p = Path::new("cut.ko");
+        for (c, enc) in [
+            (Compression::Gzip, gz(&data)),
+            (Compression::Xz, xz(&data)),
+            (Compression::Zstd, zst(&data)),
+        ] {
+            let cut = &enc[..enc.len() / 2];
+            match decompress(p, c, cut, 1 << 20) {
+                Err(Error::Decompress { path, .. }) => assert_eq!(path, p),
+                other => panic!("{c:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bombs_stop_at_the_cap() {
+        let data = vec![0u8; 4 << 20];
+        let p = Path::new("bomb.ko.xz");
+        for (c, enc) in [
+            (Compression::Gzip, gz(&data)),
+            (Compression::Xz, xz(&data)),
+            (Compression::Zstd, zst(&data)),
+        ] {
+            match decompress(p, c, &enc, 1 << 20) {
+                Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 1 << 20),
+                other => panic!("{c:?}: {other:?}"),
+            }
+        }
+    }
+}

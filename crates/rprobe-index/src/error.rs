@@ -14,9 +14,74 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    // --- module reader variants (decompress, elf, signature) go here ---
+    /// The file is empty.
+    #[error("{path}: empty file, not a kernel module")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A compressed stream that does not decode (truncated or corrupt).
+    #[error("{path}: corrupt or truncated {codec} stream: {message}")]
+    Decompress {
+        /// The file.
+        path: PathBuf,
+        /// gzip, xz or zstd.
+        codec: &'static str,
+        /// What the decoder said.
+        message: String,
+    },
+    /// Decompression stopped at the size cap.
+    #[error("{path}: decompressed size exceeds the limit of {limit} bytes (not a module, or a decompression bomb)")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// Not an ELF file, or an ELF file whose structure is broken.
+    #[error("{path}: not a valid kernel module: {reason}")]
+    BadElf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index file whose content is broken.
+    #[error("{path}: corrupt index: {reason}")]
+    BadIndex {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
 
-    // --- index and depmod variants go here ---
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::BadElf`] for `path`.
+    pub fn bad_elf(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::BadElf {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The errno kmod would report for this failure (ENOEXEC for a file that is not a
+    /// module, ENOENT for a missing file, the I/O error's own code otherwise).
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or(5),
+            Error::TooLarge { .. } => 27, // EFBIG
+            _ => 8,                       // ENOEXEC
+        }
+    }
 }
 
 /// Result with rprobe-index's [`Error`].

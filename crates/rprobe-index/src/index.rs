@@ -1,1 +1,227 @@
-//! (indexes and depmod: being written)
+//! The modules.* indexes: kmod's binary trie format ([`trie`]) and [`ModuleDir`], which
+//! answers module tools' lookups on a lib/modules/VERSION directory through the .bin files,
+//! falling back to the text files when a .bin file is missing.
+
+pub mod trie;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::{Error, Result};
+pub use trie::{Trie, TrieBuilder, Value};
+
+/// One modules.dep entry: a module's path (relative to the module directory, or absolute)
+/// and the paths of the modules it needs, in modules.dep order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepEntry {
+    /// The module's file.
+    pub path: String,
+    /// Its dependencies' files.
+    pub deps: Vec<String>,
+}
+
+impl DepEntry {
+    /// Parses a modules.dep line (or .bin value): `path: dep dep ...`.
+    pub fn parse(line: &str) -> Option<DepEntry> {
+        let (path, deps) = line.split_once(':')?;
+        Some(DepEntry {
+            path: path.trim().to_string(),
+            deps: deps.split_whitespace().map(str::to_string).collect(),
+        })
+    }
+}
+
+/// The kind of index, with its file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// modules.dep
+    Dep,
+    /// modules.alias
+    Alias,
+    /// modules.symbols
+    Symbols,
+    /// modules.builtin
+    Builtin,
+    /// modules.builtin.alias
+    BuiltinAlias,
+}
+
+impl IndexKind {
+    /// The text file's name; the binary index adds ".bin".
+    pub fn file_name(self) -> &'static str {
+        match self {
+            IndexKind::Dep => "modules.dep",
+            IndexKind::Alias => "modules.alias",
+            IndexKind::Symbols => "modules.symbols",
+            IndexKind::Builtin => "modules.builtin",
+            IndexKind::BuiltinAlias => "modules.builtin.alias",
+        }
+    }
+}
+
+/// A lib/modules/VERSION directory opened for lookups. Index files are read on first use.
+pub struct ModuleDir {
+    dir: PathBuf,
+    bins: HashMap<IndexKind, OnceLock<Option<Trie>>>,
+    text: HashMap<IndexKind, OnceLock<Vec<(String, String)>>>,
+}
+
+impl ModuleDir {
+    /// Opens a module directory (it must exist).
+    pub fn open(dir: &Path) -> Result<ModuleDir> {
+        let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+        if !meta.is_dir() {
+            return Err(Error::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            ));
+        }
+        let kinds = [
+            IndexKind::Dep,
+            IndexKind::Alias,
+            IndexKind::Symbols,
+            IndexKind::Builtin,
+            IndexKind::BuiltinAlias,
+        ];
+        Ok(ModuleDir {
+            dir: dir.to_path_buf(),
+            bins: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
+            text: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The full path of a module path as modules.dep writes it (relative to the directory
+    /// unless absolute).
+    pub fn full_path(&self, p: &str) -> PathBuf {
+        if p.starts_with('/') {
+            PathBuf::from(p)
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    fn bin(&self, kind: IndexKind) -> Result<Option<&Trie>> {
+        let cell = &self.bins[&kind];
+        if let Some(t) = cell.get() {
+            return Ok(t.as_ref());
+        }
+        let path = self.dir.join(format!("{}.bin", kind.file_name()));
+        let t = match Trie::open(&path) {
+            Ok(t) => Some(t),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(cell.get_or_init(|| t).as_ref())
+    }
+
+    /// The text index as (key, value) pairs, for the fallback.
+    fn text(&self, kind: IndexKind) -> &[(String, String)] {
+        self.text[&kind].get_or_init(|| {
+            let path = self.dir.join(kind.file_name());
+            let Ok(s) = std::fs::read_to_string(&path) else {
+                return Vec::new();
+            };
+            let mut v = Vec::new();
+            for line in s.lines() {
+                match kind {
+                    IndexKind::Dep => {
+                        if let Some(e) = DepEntry::parse(line) {
+                            let name = crate::record::modname_from_path(Path::new(&e.path));
+                            v.push((name, line.to_string()));
+                        }
+                    }
+                    IndexKind::Builtin => {
+                        let name = crate::record::modname_from_path(Path::new(line.trim()));
+                        if !name.is_empty() {
+                            v.push((name, String::new()));
+                        }
+                    }
+                    IndexKind::Alias | IndexKind::Symbols | IndexKind::BuiltinAlias => {
+                        let mut w = line.split_whitespace();
+                        if let (Some("alias"), Some(k), Some(m)) = (w.next(), w.next(), w.next()) {
+                            v.push((k.to_string(), m.to_string()));
+                        }
+                    }
+                }
+            }
+            v
+        })
+    }
+
+    fn exact(&self, kind: IndexKind, key: &str) -> Result<Option<String>> {
+        if let Some(t) = self.bin(kind)? {
+            return t.search(key);
+        }
+        Ok(self
+            .text(kind)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone()))
+    }
+
+    fn wild(&self, kind: IndexKind, key: &str) -> Result<Vec<String>> {
+        if let Some(t) = self.bin(kind)? {
+            return Ok(t.search_wild(key)?.into_iter().map(|v| v.value).collect());
+        }
+        Ok(self
+            .text(kind)
+            .iter()
+            .filter(|(k, _)| trie::fnmatch(k.as_bytes(), key.as_bytes()))
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+
+    /// The modules.dep entry of a module name ('-' and '_' already normalised to '_').
+    pub fn dep(&self, name: &str) -> Result<Option<DepEntry>> {
+        Ok(self
+            .exact(IndexKind::Dep, name)?
+            .and_then(|l| DepEntry::parse(&l)))
+    }
+
+    /// Modules whose alias patterns match `alias`, in kmod's order.
+    pub fn alias(&self, alias: &str) -> Result<Vec<String>> {
+        self.wild(IndexKind::Alias, alias)
+    }
+
+    /// Modules exporting a symbol; `key` is `symbol:NAME` as kmod looks it up.
+    pub fn symbol(&self, key: &str) -> Result<Vec<String>> {
+        self.wild(IndexKind::Symbols, key)
+    }
+
+    /// True when the module is built into the kernel (modules.builtin).
+    pub fn builtin(&self, name: &str) -> Result<bool> {
+        Ok(self.exact(IndexKind::Builtin, name)?.is_some())
+    }
+
+    /// Built-in modules whose aliases match (modules.builtin.alias.bin).
+    pub fn builtin_alias(&self, alias: &str) -> Result<Vec<String>> {
+        self.wild(IndexKind::BuiltinAlias, alias)
+    }
+
+    /// The modinfo of a built-in module from modules.builtin.modinfo (`name.key=value`
+    /// strings), in file order. Empty when the file or the module is absent.
+    pub fn builtin_modinfo(&self, name: &str) -> Result<Option<Vec<(String, String)>>> {
+        let path = self.dir.join("modules.builtin.modinfo");
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let prefix = format!("{name}.");
+        let mut out = Vec::new();
+        for s in data.split(|&b| b == 0) {
+            let s = String::from_utf8_lossy(s);
+            if let Some(kv) = s.strip_prefix(&prefix) {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+        Ok(if out.is_empty() { None } else { Some(out) })
+    }
+}

@@ -1,1 +1,126 @@
-//! (module reader: being written)
+//! The record read from one module file: a plain value (serialisable, computed per file,
+//! keyed by the file's identity) that depmod, modinfo and the resolver work from, so that an
+//! incremental depmod can cache it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decompress::{self, Compression};
+use crate::elf::{ElfModule, Export, Import};
+use crate::signature::{self, SignatureInfo};
+use crate::Result;
+
+/// Everything module tools need from one module file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    /// The path it was read from.
+    pub path: PathBuf,
+    /// The module name as kmod derives it from the file name.
+    pub name: String,
+    /// How the file is stored.
+    pub compression: Compression,
+    /// .modinfo key/value pairs in file order, repeated keys kept.
+    pub modinfo: Vec<(String, String)>,
+    /// Exported symbols.
+    pub exports: Vec<Export>,
+    /// Needed symbols with CRCs.
+    pub imports: Vec<Import>,
+    /// The appended signature, if any.
+    pub signature: Option<SignatureInfo>,
+}
+
+impl ModuleRecord {
+    /// The values of a modinfo key, in file order.
+    pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.modinfo
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The vermagic string, if the module has one.
+    pub fn vermagic(&self) -> Option<&str> {
+        self.values("vermagic").next()
+    }
+}
+
+/// What to read of a module: modinfo tools need no symbols, depmod needs them all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read exports and imports (needs .symtab).
+    pub symbols: bool,
+    /// Read the signature trailer.
+    pub signature: bool,
+}
+
+impl ReadOptions {
+    /// Everything.
+    pub const ALL: ReadOptions = ReadOptions {
+        symbols: true,
+        signature: true,
+    };
+}
+
+/// Reads everything from a module file.
+pub fn read_module(path: &Path) -> Result<ModuleRecord> {
+    read_module_with(path, ReadOptions::ALL)
+}
+
+/// Reads what `opts` asks for from a module file.
+pub fn read_module_with(path: &Path, opts: ReadOptions) -> Result<ModuleRecord> {
+    let file = decompress::open(path)?;
+    record_from_image(path, file.compression, &file.bytes, opts)
+}
+
+/// Builds the record of a module image already in memory.
+pub fn record_from_image(
+    path: &Path,
+    compression: Compression,
+    image: &[u8],
+    opts: ReadOptions,
+) -> Result<ModuleRecord> {
+    let elf = ElfModule::parse(path, image)?;
+    let modinfo = elf.modinfo()?;
+    let (exports, imports) = if opts.symbols {
+        (elf.exports()?, elf.imports()?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let signature = if opts.signature {
+        signature::read(image)
+    } else {
+        None
+    };
+    Ok(ModuleRecord {
+        path: path.into(),
+        name: modname_from_path(path),
+        compression,
+        modinfo,
+        exports,
+        imports,
+        signature,
+    })
+}
+
+/// The module name of a file name, as kmod derives it: the base name up to its first '.',
+/// with '-' turned into '_'.
+pub fn modname_from_path(path: &Path) -> String {
+    let base = path
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    normalize(base.split('.').next().unwrap_or(""))
+}
+
+/// A module name with '-' turned into '_', as kmod compares names.
+pub fn normalize(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// True when a file name ends as a module's does: .ko, .ko.gz, .ko.xz or .ko.zst.
+pub fn is_module_filename(name: &str) -> bool {
+    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}

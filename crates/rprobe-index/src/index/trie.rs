@@ -1,0 +1,607 @@
+//! kmod's binary index format (modules.*.bin): a trie of 7-bit ASCII keys whose nodes
+//! carry values with priorities. Big-endian: magic 0xB007F457, version 0x00020001, the
+//! root node's offset, then nodes written children first. A node offset's top nibble says
+//! what the node holds (prefix string, child table, values); the rest is the file offset.
+
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// The magic number at the start of every index.
+pub const MAGIC: u32 = 0xB007_F457;
+/// Format version 2.1.
+pub const VERSION: u32 = 0x0002_0001;
+const F_PREFIX: u32 = 0x8000_0000;
+const F_VALUES: u32 = 0x4000_0000;
+const F_CHILDS: u32 = 0x2000_0000;
+const MASK: u32 = 0x0FFF_FFFF;
+
+/// A value stored under a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    /// Lower sorts first.
+    pub priority: u32,
+    /// The value text.
+    pub value: String,
+}
+
+#[derive(Default)]
+struct Node {
+    prefix: Vec<u8>,
+    children: Vec<Option<Box<Node>>>, // 128 slots when any
+    values: Vec<Value>,
+}
+
+impl Node {
+    fn leaf(prefix: &[u8], value: Value) -> Node {
+        Node {
+            prefix: prefix.to_vec(),
+            children: Vec::new(),
+            values: vec![value],
+        }
+    }
+    fn child_mut(&mut self, ch: u8) -> &mut Option<Box<Node>> {
+        if self.children.is_empty() {
+            self.children.resize_with(128, || None);
+        }
+        &mut self.children[ch as usize]
+    }
+    fn range(&self) -> Option<(u8, u8)> {
+        let first = self.children.iter().position(|c| c.is_some())?;
+        let last = self.children.iter().rposition(|c| c.is_some())?;
+        Some((first as u8, last as u8))
+    }
+}
+
+/// Builds an index in memory and writes it in kmod's format, byte for byte as kmod's depmod
+/// lays it out (same splitting, same value order, same post-order node placement).
+#[derive(Default)]
+pub struct TrieBuilder {
+    root: Node,
+}
+
+/// Keys and values must be 7-bit ASCII without NUL.
+pub fn check_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b != 0 && b < 128)
+}
+
+impl TrieBuilder {
+    /// An empty index.
+    pub fn new() -> TrieBuilder {
+        TrieBuilder::default()
+    }
+
+    /// Adds `value` under `key`. Returns true when the key already held the same value.
+    /// Among values of equal priority the one added last comes first, as in kmod.
+    pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> bool {
+        let key = key.as_bytes();
+        let mut node = &mut self.root;
+        let mut i = 0;
+        loop {
+            let plen = node.prefix.len();
+            if let Some(j) = (0..plen).find(|&j| key.get(i + j) != Some(&node.prefix[j])) {
+                // Split: the node keeps prefix[..j]; a child at prefix[j] takes the rest.
+                let ch = node.prefix[j];
+                let mut tail = std::mem::take(node);
+                let prefix: Vec<u8> = tail.prefix[..j].to_vec();
+                tail.prefix = tail.prefix[j + 1..].to_vec();
+                node.prefix = prefix;
+                *node.child_mut(ch) = Some(Box::new(tail));
+            }
+            i += node.prefix.len();
+            let Some(&ch) = key.get(i) else {
+                let dup = node.values.iter().any(|v| v.value == value);
+                let pos = node
+                    .values
+                    .iter()
+                    .position(|v| v.priority >= priority)
+                    .unwrap_or(node.values.len());
+                node.values.insert(
+                    pos,
+                    Value {
+                        priority,
+                        value: value.to_string(),
+                    },
+                );
+                return dup;
+            };
+            let slot = node.child_mut(ch);
+            if slot.is_none() {
+                *slot = Some(Box::new(Node::leaf(
+                    &key[i + 1..],
+                    Value {
+                        priority,
+                        value: value.to_string(),
+                    },
+                )));
+                return false;
+            }
+            node = slot
+                .as_mut()
+                .map(|b| &mut **b)
+                .unwrap_or_else(|| unreachable!());
+            i += 1;
+        }
+    }
+
+    /// The index file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC.to_be_bytes());
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        let root = write_node(&self.root, &mut out);
+        out[8..12].copy_from_slice(&root.to_be_bytes());
+        out
+    }
+}
+
+fn write_node(node: &Node, out: &mut Vec<u8>) -> u32 {
+    let range = node.range();
+    let mut child_offs = Vec::new();
+    if let Some((first, last)) = range {
+        for ch in first..=last {
+            child_offs.push(match &node.children[ch as usize] {
+                Some(c) => write_node(c, out),
+                None => 0,
+            });
+        }
+    }
+    let mut offset = out.len() as u32;
+    if !node.prefix.is_empty() {
+        out.extend_from_slice(&node.prefix);
+        out.push(0);
+        offset |= F_PREFIX;
+    }
+    if let Some((first, last)) = range {
+        out.push(first);
+        out.push(last);
+        for c in child_offs {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        offset |= F_CHILDS;
+    }
+    if !node.values.is_empty() {
+        out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+        for v in &node.values {
+            out.extend_from_slice(&v.priority.to_be_bytes());
+            out.extend_from_slice(v.value.as_bytes());
+            out.push(0);
+        }
+        offset |= F_VALUES;
+    }
+    offset
+}
+
+/// A read-only index file in memory.
+pub struct Trie {
+    path: std::path::PathBuf,
+    data: Vec<u8>,
+    root: u32,
+}
+
+struct RNode<'a> {
+    prefix: &'a [u8],
+    first: u8,
+    children: Vec<u32>,
+    values: Vec<(u32, &'a [u8])>,
+}
+
+impl<'a> RNode<'a> {
+    fn child(&self, ch: u8) -> Option<u32> {
+        let i = (ch as usize).checked_sub(self.first as usize)?;
+        self.children.get(i).copied().filter(|&o| o & MASK != 0)
+    }
+}
+
+impl Trie {
+    /// Opens and checks an index file.
+    pub fn open(path: &Path) -> Result<Trie> {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Trie::from_bytes(path, data)
+    }
+
+    /// Checks the header of index bytes; `path` names them in errors.
+    pub fn from_bytes(path: &Path, data: Vec<u8>) -> Result<Trie> {
+        let word = |i: usize| {
+            data.get(i..i + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let bad = |r: &str| Error::BadIndex {
+            path: path.into(),
+            reason: r.into(),
+        };
+        if word(0) != Some(MAGIC) {
+            return Err(bad("bad magic (not a kmod index)"));
+        }
+        match word(4) {
+            Some(v) if v >> 16 == VERSION >> 16 => {}
+            _ => return Err(bad("unsupported index version")),
+        }
+        let root = word(8).ok_or_else(|| bad("truncated header"))?;
+        Ok(Trie {
+            path: path.into(),
+            data,
+            root,
+        })
+    }
+
+    fn bad(&self, r: &str) -> Error {
+        Error::BadIndex {
+            path: self.path.clone(),
+            reason: r.into(),
+        }
+    }
+
+    fn node(&self, offset: u32) -> Result<RNode<'_>> {
+        let mut p = (offset & MASK) as usize;
+        let d = &self.data;
+        let cstr = |p: &mut usize| -> Result<&[u8]> {
+            let rest = d
+                .get(*p..)
+                .ok_or_else(|| self.bad("node offset past the end"))?;
+            let n = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| self.bad("unterminated string"))?;
+            *p += n + 1;
+            Ok(&rest[..n])
+        };
+        let word = |p: &mut usize| -> Result<u32> {
+            let b = d
+                .get(*p..*p + 4)
+                .ok_or_else(|| self.bad("truncated node"))?;
+            *p += 4;
+            Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let prefix = if offset & F_PREFIX != 0 {
+            cstr(&mut p)?
+        } else {
+            &[]
+        };
+        let (mut first, mut children) = (128u8, Vec::new());
+        if offset & F_CHILDS != 0 {
+            let fl = d.get(p..p + 2).ok_or_else(|| self.bad("truncated node"))?;
+            p += 2;
+            if fl[1] < fl[0] || fl[1] >= 128 {
+                return Err(self.bad("bad child range"));
+            }
+            first = fl[0];
+            for _ in fl[0]..=fl[1] {
+                let c = word(&mut p)?;
+                if c & MASK != 0 && (c & MASK) >= (offset & MASK) {
+                    return Err(self.bad("child offset does not precede its parent (loop)"));
+                }
+                children.push(c);
+            }
+        }
+        let mut values = Vec::new();
+        if offset & F_VALUES != 0 {
+            let n = word(&mut p)?;
+            for _ in 0..n {
+                let prio = word(&mut p)?;
+                values.push((prio, cstr(&mut p)?));
+            }
+        }
+        Ok(RNode {
+            prefix,
+            first,
+            children,
+            values,
+        })
+    }
+
+    fn root(&self) -> Result<Option<RNode<'_>>> {
+        if self.root & MASK == 0 {
+            return Ok(None);
+        }
+        self.node(self.root).map(Some)
+    }
+
+    /// The first (lowest priority) value stored under exactly `key`.
+    pub fn search(&self, key: &str) -> Result<Option<String>> {
+        let key = key.as_bytes();
+        let mut node = self.root()?;
+        let mut i = 0;
+        while let Some(n) = node {
+            if key.get(i..i + n.prefix.len()) != Some(n.prefix) {
+                return Ok(None);
+            }
+            i += n.prefix.len();
+            let Some(&ch) = key.get(i) else {
+                return Ok(n
+                    .values
+                    .first()
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned()));
+            };
+            node = match n.child(ch) {
+                Some(o) => Some(self.node(o)?),
+                None => None,
+            };
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// Every value whose key, taken as an fnmatch pattern, matches `key`: kmod's wildcard
+    /// search, with its result order (by priority; equal priorities newest first).
+    pub fn search_wild(&self, key: &str) -> Result<Vec<Value>> {
+        let key = key.as_bytes();
+        let mut out = Vec::new();
+        let mut node = self.root()?;
+        let mut i = 0;
+        let mut buf = Vec::new();
+        while let Some(n) = node {
+            for (j, &ch) in n.prefix.iter().enumerate() {
+                if ch == b'*' || ch == b'?' || ch == b'[' {
+                    self.wild_all(&n, j, &mut buf, &key[(i + j).min(key.len())..], &mut out)?;
+                    return Ok(out);
+                }
+                if key.get(i + j) != Some(&ch) {
+                    return Ok(out);
+                }
+            }
+            i += n.prefix.len();
+            for w in [b'*', b'?', b'['] {
+                if let Some(o) = n.child(w) {
+                    let c = self.node(o)?;
+                    buf.push(w);
+                    self.wild_all(&c, 0, &mut buf, &key[i..], &mut out)?;
+                    buf.pop();
+                }
+            }
+            let Some(&ch) = key.get(i) else {
+                for (p, v) in &n.values {
+                    add_value(&mut out, *p, v);
+                }
+                return Ok(out);
+            };
+            node = match n.child(ch) {
+                Some(o) => Some(self.node(o)?),
+                None => None,
+            };
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    fn wild_all(
+        &self,
+        n: &RNode<'_>,
+        j: usize,
+        buf: &mut Vec<u8>,
+        subkey: &[u8],
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
+        let pushed = n.prefix.len() - j;
+        buf.extend_from_slice(&n.prefix[j..]);
+        for (k, &o) in n.children.iter().enumerate() {
+            if o & MASK == 0 {
+                continue;
+            }
+            let c = self.node(o)?;
+            buf.push(n.first + k as u8);
+            self.wild_all(&c, 0, buf, subkey, out)?;
+            buf.pop();
+        }
+        if !n.values.is_empty() && fnmatch(buf, subkey) {
+            for (p, v) in &n.values {
+                add_value(out, *p, v);
+            }
+        }
+        buf.truncate(buf.len() - pushed);
+        Ok(())
+    }
+
+    /// Every (key, value) pair, keys in byte order: for dumping and tests.
+    pub fn entries(&self) -> Result<Vec<(String, Value)>> {
+        let mut out = Vec::new();
+        if let Some(r) = self.root()? {
+            self.walk(&r, &mut Vec::new(), &mut out, 0)?;
+        }
+        Ok(out)
+    }
+
+    fn walk(
+        &self,
+        n: &RNode<'_>,
+        key: &mut Vec<u8>,
+        out: &mut Vec<(String, Value)>,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 4096 {
+            return Err(self.bad("trie too deep"));
+        }
+        let len = key.len();
+        key.extend_from_slice(n.prefix);
+        for (p, v) in &n.values {
+            out.push((
+                String::from_utf8_lossy(key).into_owned(),
+                Value {
+                    priority: *p,
+                    value: String::from_utf8_lossy(v).into_owned(),
+                },
+            ));
+        }
+        for (k, &o) in n.children.iter().enumerate() {
+            if o & MASK == 0 {
+                continue;
+            }
+            let c = self.node(o)?;
+            key.push(n.first + k as u8);
+            self.walk(&c, key, out, depth + 1)?;
+            key.pop();
+        }
+        key.truncate(len);
+        Ok(())
+    }
+}
+
+fn add_value(out: &mut Vec<Value>, priority: u32, v: &[u8]) {
+    let pos = out
+        .iter()
+        .position(|x| x.priority >= priority)
+        .unwrap_or(out.len());
+    out.insert(
+        pos,
+        Value {
+            priority,
+            value: String::from_utf8_lossy(v).into_owned(),
+        },
+    );
+}
+
+/// fnmatch(3) with no flags: `*`, `?`, bracket expressions (`!`/`^` negation, ranges) and
+/// backslash escapes; `*` and `?` match '/' too.
+pub fn fnmatch(pattern: &[u8], s: &[u8]) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
+    let (mut star_p, mut star_i) = (usize::MAX, 0usize);
+    while i < s.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star_p = p;
+                    star_i = i;
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((ok, len)) = bracket(&pattern[p..], s[i]) {
+                        if ok {
+                            p += len;
+                            i += 1;
+                            continue;
+                        }
+                    } else if s[i] == b'[' {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+                b'\\' if p + 1 < pattern.len() => {
+                    if pattern[p + 1] == s[i] {
+                        p += 2;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == s[i] {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        if star_p == usize::MAX {
+            return false;
+        }
+        p = star_p + 1;
+        star_i += 1;
+        i = star_i;
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the bracket expression at the start of `pat`: (matched, length), or
+/// None when the bracket is not closed (then '[' is literal).
+fn bracket(pat: &[u8], c: u8) -> Option<(bool, usize)> {
+    let mut k = 1;
+    let neg = matches!(pat.get(k), Some(b'!') | Some(b'^'));
+    if neg {
+        k += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let ch = *pat.get(k)?;
+        if ch == b']' && !first {
+            return Some((matched != neg, k + 1));
+        }
+        first = false;
+        let lo = if ch == b'\\' {
+            k += 1;
+            *pat.get(k)?
+        } else {
+            ch
+        };
+        if pat.get(k + 1) == Some(&b'-') && pat.get(k + 2).is_some_and(|&h| h != b']') {
+            let hi = pat[k + 2];
+            if lo <= c && c <= hi {
+                matched = true;
+            }
+            k += 3;
+        } else {
+            if lo == c {
+                matched = true;
+            }
+            k += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnmatch_basics() {
+        assert!(fnmatch(b"pci:v*d*sv*", b"pci:v1234d5sv9"));
+        assert!(fnmatch(b"a?c", b"abc"));
+        assert!(!fnmatch(b"a?c", b"ac"));
+        assert!(fnmatch(b"x[0-9]y", b"x5y"));
+        assert!(!fnmatch(b"x[!0-9]y", b"x5y"));
+        assert!(fnmatch(b"x[]]y", b"x]y"));
+        assert!(fnmatch(b"*", b""));
+        assert!(!fnmatch(b"abc", b"abcd"));
+        assert!(fnmatch(b"a*b*c", b"aXXbYYc"));
+    }
+
+    #[test]
+    fn write_then_read() {
+        let mut t = TrieBuilder::new();
+        t.insert("ext4", "kernel/fs/ext4.ko: a b", 0);
+        t.insert("ext3", "x", 0);
+        t.insert("e", "y", 0);
+        t.insert("pci:v*d00001234*", "m1", 0);
+        t.insert("pci:v00008086d*", "m2", 0);
+        t.insert("pci:v00008086d*", "m3", 0);
+        let bytes = t.to_bytes();
+        let r = Trie::from_bytes(Path::new("t"), bytes).unwrap();
+        assert_eq!(
+            r.search("ext4").unwrap().as_deref(),
+            Some("kernel/fs/ext4.ko: a b")
+        );
+        assert_eq!(r.search("e").unwrap().as_deref(), Some("y"));
+        assert_eq!(r.search("ex").unwrap(), None);
+        let w: Vec<String> = r
+            .search_wild("pci:v00008086d00001234sv0")
+            .unwrap()
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert_eq!(r.entries().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let p = Path::new("bad.bin");
+        assert!(Trie::from_bytes(p, b"junk".to_vec()).is_err());
+        let mut b = TrieBuilder::new();
+        b.insert("abc", "v", 0);
+        let mut bytes = b.to_bytes();
+        let n = bytes.len();
+        bytes.truncate(n - 3);
+        if let Ok(t) = Trie::from_bytes(p, bytes) {
+            let _ = t.search("abc");
+            let _ = t.search_wild("abc");
+        }
+    }
+}
