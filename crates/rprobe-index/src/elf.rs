@@ -262,7 +262,7 @@ impl<'a> ElfModule<'a> {
                 "no symbol table (.symtab/.strtab)",
             ));
         };
-        let verlen = if self.is_64() { 64 } else { 64 };
+        let verlen = 64; // struct modversion_info: crc + name, 64 bytes on 32 and 64 bits
         let crclen = if self.is_64() { 8 } else { 4 };
         let versions: Vec<(u64, &[u8])> = match self.section("__versions")? {
             Some(v) if v.len() % verlen == 0 => v

@@ -22,6 +22,8 @@ pub struct ModuleRecord {
     pub compression: Compression,
     /// .modinfo key/value pairs in file order, repeated keys kept.
     pub modinfo: Vec<(String, String)>,
+    /// False when the module has no .modinfo section at all.
+    pub has_modinfo: bool,
     /// Exported symbols.
     pub exports: Vec<Export>,
     /// Needed symbols with CRCs.
@@ -81,6 +83,7 @@ pub fn record_from_image(
     opts: ReadOptions,
 ) -> Result<ModuleRecord> {
     let elf = ElfModule::parse(path, image)?;
+    let has_modinfo = elf.section(".modinfo")?.is_some();
     let modinfo = elf.modinfo()?;
     let (exports, imports) = if opts.symbols {
         (elf.exports()?, elf.imports()?)
@@ -97,6 +100,7 @@ pub fn record_from_image(
         name: modname_from_path(path),
         compression,
         modinfo,
+        has_modinfo,
         exports,
         imports,
         signature,

@@ -316,6 +316,32 @@ fn by_path(out: &mut Out, path: &Path) -> bool {
             signature: true,
         },
     ) {
+        Ok(rec) if !rec.has_modinfo => {
+            // As kmod: the file name is printed, then the failure.
+            let mut o = Out {
+                sep: out.sep,
+                field: Some("filename".into()),
+                buf: Vec::new(),
+            };
+            if out.field.is_none() {
+                o.field = None;
+                o.buf
+                    .extend_from_slice(format!("{:<16}", "filename:").as_bytes());
+                o.buf
+                    .extend_from_slice(absolute(path).to_string_lossy().as_bytes());
+                o.buf.push(out.sep);
+            } else if out.field.as_deref() == Some("filename") {
+                show(out, &absolute(path).to_string_lossy(), None, &[]);
+                return true;
+            }
+            out.buf.extend_from_slice(&o.buf);
+            eprintln!(
+                "modinfo: ERROR: could not get modinfo from '{}': {}: no .modinfo section",
+                rec.name,
+                path.display()
+            );
+            false
+        }
         Ok(rec) => {
             show(out, &absolute(path).to_string_lossy(), None, &info_of(&rec));
             true
