@@ -1,10 +1,153 @@
-//! The `depmod` tool.
+//! `depmod`: generate modules.dep and the other indexes, as kmod's depmod.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
-/// Runs `depmod` with kmod's argument conventions; returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("depmod: not implemented yet");
-    1
+use clap::Parser;
+use rprobe_index::depmod::{self, Level, Options};
+
+/// kmod-compatible depmod options.
+#[derive(Parser, Debug)]
+#[command(name = "depmod", disable_version_flag = true)]
+struct Args {
+    /// Probe all modules (the default when no files are given).
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Only do the work when modules are newer than modules.dep.
+    #[arg(short = 'A', long = "quick")]
+    quick: bool,
+    /// Use BASEDIR as the root of /lib/modules.
+    #[arg(short = 'b', long = "basedir")]
+    basedir: Option<PathBuf>,
+    /// Use this module directory instead of /lib/modules.
+    #[arg(short = 'm', long = "moduledir")]
+    moduledir: Option<String>,
+    /// Write the indexes under this root instead of BASEDIR.
+    #[arg(short = 'o', long = "outdir")]
+    outdir: Option<PathBuf>,
+    /// Configuration file or directory (repeatable) instead of the default directories.
+    #[arg(short = 'C', long = "config")]
+    config: Vec<PathBuf>,
+    /// Report symbols no module or the kernel provides.
+    #[arg(short = 'e', long = "errsyms")]
+    errsyms: bool,
+    /// Module.symvers, for symbol versions (with -e).
+    #[arg(short = 'E', long = "symvers")]
+    symvers: Option<PathBuf>,
+    /// System.map, for the kernel's symbols (with -e).
+    #[arg(short = 'F', long = "filesyms")]
+    filesyms: Option<PathBuf>,
+    /// Architecture symbol prefix.
+    #[arg(short = 'P', long = "symbol-prefix")]
+    prefix: Option<String>,
+    /// Print the results on stdout instead of writing files.
+    #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
+    show: bool,
+    /// Warn about duplicate dependencies, aliases and symbols.
+    #[arg(short = 'w', long = "warn")]
+    warn: bool,
+    /// Verbose.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Show the version.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Deprecated options kmod ignores.
+    #[arg(short = 'u', hide = true)]
+    _u: bool,
+    /// Deprecated.
+    #[arg(short = 'q', hide = true)]
+    _q: bool,
+    /// Deprecated.
+    #[arg(short = 'r', hide = true)]
+    _r: bool,
+    /// VERSION, then module files.
+    rest: Vec<String>,
+}
+
+fn is_version_number(v: &str) -> bool {
+    let mut it = v.splitn(2, '.');
+    let a = it.next().unwrap_or("");
+    let b = it.next().unwrap_or("");
+    !a.is_empty()
+        && a.bytes().all(|c| c.is_ascii_digit())
+        && b.bytes().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Runs depmod with `raw` (argv[0] first); returns the exit code.
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let args = match Args::try_parse_from(&raw) {
+        Ok(a) => a,
+        Err(e) => {
+            if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                let _ = e.print();
+                return 0;
+            }
+            eprintln!("depmod: ERROR: {}", e.kind());
+            return 1;
+        }
+    };
+    if args.version {
+        println!("rprobe depmod version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let _ = args.all;
+    let mut rest = args.rest.clone().into_iter();
+    let kversion = match rest.next() {
+        Some(v) if is_version_number(&v) => v,
+        Some(v) => {
+            eprintln!("depmod: ERROR: Bad version passed {v}");
+            return 1;
+        }
+        None => match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+            Ok(v) => v.trim().to_string(),
+            Err(e) => {
+                eprintln!("depmod: FATAL: uname() failed: {e}");
+                return 1;
+            }
+        },
+    };
+    let prefix = match args.prefix.as_deref() {
+        None => None,
+        Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
+        Some(_) => {
+            eprintln!("depmod: FATAL: -P only takes a single char");
+            return 1;
+        }
+    };
+    let opts = Options {
+        basedir: args.basedir.clone(),
+        moduledir: args.moduledir.clone(),
+        outdir: args.outdir.clone(),
+        kversion,
+        config_paths: if args.config.is_empty() {
+            None
+        } else {
+            Some(args.config.clone())
+        },
+        files: rest.map(PathBuf::from).collect(),
+        to_stdout: args.show,
+        symvers: args.symvers.clone(),
+        system_map: args.filesyms.clone(),
+        print_unknown: args.errsyms,
+        sym_prefix: prefix,
+        warn_dups: args.warn,
+        verbose: args.verbose,
+    };
+    if args.quick && !args.show && depmod::up_to_date(&opts.dirname()) {
+        return 0;
+    }
+    let mut log = |lv: Level, msg: String| match lv {
+        Level::Error => eprintln!("depmod: ERROR: {msg}"),
+        Level::Warning => eprintln!("depmod: WARNING: {msg}"),
+        Level::Show => println!("{msg}"),
+    };
+    match depmod::run(&opts, &mut log) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("depmod: ERROR: {e}");
+            1
+        }
+    }
 }

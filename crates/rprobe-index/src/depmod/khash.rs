@@ -1,0 +1,60 @@
+//! The iteration order of kmod's internal hash table, which decides the order of
+//! modules.symbols and of modules missing from modules.order: buckets in index order (the
+//! key's "superfast" hash masked to the bucket count), keys sorted by byte value within a
+//! bucket. Reproduced so that rprobe's output is byte-identical to kmod's.
+
+/// Paul Hsieh's SuperFastHash as kmod computes it (16-bit reads in little-endian order, as
+/// on the x86 machines whose output we match).
+pub fn superfast(key: &[u8]) -> u32 {
+    let len = key.len() as u32;
+    let mut hash: u32 = len;
+    let rem = key.len() & 3;
+    let mut k = key;
+    let rd16 = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]) as u32;
+    for _ in 0..key.len() / 4 {
+        hash = hash.wrapping_add(rd16(k));
+        let tmp = (rd16(&k[2..]) << 11) ^ hash;
+        hash = (hash << 16) ^ tmp;
+        k = &k[4..];
+        hash = hash.wrapping_add(hash >> 11);
+    }
+    // kmod reads `char`, signed on x86: sign-extend the odd bytes.
+    let sc = |b: u8| b as i8 as i32 as u32;
+    match rem {
+        3 => {
+            hash = hash.wrapping_add(rd16(k));
+            hash ^= hash << 16;
+            hash ^= sc(k[2]) << 18;
+            hash = hash.wrapping_add(hash >> 11);
+        }
+        2 => {
+            hash = hash.wrapping_add(rd16(k));
+            hash ^= hash << 11;
+            hash = hash.wrapping_add(hash >> 17);
+        }
+        1 => {
+            hash = hash.wrapping_add(sc(k[0]));
+            hash ^= hash << 10;
+            hash = hash.wrapping_add(hash >> 1);
+        }
+        _ => {}
+    }
+    hash ^= hash << 3;
+    hash = hash.wrapping_add(hash >> 5);
+    hash ^= hash << 4;
+    hash = hash.wrapping_add(hash >> 17);
+    hash ^= hash << 25;
+    hash = hash.wrapping_add(hash >> 6);
+    hash
+}
+
+/// Sorts keys into the order kmod's hash table with `buckets` buckets iterates them.
+pub fn sort_in_hash_order<T>(items: &mut [T], buckets: u32, key: impl Fn(&T) -> &str) {
+    let n = buckets.next_power_of_two();
+    items.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        let ba = superfast(ka.as_bytes()) & (n - 1);
+        let bb = superfast(kb.as_bytes()) & (n - 1);
+        ba.cmp(&bb).then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
+    });
+}
