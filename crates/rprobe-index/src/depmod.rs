@@ -137,11 +137,12 @@ impl Search0<'_> {
         let relnew = rel(newpath, newlen);
         let relold = rel(&old.path, oldlen);
         for ov in &self.cfg.overrides {
+            // The overridden path wins whichever came first.
             if relnew.as_deref() == Some(ov.as_str()) {
-                return true;
+                return false;
             }
             if relold.as_deref() == Some(ov.as_str()) {
-                return false;
+                return true;
             }
         }
         let (mut bprio, mut oldprio, mut newprio) = (-1i64, -1i64, -1i64);
@@ -353,12 +354,13 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
     } else if let Some(map) = &opts.system_map {
         let text = std::fs::read(map).map_err(|e| Error::io(map, e))?;
         let text = String::from_utf8_lossy(&text);
-        for (n, line) in text.lines().enumerate() {
+        for (n, raw) in text.split_inclusive('\n').enumerate() {
+            let line = raw.trim_end_matches('\n');
             let mut parts = line.splitn(3, ' ');
             let (Some(_), Some(_), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
                 log(
                     Level::Error,
-                    format!("{}:{}: invalid line: {line}", map.display(), n + 1),
+                    format!("{}:{}: invalid line: {raw}", map.display(), n + 1),
                 );
                 continue;
             };
@@ -593,6 +595,10 @@ fn kmod_reason(e: &Error) -> String {
 fn sort_by_modules_order(dirname: &str, mods: &mut [Mod], log: &mut dyn FnMut(Level, String)) {
     let path = format!("{dirname}/modules.order");
     let Ok(text) = std::fs::read(&path) else {
+        log(
+            Level::Warning,
+            format!("could not open modules.order at {dirname}: No such file or directory"),
+        );
         return;
     };
     let text = String::from_utf8_lossy(&text);

@@ -182,7 +182,7 @@ impl SynthModule {
                     name: format!("__crc_{s}").into_bytes(),
                     value: *crc as u64,
                     size: 0,
-                    kind: SymbolKind::Unknown,
+                    kind: SymbolKind::Data,
                     scope: SymbolScope::Dynamic,
                     weak: false,
                     section: SymbolSection::Absolute,
@@ -227,7 +227,9 @@ impl SynthModule {
             );
             obj.set_section_data(sec, versions, 8);
         }
-        let mut elf = obj.write().expect("object writes an ELF file");
+        let mut elf = obj
+            .write()
+            .unwrap_or_else(|e| panic!("object cannot write {}: {e}", self.name));
         if let Some((signer, key, sig)) = &self.signature {
             elf.extend_from_slice(signer);
             elf.extend_from_slice(key);
