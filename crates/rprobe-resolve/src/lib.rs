@@ -1,1 +1,348 @@
-//! rprobe-resolve (work in progress).
+//! rprobe-resolve: what a modprobe command means. Looks names up the way kmod does
+//! (configuration aliases, modules.dep, symbols, install commands, modules.alias, built-in
+//! modules), applies modprobe.d and the kernel command line, and turns a request into an
+//! ordered plan: soft dependencies before and after, hard dependencies in modules.dep
+//! order, install commands, options.
+//!
+//! ```
+//! use rprobe_resolve::config::Config;
+//! let mut c = Config::default();
+//! c.parse("options dummy numdummies=3\n", "x.conf");
+//! assert_eq!(c.options_for("dummy", None).as_deref(), Some("numdummies=3"));
+//! ```
+
+pub mod config;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use petgraph::graph::DiGraph;
+use rprobe_index::index::ModuleDir;
+
+pub use config::Config;
+
+/// The one error type of rprobe-resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An index could not be read.
+    #[error(transparent)]
+    Index(#[from] rprobe_index::Error),
+    /// Hard dependencies that loop.
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+}
+
+/// Result with rprobe-resolve's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A module as a lookup found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// The module name ('_' form).
+    pub name: String,
+    /// The name it was looked up by, when that was an alias.
+    pub alias: Option<String>,
+    /// Its file, absolute, when modules.dep lists it.
+    pub path: Option<PathBuf>,
+    /// Built into the kernel.
+    pub builtin: bool,
+    /// An install command found it (kmod's "commands" lookup).
+    pub install_only: bool,
+}
+
+/// One step of a load plan, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The module.
+    pub module: Module,
+    /// Options from the configuration, plus the command line's for the requested module.
+    pub options: String,
+    /// The install command to run instead of loading, if any.
+    pub install: Option<String>,
+    /// A hard dependency of the request (errors stop the plan) rather than a soft one.
+    pub required: bool,
+}
+
+/// The resolver: indexes and configuration.
+pub struct Resolver<'a> {
+    /// The module directory's indexes.
+    pub dir: &'a ModuleDir,
+    /// The configuration.
+    pub config: &'a Config,
+}
+
+impl Resolver<'_> {
+    fn module(&self, name: &str, alias: Option<&str>, builtin: bool) -> Result<Module> {
+        let path = match self.dir.dep(name)? {
+            Some(e) => Some(self.dir.full_path(&e.path)),
+            None => None,
+        };
+        let builtin = builtin || (path.is_none() && self.dir.builtin(name)?);
+        Ok(Module {
+            name: name.to_string(),
+            alias: alias.map(str::to_string),
+            path,
+            builtin,
+            install_only: false,
+        })
+    }
+
+    /// Looks a name, alias, `symbol:NAME` or path up as kmod's modprobe does. Empty when
+    /// nothing matches.
+    pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
+        let Some(name) = config::underscores(given) else {
+            return Ok(Vec::new());
+        };
+        // Configuration aliases.
+        let mut out = Vec::new();
+        for (pat, target) in &self.config.aliases {
+            if config::fnmatch(pat, &name) {
+                out.push(self.module(target, Some(&name), false)?);
+            }
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        if !name.contains(':') && self.dir.dep(&name)?.is_some() {
+            return Ok(vec![self.module(&name, None, false)?]);
+        }
+        if name.starts_with("symbol:") {
+            for m in self.dir.symbol(&name)? {
+                out.push(self.module(&m, Some(&name), false)?);
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+        }
+        if self.config.install.iter().any(|(m, _)| *m == name) {
+            let mut m = self.module(&name, None, false)?;
+            m.install_only = true;
+            return Ok(vec![m]);
+        }
+        for m in self.dir.alias(&name)? {
+            out.push(self.module(&m, Some(&name), false)?);
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        if self.dir.builtin(&name)? {
+            return Ok(vec![self.module(&name, None, true)?]);
+        }
+        for m in self.dir.builtin_alias(&name)? {
+            out.push(self.module(&m, Some(&name), true)?);
+        }
+        Ok(out)
+    }
+
+    /// The modules a module needs, in load order (modules.dep's order reversed, as kmod).
+    pub fn dependencies(&self, m: &Module) -> Result<Vec<Module>> {
+        let Some(e) = self.dir.dep(&m.name)? else {
+            return Ok(Vec::new());
+        };
+        // kmod builds the list by prepending each modules.dep entry: reverse order, which is
+        // load order (modules.dep lists users before what they use).
+        e.deps
+            .iter()
+            .rev()
+            .map(|d| {
+                let name = rprobe_index::record::modname_from_path(std::path::Path::new(d));
+                Ok(Module {
+                    name,
+                    alias: None,
+                    path: Some(self.dir.full_path(d)),
+                    builtin: false,
+                    install_only: false,
+                })
+            })
+            .collect()
+    }
+
+    fn softdeps(&self, name: &str) -> Result<(Vec<Module>, Vec<Module>)> {
+        let Some(sd) = self.config.softdep_for(name) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let mut pre = Vec::new();
+        for n in &sd.pre {
+            pre.extend(self.lookup(n)?);
+        }
+        let mut post = Vec::new();
+        for n in &sd.post {
+            post.extend(self.lookup(n)?);
+        }
+        Ok((pre, post))
+    }
+
+    /// The ordered load plan for one looked-up module, as kmod builds it: for each hard
+    /// dependency (modules.dep order) its soft pre-dependencies, itself, its soft
+    /// post-dependencies; then the same for the module. A module is visited once, which is
+    /// how loops through softdeps end. `ignore_commands` (-i) drops install commands and
+    /// softdeps of the requested module.
+    pub fn plan(
+        &self,
+        m: &Module,
+        extra_options: &str,
+        ignore_commands: bool,
+    ) -> Result<Vec<Step>> {
+        let mut visited = HashSet::new();
+        let mut list: Vec<(Module, bool)> = Vec::new(); // (module, ignorecmd)
+        let mut required = HashSet::new();
+        self.probe_list(
+            m,
+            true,
+            ignore_commands,
+            &mut visited,
+            &mut required,
+            &mut list,
+        )?;
+        let mut steps = Vec::new();
+        for (x, ignorecmd) in list {
+            let mut options = self
+                .config
+                .options_for(&x.name, x.alias.as_deref())
+                .unwrap_or_default();
+            if x.name == m.name && !extra_options.is_empty() {
+                if !options.is_empty() {
+                    options.push(' ');
+                }
+                options.push_str(extra_options);
+            }
+            let install = if ignorecmd {
+                None
+            } else {
+                self.config
+                    .install_for(&x.name)
+                    .map(|c| c.replace("$CMDLINE_OPTS", &options))
+            };
+            steps.push(Step {
+                required: required.contains(&x.name),
+                module: x,
+                options,
+                install,
+            });
+        }
+        Ok(steps)
+    }
+
+    fn probe_list(
+        &self,
+        m: &Module,
+        is_required: bool,
+        ignorecmd: bool,
+        visited: &mut HashSet<String>,
+        required: &mut HashSet<String>,
+        list: &mut Vec<(Module, bool)>,
+    ) -> Result<()> {
+        if !visited.insert(m.name.clone()) {
+            return Ok(());
+        }
+        let deps = self.dependencies(m)?;
+        if is_required {
+            required.insert(m.name.clone());
+            for d in &deps {
+                required.insert(d.name.clone());
+            }
+        }
+        for d in &deps {
+            self.fill_softdep(d, visited, required, list)?;
+        }
+        if ignorecmd {
+            list.push((m.clone(), true));
+        } else {
+            self.fill_softdep(m, visited, required, list)?;
+        }
+        Ok(())
+    }
+
+    fn fill_softdep(
+        &self,
+        m: &Module,
+        visited: &mut HashSet<String>,
+        required: &mut HashSet<String>,
+        list: &mut Vec<(Module, bool)>,
+    ) -> Result<()> {
+        let (pre, post) = self.softdeps(&m.name)?;
+        for p in &pre {
+            self.probe_list(p, false, false, visited, required, list)?;
+        }
+        let ignorecmd = !pre.is_empty() || !post.is_empty();
+        list.push((m.clone(), ignorecmd));
+        for p in &post {
+            self.probe_list(p, false, false, visited, required, list)?;
+        }
+        Ok(())
+    }
+
+    /// Every module a set of requests needs (hard, soft pre/post and weak dependencies),
+    /// blacklisted modules left out, without duplicates, in load order: the closure an
+    /// initramfs needs.
+    pub fn closure(&self, names: &[String]) -> Result<Vec<Module>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for n in names {
+            for m in self.lookup(n)? {
+                for s in self.plan(&m, "", false)? {
+                    let wd: Vec<String> = self
+                        .config
+                        .weakdeps
+                        .iter()
+                        .filter(|(p, _)| config::fnmatch(p, &s.module.name))
+                        .flat_map(|(_, v)| v.clone())
+                        .collect();
+                    if !self.config.is_blacklisted(&s.module.name)
+                        && seen.insert(s.module.name.clone())
+                    {
+                        out.push(s.module.clone());
+                    }
+                    for w in wd {
+                        for wm in self.lookup(&w)? {
+                            for ws in self.plan(&wm, "", false)? {
+                                if seen.insert(ws.module.name.clone()) {
+                                    out.push(ws.module);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The hard-dependency graph of a module (edges from a module to what it needs);
+    /// an error naming the modules when it has a cycle.
+    pub fn dependency_graph(&self, m: &Module) -> Result<DiGraph<String, ()>> {
+        let mut g = DiGraph::new();
+        let mut idx = std::collections::HashMap::new();
+        let mut todo = vec![m.clone()];
+        while let Some(x) = todo.pop() {
+            if idx.contains_key(&x.name) {
+                continue;
+            }
+            let n = g.add_node(x.name.clone());
+            idx.insert(x.name.clone(), n);
+            for d in self.dependencies(&x)? {
+                todo.push(d);
+            }
+        }
+        let names: Vec<String> = idx.keys().cloned().collect();
+        for name in names {
+            let x = self.module(&name, None, false)?;
+            for d in self.dependencies(&x)? {
+                if let (Some(&a), Some(&b)) = (idx.get(&name), idx.get(&d.name)) {
+                    g.add_edge(a, b, ());
+                }
+            }
+        }
+        if let Err(c) = petgraph::algo::toposort(&g, None) {
+            let start = c.node_id();
+            let mut cyc = vec![g[start].clone()];
+            for scc in petgraph::algo::kosaraju_scc(&g) {
+                if scc.contains(&start) {
+                    cyc = scc.iter().map(|&n| g[n].clone()).collect();
+                }
+            }
+            return Err(Error::Cycle(cyc));
+        }
+        Ok(g)
+    }
+}

@@ -285,7 +285,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         .to_string_lossy()
         .into_owned();
     let release = args.version.clone().unwrap_or_else(kernel_release);
-    let dirname = PathBuf::from(format!("{root}/lib/modules/{release}"));
+    let dirname = PathBuf::from(crate::modprobe::absolute(&format!(
+        "{root}/lib/modules/{release}"
+    )));
     let dir = ModuleDir::open(&dirname).ok();
     let mut failed = false;
     let stdout = std::io::stdout();

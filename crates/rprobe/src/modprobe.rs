@@ -1,10 +1,330 @@
-//! The `modprobe` tool.
+//! `modprobe` (rprobe's default tool): look modules up, resolve, and print, load or
+//! remove them as kmod's modprobe does.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
-/// Runs `modprobe` with kmod's argument conventions; returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("modprobe: not implemented yet");
-    1
+use clap::Parser;
+use rprobe_index::index::ModuleDir;
+use rprobe_resolve::{Config, Module, Resolver, Step};
+
+/// kmod-compatible modprobe options.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "modprobe", disable_version_flag = true)]
+pub struct Args {
+    /// Consider every argument a module name.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Remove modules instead of inserting them.
+    #[arg(short = 'r', long = "remove")]
+    pub remove: bool,
+    /// Also remove the modules holding it.
+    #[arg(long = "remove-dependencies", alias = "remove-holders")]
+    pub remove_holders: bool,
+    /// Wait up to MSEC for a module in use to be released.
+    #[arg(short = 'w', long = "wait")]
+    pub wait: Option<String>,
+    /// Only print the module names a name resolves to.
+    #[arg(short = 'R', long = "resolve-alias")]
+    pub resolve_alias: bool,
+    /// Fail if the module is already loaded.
+    #[arg(long = "first-time")]
+    pub first_time: bool,
+    /// Ignore install and remove commands.
+    #[arg(short = 'i', long = "ignore-install", alias = "ignore-remove")]
+    pub ignore_install: bool,
+    /// Apply the blacklist to the module itself.
+    #[arg(short = 'b', long = "use-blacklist")]
+    pub use_blacklist: bool,
+    /// Force (vermagic and modversions).
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Ignore symbol versions.
+    #[arg(long = "force-modversion")]
+    pub force_modversion: bool,
+    /// Ignore the version magic.
+    #[arg(long = "force-vermagic")]
+    pub force_vermagic: bool,
+    /// Print the plan instead of loading.
+    #[arg(short = 'D', long = "show-depends")]
+    pub show_depends: bool,
+    /// Print the configuration.
+    #[arg(short = 'c', long = "showconfig", alias = "show-config")]
+    pub show_config: bool,
+    /// Do everything but load or remove.
+    #[arg(short = 'n', long = "dry-run", alias = "show")]
+    pub dry_run: bool,
+    /// Configuration file or directory (repeatable).
+    #[arg(short = 'C', long = "config")]
+    pub config: Vec<PathBuf>,
+    /// Root directory for /lib/modules.
+    #[arg(short = 'd', long = "dirname")]
+    pub dirname: Option<String>,
+    /// Kernel version.
+    #[arg(short = 'S', long = "set-version")]
+    pub set_version: Option<String>,
+    /// Log to syslog (accepted, messages still go to stderr).
+    #[arg(short = 's', long = "syslog")]
+    pub syslog: bool,
+    /// Quiet.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Verbose (repeatable).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Show the version.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+    /// The kernel command line file for `name.param=` options (default /proc/cmdline).
+    #[arg(long = "kernel-cmdline", hide = true)]
+    pub kernel_cmdline: Option<PathBuf>,
+    /// The module name (or names with -a/-r) and parameters.
+    pub args: Vec<String>,
+}
+
+fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The module directory as kmod computes it from -d and -S.
+pub fn module_dirname(args: &Args) -> String {
+    let root = args.dirname.clone().unwrap_or_default();
+    let ver = args.set_version.clone().unwrap_or_else(release);
+    absolute(&format!("{root}/lib/modules/{ver}"))
+}
+
+/// A path made absolute against the working directory, without resolving links, as kmod
+/// does with its module directory.
+pub fn absolute(p: &str) -> String {
+    if p.starts_with('/') {
+        return p.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(d) => format!("{}/{p}", d.display()),
+        Err(_) => p.to_string(),
+    }
+}
+
+/// The parameters after the module name, joined as kmod joins them (a value holding a
+/// space gets quotes).
+pub fn options_from_args(rest: &[String]) -> String {
+    rest.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !v.starts_with(['"', '\'']) && v.contains(' ') => {
+                format!("{k}=\"{v}\"")
+            }
+            _ => a.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Shared state for one modprobe run.
+pub struct Ctx {
+    /// The parsed arguments.
+    pub args: Args,
+    /// The module directory.
+    pub dirname: String,
+    /// Its indexes.
+    pub dir: ModuleDir,
+    /// The configuration.
+    pub config: Config,
+}
+
+impl Ctx {
+    /// A resolver over this context.
+    pub fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            dir: &self.dir,
+            config: &self.config,
+        }
+    }
+
+    /// Prints an error in kmod's words unless -q.
+    pub fn error(&self, level: &str, msg: &str) {
+        if !self.args.quiet {
+            eprintln!("modprobe: {level}: {msg}");
+        }
+    }
+}
+
+/// Runs modprobe with `raw` (argv[0] first); returns the exit code.
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let mut raw = raw;
+    if let Ok(env) = std::env::var("MODPROBE_OPTIONS") {
+        let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
+        raw.splice(1..1, extra);
+    }
+    let args = match Args::try_parse_from(&raw) {
+        Ok(a) => a,
+        Err(e) => {
+            if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                let _ = e.print();
+                return 0;
+            }
+            eprintln!("modprobe: ERROR: {}", e.kind());
+            return 1;
+        }
+    };
+    if args.version {
+        println!("rprobe modprobe version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if !args.show_config && args.args.is_empty() {
+        eprintln!("modprobe: ERROR: missing parameters. See -h.");
+        return 1;
+    }
+    let dirname = module_dirname(&args);
+    let dir = match ModuleDir::open(std::path::Path::new(&dirname)) {
+        Ok(d) => d,
+        Err(_) => {
+            // kmod goes on with no indexes: every lookup fails.
+            match ModuleDir::open(std::path::Path::new("/")) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("modprobe: ERROR: {e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    let cmdline = args
+        .kernel_cmdline
+        .clone()
+        .or_else(|| std::env::var_os("RPROBE_KERNEL_CMDLINE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/proc/cmdline"));
+    let config = Config::load(
+        if args.config.is_empty() {
+            None
+        } else {
+            Some(&args.config)
+        },
+        Some(std::path::Path::new(&dirname)),
+        Some(&cmdline),
+    );
+    let ctx = Ctx {
+        args,
+        dirname,
+        dir,
+        config,
+    };
+    for n in &ctx.config.notes {
+        ctx.error("ERROR", n);
+    }
+    if ctx.args.show_config {
+        return show_config(&ctx);
+    }
+    if ctx.args.remove {
+        return crate::modprobe_exec::remove_all(&ctx);
+    }
+    let names: Vec<(String, String)> = if ctx.args.all {
+        ctx.args
+            .args
+            .iter()
+            .map(|n| (n.clone(), String::new()))
+            .collect()
+    } else {
+        vec![(
+            ctx.args.args[0].clone(),
+            options_from_args(&ctx.args.args[1..]),
+        )]
+    };
+    let mut failed = false;
+    for (name, opts) in names {
+        failed |= !insert(&ctx, &name, &opts);
+    }
+    i32::from(failed)
+}
+
+fn show_config(ctx: &Ctx) -> i32 {
+    use std::io::Write;
+    let mut out = ctx.config.show();
+    out.push_str("\n# End of configuration files. Dumping indexes now:\n\n");
+    for f in ["modules.alias.bin", "modules.symbols.bin"] {
+        let p = std::path::Path::new(&ctx.dirname).join(f);
+        if let Ok(t) = rprobe_index::index::Trie::open(&p) {
+            if let Ok(entries) = t.entries() {
+                for (k, v) in entries {
+                    out.push_str(&format!("alias {k} {}\n", v.value));
+                }
+            }
+        }
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    0
+}
+
+/// Looks `name` up and loads (or shows) each module it names. False on failure.
+fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
+    let r = ctx.resolver();
+    let mods = match r.lookup(name) {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.error("ERROR", &e.to_string());
+            Vec::new()
+        }
+    };
+    if mods.is_empty() {
+        ctx.error(
+            "FATAL",
+            &format!("Module {name} not found in directory {}", ctx.dirname),
+        );
+        return false;
+    }
+    let mut ok = true;
+    for m in mods {
+        if ctx.args.resolve_alias {
+            println!("{}", m.name);
+            continue;
+        }
+        let blacklisted = ctx.config.is_blacklisted(&m.name);
+        if blacklisted && (m.alias.is_some() || ctx.args.use_blacklist) {
+            continue;
+        }
+        let steps = match r.plan(&m, opts, ctx.args.ignore_install) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.error("ERROR", &e.to_string());
+                ok = false;
+                continue;
+            }
+        };
+        if ctx.args.show_depends {
+            print_steps(&steps);
+            continue;
+        }
+        ok &= crate::modprobe_exec::load(ctx, &m, &steps);
+    }
+    ok
+}
+
+/// One line per step, as kmod's --show-depends prints them.
+pub fn step_line(s: &Step) -> Option<String> {
+    if let Some(cmd) = &s.install {
+        return Some(format!("install {cmd} {}", s.options));
+    }
+    match (&s.module.path, s.module.builtin) {
+        (Some(p), _) => Some(format!("insmod {} {}", p.display(), s.options)),
+        (None, true) => Some(format!("builtin {}", s.module.name)),
+        _ => None,
+    }
+}
+
+fn print_steps(steps: &[Step]) {
+    use std::io::Write;
+    let mut out = String::new();
+    for s in steps {
+        if let Some(l) = step_line(s) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+/// A module found by name for removal.
+pub fn lookup_for_removal(ctx: &Ctx, name: &str) -> Vec<Module> {
+    ctx.resolver().lookup(name).unwrap_or_default()
 }

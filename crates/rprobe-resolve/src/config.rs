@@ -1,0 +1,472 @@
+//! modprobe.d configuration and the kernel command line, as kmod reads them: files from
+//! the configuration directories (or -C paths) plus the module directory's modules.softdep,
+//! sorted by file name with the first of equal names winning; directives alias, options,
+//! install, remove, blacklist, softdep (and weakdep); then `modprobe.blacklist=` and
+//! `MODULE.PARAM=VALUE` from the kernel command line.
+
+use std::path::{Path, PathBuf};
+
+/// The directories kmod's modprobe reads by default.
+pub const DEFAULT_DIRS: [&str; 4] = [
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+
+/// A softdep (or weakdep) line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Softdep {
+    /// The module name (an fnmatch pattern).
+    pub name: String,
+    /// Modules loaded before.
+    pub pre: Vec<String>,
+    /// Modules loaded after.
+    pub post: Vec<String>,
+}
+
+/// The whole configuration, each list in file order.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `alias PATTERN MODULE`
+    pub aliases: Vec<(String, String)>,
+    /// `blacklist MODULE`
+    pub blacklist: Vec<String>,
+    /// `options MODULE OPTIONS`
+    pub options: Vec<(String, String)>,
+    /// `install MODULE COMMAND`
+    pub install: Vec<(String, String)>,
+    /// `remove MODULE COMMAND`
+    pub remove: Vec<(String, String)>,
+    /// `softdep MODULE pre: ... post: ...`
+    pub softdeps: Vec<Softdep>,
+    /// `weakdep MODULE MODULE...`
+    pub weakdeps: Vec<(String, Vec<String>)>,
+    /// Messages for the user (kmod prints them as errors): bad lines and the like.
+    pub notes: Vec<String>,
+}
+
+/// kmod's `underscores`: '-' to '_' outside brackets; None on an unmatched bracket.
+pub fn underscores(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut in_br = false;
+    for c in s.chars() {
+        match c {
+            '[' if !in_br => in_br = true,
+            ']' if in_br => in_br = false,
+            ']' => return None,
+            '-' if !in_br => {
+                out.push('_');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    if in_br {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `paths` (None: the default directories), the module
+    /// directory's modules.softdep, then the kernel command line from `cmdline` (None: not
+    /// read).
+    pub fn load(
+        paths: Option<&[PathBuf]>,
+        moddir: Option<&Path>,
+        cmdline: Option<&Path>,
+    ) -> Config {
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        if let Some(d) = moddir {
+            insert_sorted(
+                &mut files,
+                "modules.softdep".into(),
+                d.join("modules.softdep"),
+            );
+        }
+        let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
+        for p in paths.unwrap_or(&defaults) {
+            let Ok(meta) = std::fs::metadata(p) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                insert_sorted(&mut files, name, p.clone());
+                continue;
+            }
+            let Ok(rd) = std::fs::read_dir(p) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                if !(name.ends_with(".conf") || name.ends_with(".alias")) {
+                    continue;
+                }
+                if e.path().is_dir() {
+                    continue;
+                }
+                insert_sorted(&mut files, name, e.path());
+            }
+        }
+        let mut cfg = Config::default();
+        for (_, f) in files {
+            if let Ok(text) = std::fs::read(&f) {
+                cfg.parse(&String::from_utf8_lossy(&text), &f.to_string_lossy());
+            }
+        }
+        if let Some(c) = cmdline {
+            if let Ok(text) = std::fs::read(c) {
+                cfg.parse_kcmdline(&String::from_utf8_lossy(&text));
+            }
+        }
+        cfg
+    }
+
+    /// Parses one configuration file's text (`name` only for messages).
+    pub fn parse(&mut self, text: &str, name: &str) {
+        let mut linenum = 0;
+        let mut pending = String::new();
+        for raw in text.split_inclusive('\n') {
+            linenum += 1;
+            let l = raw.trim_end_matches('\n');
+            if let Some(s) = l.strip_suffix('\\') {
+                pending.push_str(s);
+                continue;
+            }
+            pending.push_str(l);
+            let line = std::mem::take(&mut pending);
+            self.parse_line(&line, name, linenum);
+        }
+        if !pending.is_empty() {
+            let line = std::mem::take(&mut pending);
+            self.parse_line(&line, name, linenum);
+        }
+    }
+
+    fn parse_line(&mut self, line: &str, name: &str, linenum: usize) {
+        if line.is_empty() || line.starts_with('#') {
+            return;
+        }
+        let (cmd, rest) = split_tok(line);
+        let Some(cmd) = cmd else { return };
+        let ok = match cmd {
+            "alias" => {
+                let (a, r) = split_tok(rest);
+                let (m, _) = split_tok(r);
+                match (a.and_then(underscores), m.and_then(underscores)) {
+                    (Some(a), Some(m)) => {
+                        self.aliases.push((a, m));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            "blacklist" => match split_tok(rest).0.and_then(underscores) {
+                Some(m) => {
+                    self.blacklist.push(m);
+                    true
+                }
+                None => false,
+            },
+            "options" | "install" | "remove" | "softdep" | "weakdep" => {
+                let (m, r) = split_tok(rest);
+                let value = r.trim_start_matches([' ', '\t']);
+                match m.and_then(underscores) {
+                    Some(m) if !value.is_empty() => {
+                        match cmd {
+                            "options" => self.options.push((m, value.to_string())),
+                            "install" => self.install.push((m, value.to_string())),
+                            "remove" => self.remove.push((m, value.to_string())),
+                            "softdep" => self.softdeps.push(parse_softdep(m, value)),
+                            _ => self
+                                .weakdeps
+                                .push((m, value.split_whitespace().map(str::to_string).collect())),
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            "include" | "config" => {
+                self.notes.push(format!(
+                    "{name}: command {cmd} is deprecated and not parsed anymore"
+                ));
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            self.notes.push(format!(
+                "{name} line {linenum}: ignoring bad line starting with '{cmd}'"
+            ));
+        }
+    }
+
+    /// Parses a kernel command line: `modprobe.blacklist=a,b` and `MODULE.PARAM[=VALUE]`,
+    /// with kmod's quoting rules (a quoted value may hold spaces; a quote opening before the
+    /// module name is moved to the value).
+    pub fn parse_kcmdline(&mut self, line: &str) {
+        let b = line.as_bytes();
+        #[derive(PartialEq)]
+        enum St {
+            Modname,
+            Param,
+            Value,
+            Ignore,
+        }
+        let mut st = St::Modname;
+        let mut quoted = false;
+        let (mut modname_start, mut param_start, mut value_start) = (0usize, 0usize, None::<usize>);
+        let mut quote_start: Option<usize> = None;
+        let mut modname_end = 0usize;
+        let mut i = 0usize;
+        loop {
+            let c = b.get(i).copied().unwrap_or(0);
+            let mut complete = None;
+            match c {
+                b'"' => {
+                    quoted = !quoted;
+                    if quoted && st == St::Modname && i == modname_start {
+                        quote_start = Some(i);
+                        modname_start = i + 1;
+                    } else if st != St::Value {
+                        st = St::Ignore;
+                    }
+                }
+                0 | b' ' | b'\n' | b'\t' | 0x0b | 0x0c | b'\r' => {
+                    if quoted && st == St::Value {
+                    } else if quoted {
+                        st = St::Ignore;
+                    } else if st == St::Value || st == St::Param {
+                        complete = Some(i);
+                    } else {
+                        modname_start = i + 1;
+                        st = St::Modname;
+                        quote_start = None;
+                    }
+                }
+                b'.' => {
+                    if st == St::Modname {
+                        modname_end = i;
+                        param_start = i + 1;
+                        st = St::Param;
+                    } else if st == St::Param {
+                        st = St::Ignore;
+                    }
+                }
+                b'=' => {
+                    if st == St::Param {
+                        value_start = Some(i + 1);
+                        st = St::Value;
+                    } else if st == St::Modname {
+                        st = St::Ignore;
+                    }
+                }
+                _ => {}
+            }
+            if let Some(end) = complete {
+                let modname = String::from_utf8_lossy(&b[modname_start..modname_end]).into_owned();
+                let mut param = String::from_utf8_lossy(&b[param_start..end]).into_owned();
+                if let (Some(_), Some(v)) = (quote_start, value_start) {
+                    // Re-quote: "mod.param=a b" becomes param="a b".
+                    let name = String::from_utf8_lossy(&b[param_start..v]).into_owned();
+                    let val = String::from_utf8_lossy(&b[v..end]).into_owned();
+                    param = format!("{name}\"{val}");
+                }
+                self.kcmdline_result(&modname, &param);
+                modname_start = end + 1;
+                st = St::Modname;
+                quote_start = None;
+                value_start = None;
+            }
+            if c == 0 {
+                break;
+            }
+            i += 1;
+        }
+    }
+
+    fn kcmdline_result(&mut self, modname: &str, param: &str) {
+        if modname == "modprobe" && param.starts_with("blacklist=") {
+            for t in param["blacklist=".len()..].split(',') {
+                self.blacklist.push(t.to_string());
+            }
+        } else {
+            match underscores(modname) {
+                Some(m) => self.options.push((m, param.to_string())),
+                None => self.notes.push(format!(
+                    "Ignoring bad option on kernel command line while parsing module name: '{modname}'"
+                )),
+            }
+        }
+    }
+
+    /// The options configured for a module (name or alias it was looked up by), joined
+    /// with spaces in configuration order.
+    pub fn options_for(&self, name: &str, alias: Option<&str>) -> Option<String> {
+        let v: Vec<&str> = self
+            .options
+            .iter()
+            .filter(|(m, o)| (m == name || Some(m.as_str()) == alias) && !o.is_empty())
+            .map(|(_, o)| o.as_str())
+            .collect();
+        if v.is_empty() {
+            None
+        } else {
+            Some(v.join(" "))
+        }
+    }
+
+    /// The first install command whose pattern matches the module name.
+    pub fn install_for(&self, name: &str) -> Option<&str> {
+        self.install
+            .iter()
+            .find(|(m, _)| fnmatch(m, name))
+            .map(|(_, c)| c.as_str())
+    }
+
+    /// The first remove command whose pattern matches the module name.
+    pub fn remove_for(&self, name: &str) -> Option<&str> {
+        self.remove
+            .iter()
+            .find(|(m, _)| fnmatch(m, name))
+            .map(|(_, c)| c.as_str())
+    }
+
+    /// The first softdep line whose pattern matches the module name.
+    pub fn softdep_for(&self, name: &str) -> Option<&Softdep> {
+        self.softdeps.iter().find(|s| fnmatch(&s.name, name))
+    }
+
+    /// True when the module is blacklisted.
+    pub fn is_blacklisted(&self, name: &str) -> bool {
+        self.blacklist.iter().any(|b| b == name)
+    }
+
+    /// `modprobe -c` output for the configuration part (before the index dump).
+    pub fn show(&self) -> String {
+        let mut o = String::new();
+        for b in &self.blacklist {
+            o.push_str(&format!("blacklist {b}\n"));
+        }
+        for (m, c) in &self.install {
+            o.push_str(&format!("install {m} {c}\n"));
+        }
+        for (m, c) in &self.remove {
+            o.push_str(&format!("remove {m} {c}\n"));
+        }
+        for (a, m) in &self.aliases {
+            o.push_str(&format!("alias {a} {m}\n"));
+        }
+        for (m, opt) in &self.options {
+            o.push_str(&format!("options {m} {opt}\n"));
+        }
+        for s in &self.softdeps {
+            let mut v = String::new();
+            if !s.pre.is_empty() {
+                v.push_str("pre: ");
+                v.push_str(&s.pre.join(" "));
+            }
+            if !s.post.is_empty() {
+                v.push_str("post: ");
+                v.push_str(&s.post.join(" "));
+            }
+            o.push_str(&format!("softdep {} {v}\n", s.name));
+        }
+        o
+    }
+}
+
+fn split_tok(s: &str) -> (Option<&str>, &str) {
+    let s = s.trim_start_matches([' ', '\t']);
+    if s.is_empty() {
+        return (None, "");
+    }
+    match s.find([' ', '\t']) {
+        Some(i) => (Some(&s[..i]), &s[i + 1..]),
+        None => (Some(s), ""),
+    }
+}
+
+fn parse_softdep(name: String, line: &str) -> Softdep {
+    let mut d = Softdep {
+        name,
+        pre: Vec::new(),
+        post: Vec::new(),
+    };
+    let mut mode = 0;
+    for t in line
+        .split(|c: char| c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+    {
+        match t {
+            "pre:" => mode = 1,
+            "post:" => mode = 2,
+            _ if mode == 1 => d.pre.push(t.to_string()),
+            _ if mode == 2 => d.post.push(t.to_string()),
+            _ => {}
+        }
+    }
+    d
+}
+
+fn insert_sorted(files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf) {
+    if let Err(i) = files.binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes())) {
+        files.insert(i, (name, path));
+    }
+}
+
+/// fnmatch(3) without flags.
+pub fn fnmatch(pattern: &str, s: &str) -> bool {
+    rprobe_index::index::trie::fnmatch(pattern.as_bytes(), s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_command_line() {
+        let mut c = Config::default();
+        c.parse_kcmdline("quiet modprobe.blacklist=a,b-c snd-hda.model=x \"e1000e.x=1 2\" bad.x.y=1 foo.bar=\"a b\"\n");
+        assert_eq!(c.blacklist, ["a", "b-c"]);
+        assert_eq!(
+            c.options,
+            [
+                ("snd_hda".to_string(), "model=x".to_string()),
+                ("e1000e".to_string(), "x=\"1 2\"".to_string()),
+                ("foo".to_string(), "bar=\"a b\"".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn directives() {
+        let mut c = Config::default();
+        c.parse(
+            "# c\nalias my-alias real-mod\noptions a-b x=1 \\\n y=2\ninstall m /bin/true\nsoftdep s pre: p1 p2 post: q\nblacklist bl\nbogus\n",
+            "f.conf",
+        );
+        assert_eq!(
+            c.aliases,
+            [("my_alias".to_string(), "real_mod".to_string())]
+        );
+        assert_eq!(c.options_for("a_b", None).as_deref(), Some("x=1  y=2"));
+        assert_eq!(c.install_for("m"), Some("/bin/true"));
+        assert_eq!(c.softdep_for("s").map(|s| s.pre.len()), Some(2));
+        assert!(c.is_blacklisted("bl"));
+        assert_eq!(
+            c.notes,
+            ["f.conf line 8: ignoring bad line starting with 'bogus'"]
+        );
+    }
+}
