@@ -1,1 +1,411 @@
-//! End-to-end tests: modprobe.
+//! `rprobe` as modprobe against kmod's modprobe, run live: --show-depends for every module
+//! name of the real 6.12 tree, the names with '-'/'_' swapped, over ten thousand strings
+//! made from modules.alias patterns, symbol: lookups and names found nowhere, with indexes
+//! from kmod's depmod and from rprobe's; -R and -c on fixture configurations.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Output;
+
+use rprobe_testkit::real_tree;
+use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+
+use crate::util::*;
+
+/// Messages reduced to what they say: libkmod prefixes its own with the C source location
+/// ("libkmod: ERROR ../libkmod/x.c:712 func: MSG"); rprobe says "modprobe: ERROR: MSG".
+fn said(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix("libkmod: ERROR ") {
+                let rest = rest.split_once(' ').map(|x| x.1).unwrap_or(rest);
+                let msg = rest.split_once(": ").map(|x| x.1).unwrap_or(rest);
+                format!("ERROR: {msg}\n")
+            } else if let Some(m) = l.strip_prefix("modprobe: ") {
+                format!("{m}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+fn modprobe_both(pre: &[OsString], names: &[String]) -> (Output, Output) {
+    let mut a: Vec<OsString> = pre.to_vec();
+    a.extend(names.iter().map(OsString::from));
+    let k = run(&kmod("modprobe"), &a);
+    let mut b: Vec<OsString> = vec!["modprobe".into()];
+    b.extend(a);
+    let r = run(&rprobe(), &b);
+    (k, r)
+}
+
+/// Compares `-a -D` over names in batches; on a difference, finds the first name that
+/// differs on its own and reports it.
+fn compare_show_depends(root: &Path, version: &str, conf: &Path, names: &[String], what: &str) {
+    let pre: Vec<OsString> = vec![
+        "-d".into(),
+        root.into(),
+        "-S".into(),
+        version.into(),
+        "-C".into(),
+        conf.into(),
+        "-a".into(),
+        "-D".into(),
+    ];
+    for chunk in names.chunks(400) {
+        let (k, r) = modprobe_both(&pre, chunk);
+        assert_no_panic(&r, what);
+        if k.stdout == r.stdout && k.stderr == r.stderr && code(&k) == code(&r) {
+            continue;
+        }
+        for n in chunk {
+            let (k, r) = modprobe_both(&pre, std::slice::from_ref(n));
+            assert_eq!(
+                String::from_utf8_lossy(&k.stdout),
+                String::from_utf8_lossy(&r.stdout),
+                "{what}: --show-depends {n}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&k.stderr),
+                String::from_utf8_lossy(&r.stderr),
+                "{what}: messages for {n}"
+            );
+            assert_eq!(code(&k), code(&r), "{what}: exit code for {n}");
+        }
+        panic!("{what}: a batch differs but no single name does");
+    }
+}
+
+/// A concrete string an fnmatch pattern matches: '*' emptied, '?' and [...] replaced by a
+/// character they accept.
+fn instantiate(p: &str) -> String {
+    let b: Vec<char> = p.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            '*' => {}
+            '?' => out.push('0'),
+            '[' => {
+                let end = b[i + 1..].iter().position(|&c| c == ']').map(|e| i + 1 + e);
+                match end {
+                    Some(e) if e > i + 1 => {
+                        let set = &b[i + 1..e];
+                        if set[0] == '!' || set[0] == '^' {
+                            let excluded: String = set[1..].iter().collect();
+                            let c = ('0'..='z').find(|c| !excluded.contains(*c)).unwrap_or('~');
+                            out.push(c);
+                        } else {
+                            out.push(set[0]);
+                        }
+                        i = e;
+                    }
+                    _ => out.push('['),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn swap_dash(n: &str) -> String {
+    n.chars()
+        .map(|c| match c {
+            '_' => '-',
+            '-' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+fn show_depends_real(rprobe_indexes: bool) {
+    let Some(tree) = real_tree("k612") else {
+        return;
+    };
+    let tmp = link_tree(&tree);
+    let root = tmp.path();
+    if rprobe_indexes {
+        let conf = empty_conf(root);
+        let o = run(
+            &rprobe(),
+            [
+                "depmod".as_ref(),
+                "-b".as_ref(),
+                root.as_os_str(),
+                "-C".as_ref(),
+                conf.as_os_str(),
+                tree.version.as_ref(),
+            ],
+        );
+        assert!(o.status.success());
+    } else {
+        kmod_depmod(root, &tree.version);
+    }
+    let conf = empty_conf(root);
+    let dir = root.join("lib/modules").join(&tree.version);
+    let names: Vec<String> = module_files(&dir)
+        .iter()
+        .map(|p| {
+            let b = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            b.split('.').next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert!(names.len() > 4000);
+    let what = if rprobe_indexes {
+        "rprobe indexes"
+    } else {
+        "kmod indexes"
+    };
+    compare_show_depends(root, &tree.version, &conf, &names, what);
+    let swapped: Vec<String> = names
+        .iter()
+        .filter(|n| n.contains(['-', '_']))
+        .map(|n| swap_dash(n))
+        .collect();
+    compare_show_depends(root, &tree.version, &conf, &swapped, what);
+    let aliases = std::fs::read_to_string(dir.join("modules.alias")).expect("modules.alias");
+    let patterns: Vec<&str> = aliases
+        .lines()
+        .filter_map(|l| l.strip_prefix("alias "))
+        .filter_map(|l| l.rsplit_once(' ').map(|(p, _)| p))
+        .collect();
+    let step = (patterns.len() / 10_000).max(1);
+    let strings: Vec<String> = patterns
+        .iter()
+        .step_by(step)
+        .map(|p| instantiate(p))
+        .collect();
+    assert!(
+        strings.len() >= 10_000 || strings.len() == patterns.len(),
+        "{}",
+        strings.len()
+    );
+    compare_show_depends(root, &tree.version, &conf, &strings, what);
+    let symbols = std::fs::read_to_string(dir.join("modules.symbols")).expect("modules.symbols");
+    let syms: Vec<String> = symbols
+        .lines()
+        .filter_map(|l| l.strip_prefix("alias "))
+        .filter_map(|l| l.split_once(' ').map(|(s, _)| s.to_string()))
+        .step_by(40)
+        .collect();
+    compare_show_depends(root, &tree.version, &conf, &syms, what);
+    let nowhere: Vec<String> = (0..30)
+        .map(|i| format!("no-such-module-{i}"))
+        .chain([
+            "symbol:nope".into(),
+            "pci:v0000FFFFd*".into(),
+            "fs-nofs".into(),
+        ])
+        .collect();
+    compare_show_depends(root, &tree.version, &conf, &nowhere, what);
+}
+
+#[test]
+fn real_612_show_depends_kmod_indexes() {
+    show_depends_real(false);
+}
+
+#[test]
+fn real_612_show_depends_rprobe_indexes() {
+    show_depends_real(true);
+}
+
+/// A configuration using every directive, in two directories, plus a synthetic tree for
+/// what real trees lack: softdep loops, install commands, aliases to nothing and to
+/// built-in modules, blacklists.
+fn fixture(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let t = SynthTree::new(root, "6.1.0-synth");
+    t.add(
+        &SynthModule::new("base").export("base_fn"),
+        "kernel/lib",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("mid").import("base_fn").export("mid_fn"),
+        "kernel/drivers",
+        Codec::Xz,
+    );
+    t.add(
+        &SynthModule::new("top")
+            .import("mid_fn")
+            .info("alias", "fs-top"),
+        "kernel/fs",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("loop-a").info("softdep", "pre: loop_b"),
+        "kernel/misc",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("loop-b").info("softdep", "post: loop-a"),
+        "kernel/misc",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("helper").info("alias", "helper-alias"),
+        "kernel/misc",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("bad-one").info("alias", "bad-alias"),
+        "kernel/misc",
+        Codec::None,
+    );
+    t.file("modules.builtin", "kernel/fs/ext4/ext4.ko\n");
+    let mut bi = Vec::new();
+    for s in ["ext4.alias=fs-ext4", "ext4.license=GPL"] {
+        bi.extend_from_slice(s.as_bytes());
+        bi.push(0);
+    }
+    std::fs::write(t.moddir().join("modules.builtin.modinfo"), bi).expect("write");
+    let etc = root.join("etc-modprobe.d");
+    let lib = root.join("lib-modprobe.d");
+    std::fs::create_dir_all(&etc).expect("mkdir");
+    std::fs::create_dir_all(&lib).expect("mkdir");
+    std::fs::write(
+        etc.join("50-test.conf"),
+        "# every directive\nalias my-top top\nalias to-nothing no_such_mod\nalias to-builtin ext4\n\
+         options top answer=42 name=\"a b\"\noptions fs-top via=alias\ninstall helper /bin/true $CMDLINE_OPTS\n\
+         remove helper /bin/false\nblacklist bad-one\nsoftdep top pre: helper post: loop-a\n\
+         softdep mid pre: base\nbogus directive\ninclude /etc/x.conf\n",
+    )
+    .expect("write");
+    std::fs::write(lib.join("50-test.conf"), "options top hidden=1\n").expect("write");
+    std::fs::write(lib.join("60-lib.conf"), "options base from_lib=1\n").expect("write");
+    (etc, lib)
+}
+
+#[test]
+fn fixture_config_show_config_resolve_and_depends() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let (etc, lib) = fixture(root);
+    kmod_depmod(root, "6.1.0-synth");
+    let base: Vec<OsString> = vec![
+        "-d".into(),
+        root.into(),
+        "-S".into(),
+        "6.1.0-synth".into(),
+        "-C".into(),
+        etc.into(),
+        "-C".into(),
+        lib.into(),
+    ];
+    let names: Vec<String> = [
+        "top",
+        "my-top",
+        "fs-top",
+        "to-nothing",
+        "to-builtin",
+        "ext4",
+        "fs-ext4",
+        "loop-a",
+        "loop_b",
+        "helper",
+        "helper-alias",
+        "bad-one",
+        "bad-alias",
+        "mid",
+        "symbol:mid_fn",
+        "nothing-here",
+    ]
+    .map(String::from)
+    .to_vec();
+    for mode in [
+        &["-c"][..],
+        &["-R"],
+        &["-D"],
+        &["-D", "-b"],
+        &["-D", "-i"],
+        &["-n", "-v"],
+    ] {
+        let mut pre = base.clone();
+        pre.extend(mode.iter().map(OsString::from));
+        if mode == ["-c"] {
+            let (k, r) = modprobe_both(&pre, &[]);
+            assert_eq!(
+                String::from_utf8_lossy(&k.stdout),
+                String::from_utf8_lossy(&r.stdout),
+                "-c"
+            );
+            assert_eq!(said(&k.stderr), said(&r.stderr), "-c messages");
+            continue;
+        }
+        for n in &names {
+            let mut args = vec![n.clone()];
+            if mode == ["-D"] && n == "top" {
+                args.push("extra=1".into());
+                args.push("spaced=x y".into());
+            }
+            let (k, r) = modprobe_both(&pre, &args);
+            assert_no_panic(&r, n);
+            assert_eq!(
+                String::from_utf8_lossy(&k.stdout),
+                String::from_utf8_lossy(&r.stdout),
+                "{mode:?} {n}"
+            );
+            assert_eq!(said(&k.stderr), said(&r.stderr), "{mode:?} {n}: messages");
+            assert_eq!(code(&k), code(&r), "{mode:?} {n}: exit code");
+        }
+    }
+}
+
+/// The kernel command line: kmod 30 only reads /proc/cmdline, so rprobe's is compared on
+/// this machine's own command line (-c), and the file option is checked for its effect.
+#[test]
+fn kernel_command_line_options_and_blacklist() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let (etc, _) = fixture(root);
+    kmod_depmod(root, "6.1.0-synth");
+    let cmdline = root.join("cmdline");
+    std::fs::write(
+        &cmdline,
+        "quiet top.fromcmd=7 modprobe.blacklist=helper,mid \"top.q=a b\"\n",
+    )
+    .expect("write");
+    let o = run(
+        &rprobe(),
+        [
+            "-c".as_ref(),
+            "-d".as_ref(),
+            root.as_os_str(),
+            "-S".as_ref(),
+            "6.1.0-synth".as_ref(),
+            "-C".as_ref(),
+            etc.as_os_str(),
+            "--kernel-cmdline".as_ref(),
+            cmdline.as_os_str(),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("blacklist helper\nblacklist mid\n"), "{out}");
+    assert!(out.contains("options top fromcmd=7\n"), "{out}");
+    assert!(out.contains("options top q=\"a b\"\n"), "{out}");
+    let o = std::process::Command::new(rprobe())
+        .args([
+            "-D".as_ref(),
+            "-d".as_ref(),
+            root.as_os_str(),
+            "-S".as_ref(),
+            "6.1.0-synth".as_ref(),
+        ])
+        .args(["-C".as_ref(), etc.as_os_str(), "top".as_ref()])
+        .env("RPROBE_KERNEL_CMDLINE", &cmdline)
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("answer=42 name=\"a b\" fromcmd=7 q=\"a b\""),
+        "{out}"
+    );
+}

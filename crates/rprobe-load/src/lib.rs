@@ -1,1 +1,381 @@
-//! rprobe-load (work in progress).
+//! rprobe-load: putting modules into a kernel and taking them out. The [`Kernel`] trait has
+//! two implementations: [`LinuxKernel`] (finit_module / init_module / delete_module through
+//! nix, state from /sys/module and /proc/modules) and [`SimKernel`] (a simulation for tests
+//! and dry runs that checks symbols are resolved in load order and keeps refcounts).
+//!
+//! ```
+//! use rprobe_load::{Kernel, SimKernel, InitState};
+//! let k = SimKernel::default();
+//! assert_eq!(k.initstate("dummy"), None::<InitState>);
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use rprobe_index::decompress::{self, Compression};
+
+/// The one error type of rprobe-load.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kernel refused, with errno.
+    #[error("{op} {name}: {errno}")]
+    Kernel {
+        /// init_module, finit_module or delete_module.
+        op: &'static str,
+        /// The module.
+        name: String,
+        /// What the kernel said.
+        errno: nix::errno::Errno,
+    },
+    /// Reading the module file failed.
+    #[error(transparent)]
+    Read(#[from] rprobe_index::Error),
+    /// Reading kernel state failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulated kernel lacks a symbol the module needs.
+    #[error("{name}: Unknown symbol {symbol} (err -2)")]
+    UnknownSymbol {
+        /// The module.
+        name: String,
+        /// The symbol.
+        symbol: String,
+    },
+}
+
+impl Error {
+    /// The errno of a kernel refusal (EEXIST, ENOENT, EBUSY, ...), when it is one.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            Error::Kernel { errno, .. } => Some(*errno),
+            Error::UnknownSymbol { .. } => Some(nix::errno::Errno::ENOENT),
+            _ => None,
+        }
+    }
+}
+
+/// Result with rprobe-load's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A module's state in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitState {
+    /// Loaded and initialised.
+    Live,
+    /// Initialising.
+    Coming,
+    /// Being removed.
+    Going,
+    /// Built into the kernel image.
+    Builtin,
+}
+
+/// Load flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadFlags {
+    /// Ignore symbol versions (--force-modversion).
+    pub ignore_modversions: bool,
+    /// Ignore the version magic (--force-vermagic).
+    pub ignore_vermagic: bool,
+    /// Never hand a compressed file to the kernel: decompress in user space.
+    pub userspace_decompress: bool,
+}
+
+/// What module tools need from a kernel.
+pub trait Kernel {
+    /// The state of a module, None when it is not in the kernel.
+    fn initstate(&self, name: &str) -> Option<InitState>;
+    /// How many users a loaded module has.
+    fn refcnt(&self, name: &str) -> Option<u32>;
+    /// The modules holding a module.
+    fn holders(&self, name: &str) -> Vec<String>;
+    /// Loads a module file with parameters.
+    fn load(&mut self, name: &str, path: &Path, params: &str, flags: LoadFlags) -> Result<()>;
+    /// Removes a module.
+    fn remove(&mut self, name: &str, force: bool) -> Result<()>;
+}
+
+/// The running Linux kernel.
+#[derive(Clone, Debug)]
+pub struct LinuxKernel {
+    /// Where sysfs is mounted (default /sys).
+    pub sys: PathBuf,
+}
+
+impl Default for LinuxKernel {
+    fn default() -> Self {
+        LinuxKernel {
+            sys: PathBuf::from("/sys"),
+        }
+    }
+}
+
+impl LinuxKernel {
+    /// The codecs the kernel decompresses itself (/sys/module/compression).
+    pub fn kernel_compression(&self) -> Option<String> {
+        std::fs::read_to_string(self.sys.join("module/compression"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+}
+
+impl Kernel for LinuxKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        let d = self.sys.join("module").join(name);
+        match std::fs::read_to_string(d.join("initstate")) {
+            Ok(s) => match s.trim() {
+                "live" => Some(InitState::Live),
+                "coming" => Some(InitState::Coming),
+                "going" => Some(InitState::Going),
+                _ => None,
+            },
+            Err(_) if d.is_dir() => Some(InitState::Builtin),
+            Err(_) => None,
+        }
+    }
+
+    fn refcnt(&self, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.sys.join("module").join(name).join("refcnt"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    fn holders(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(self.sys.join("module").join(name).join("holders"))
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn load(&mut self, name: &str, path: &Path, params: &str, flags: LoadFlags) -> Result<()> {
+        use nix::kmod::{finit_module, init_module, ModuleInitFlags};
+        let params_c = std::ffi::CString::new(params.replace('\0', "")).unwrap_or_default();
+        let mut f = ModuleInitFlags::empty();
+        if flags.ignore_modversions {
+            f |= ModuleInitFlags::MODULE_INIT_IGNORE_MODVERSIONS;
+        }
+        if flags.ignore_vermagic {
+            f |= ModuleInitFlags::MODULE_INIT_IGNORE_VERMAGIC;
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
+        let mut head = [0u8; 6];
+        let n = std::io::Read::read(&mut &file, &mut head).unwrap_or(0);
+        let codec = Compression::detect(&head[..n]);
+        let kernel_does = self.kernel_compression().is_some_and(|c| c == codec.name());
+        let kerr = |op, errno| Error::Kernel {
+            op,
+            name: name.to_string(),
+            errno,
+        };
+        if codec == Compression::None || (kernel_does && !flags.userspace_decompress) {
+            // MODULE_INIT_COMPRESSED_FILE (4): the kernel decompresses.
+            if codec != Compression::None {
+                f |= ModuleInitFlags::from_bits_retain(4);
+            }
+            let file = std::fs::File::open(path).map_err(|e| Error::Io {
+                path: path.into(),
+                source: e,
+            })?;
+            match finit_module(&file, &params_c, f) {
+                Ok(()) => return Ok(()),
+                Err(nix::errno::Errno::ENOSYS) if codec == Compression::None => {}
+                Err(e) => return Err(kerr("finit_module", e)),
+            }
+        }
+        let image = decompress::open(path)?;
+        init_module(&image.bytes, &params_c).map_err(|e| kerr("init_module", e))
+    }
+
+    fn remove(&mut self, name: &str, force: bool) -> Result<()> {
+        use nix::kmod::{delete_module, DeleteModuleFlags};
+        let mut f = DeleteModuleFlags::O_NONBLOCK;
+        if force {
+            f |= DeleteModuleFlags::O_TRUNC;
+        }
+        let c = std::ffi::CString::new(name).unwrap_or_default();
+        delete_module(&c, f).map_err(|errno| Error::Kernel {
+            op: "delete_module",
+            name: name.into(),
+            errno,
+        })
+    }
+}
+
+/// A simulated kernel: loading checks every needed symbol is exported by the kernel's own
+/// symbols or a module already loaded; refcounts and holders follow; every call is recorded.
+#[derive(Clone, Debug, Default)]
+pub struct SimKernel {
+    /// Symbols the kernel image itself exports.
+    pub kernel_symbols: BTreeSet<String>,
+    /// Loaded modules: name -> (exports, modules it uses).
+    pub loaded: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Built-in module names.
+    pub builtin: BTreeSet<String>,
+    /// Every call, in order: "load NAME PARAMS" or "remove NAME".
+    pub calls: Vec<String>,
+}
+
+impl Kernel for SimKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        if self.builtin.contains(name) {
+            Some(InitState::Builtin)
+        } else if self.loaded.contains_key(name) {
+            Some(InitState::Live)
+        } else {
+            None
+        }
+    }
+
+    fn refcnt(&self, name: &str) -> Option<u32> {
+        self.loaded.get(name)?;
+        Some(self.holders(name).len() as u32)
+    }
+
+    fn holders(&self, name: &str) -> Vec<String> {
+        self.loaded
+            .iter()
+            .filter(|(_, (_, uses))| uses.iter().any(|u| u == name))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn load(&mut self, name: &str, path: &Path, params: &str, _flags: LoadFlags) -> Result<()> {
+        self.calls
+            .push(format!("load {name} {params}").trim_end().to_string());
+        if self.loaded.contains_key(name) {
+            return Err(Error::Kernel {
+                op: "init_module",
+                name: name.into(),
+                errno: nix::errno::Errno::EEXIST,
+            });
+        }
+        let rec = rprobe_index::record::read_module(path)?;
+        let mut uses = BTreeSet::new();
+        for imp in &rec.imports {
+            if imp.weak || self.kernel_symbols.contains(&imp.name) || imp.name == "module_layout" {
+                continue;
+            }
+            match self
+                .loaded
+                .iter()
+                .find(|(_, (ex, _))| ex.contains(&imp.name))
+            {
+                Some((owner, _)) => {
+                    uses.insert(owner.clone());
+                }
+                None => {
+                    return Err(Error::UnknownSymbol {
+                        name: name.into(),
+                        symbol: imp.name.clone(),
+                    });
+                }
+            }
+        }
+        let exports = rec.exports.into_iter().map(|e| e.name).collect();
+        self.loaded
+            .insert(name.to_string(), (exports, uses.into_iter().collect()));
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str, _force: bool) -> Result<()> {
+        self.calls.push(format!("remove {name}"));
+        if !self.loaded.contains_key(name) {
+            return Err(Error::Kernel {
+                op: "delete_module",
+                name: name.into(),
+                errno: nix::errno::Errno::ENOENT,
+            });
+        }
+        if !self.holders(name).is_empty() {
+            return Err(Error::Kernel {
+                op: "delete_module",
+                name: name.into(),
+                errno: nix::errno::Errno::EAGAIN,
+            });
+        }
+        self.loaded.remove(name);
+        Ok(())
+    }
+}
+
+/// One line of /proc/modules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcModule {
+    /// Name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Use count.
+    pub refcnt: i64,
+    /// Modules using it ("-" when none).
+    pub used_by: Vec<String>,
+}
+
+/// Parses /proc/modules text.
+pub fn parse_proc_modules(text: &str) -> Vec<ProcModule> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?.to_string();
+            let size = w.next()?.parse().ok()?;
+            let refcnt = w.next()?.parse().ok()?;
+            let users = w.next().unwrap_or("-");
+            let used_by = users
+                .split(',')
+                .filter(|s| !s.is_empty() && *s != "-")
+                .map(str::to_string)
+                .collect();
+            Some(ProcModule {
+                name,
+                size,
+                refcnt,
+                used_by,
+            })
+        })
+        .collect()
+}
+
+/// lsmod's output for /proc/modules text, as kmod's lsmod prints it.
+pub fn lsmod_text(proc_modules: &str) -> String {
+    let mut o = String::from("Module                  Size  Used by\n");
+    for m in parse_proc_modules(proc_modules) {
+        o.push_str(&format!("{:<19} {:>8}  {}", m.name, m.size, m.refcnt));
+        let mut first = true;
+        for u in &m.used_by {
+            o.push_str(if first { " " } else { "," });
+            o.push_str(u);
+            first = false;
+        }
+        o.push('\n');
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsmod_format() {
+        let t = lsmod_text("ext4 1019904 1 - Live 0x0\njbd2 192512 1 ext4, Live 0x0\nmbcache 16384 1 ext4,jbd2, Live 0x0\n");
+        assert_eq!(
+            t,
+            "Module                  Size  Used by\next4                 1019904  1\njbd2                  192512  1 ext4\nmbcache                16384  1 ext4,jbd2\n"
+        );
+    }
+}

@@ -57,10 +57,20 @@ pub struct Step {
     pub module: Module,
     /// Options from the configuration, plus the command line's for the requested module.
     pub options: String,
-    /// The install command to run instead of loading, if any.
+    /// The install command to run instead of loading, if any (as configured: run it with
+    /// [`Step::install_command`]).
     pub install: Option<String>,
     /// A hard dependency of the request (errors stop the plan) rather than a soft one.
     pub required: bool,
+}
+
+impl Step {
+    /// The install command with $CMDLINE_OPTS replaced by the options, as it is run.
+    pub fn install_command(&self) -> Option<String> {
+        self.install
+            .as_ref()
+            .map(|c| c.replace("$CMDLINE_OPTS", &self.options))
+    }
 }
 
 /// The resolver: indexes and configuration.
@@ -157,7 +167,8 @@ impl Resolver<'_> {
             .collect()
     }
 
-    fn softdeps(&self, name: &str) -> Result<(Vec<Module>, Vec<Module>)> {
+    /// The soft pre- and post-dependencies configured for a module, looked up.
+    pub fn softdeps(&self, name: &str) -> Result<(Vec<Module>, Vec<Module>)> {
         let Some(sd) = self.config.softdep_for(name) else {
             return Ok((Vec::new(), Vec::new()));
         };
@@ -196,22 +207,17 @@ impl Resolver<'_> {
         )?;
         let mut steps = Vec::new();
         for (x, ignorecmd) in list {
-            let mut options = self
-                .config
-                .options_for(&x.name, x.alias.as_deref())
-                .unwrap_or_default();
-            if x.name == m.name && !extra_options.is_empty() {
-                if !options.is_empty() {
-                    options.push(' ');
-                }
-                options.push_str(extra_options);
-            }
+            // kmod joins configured options and the command line's with a space, even when
+            // the latter are empty.
+            let extra = if x.name == m.name { extra_options } else { "" };
+            let options = match self.config.options_for(&x.name, x.alias.as_deref()) {
+                Some(o) => format!("{o} {extra}"),
+                None => extra.to_string(),
+            };
             let install = if ignorecmd {
                 None
             } else {
-                self.config
-                    .install_for(&x.name)
-                    .map(|c| c.replace("$CMDLINE_OPTS", &options))
+                self.config.install_for(&x.name).map(str::to_string)
             };
             steps.push(Step {
                 required: required.contains(&x.name),
