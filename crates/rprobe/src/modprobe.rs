@@ -142,6 +142,11 @@ impl Ctx {
         }
     }
 
+    /// kmod's LOG(): FATAL, or WARNING with -a (kmod lowers the priority for -a).
+    pub fn log(&self, msg: &str) {
+        self.error(if self.args.all { "WARNING" } else { "FATAL" }, msg);
+    }
+
     /// Prints an error in kmod's words unless -q.
     pub fn error(&self, level: &str, msg: &str) {
         if !self.args.quiet {
@@ -267,10 +272,10 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
         }
     };
     if mods.is_empty() {
-        ctx.error(
-            "FATAL",
-            &format!("Module {name} not found in directory {}", ctx.dirname),
-        );
+        ctx.log(&format!(
+            "Module {name} not found in directory {}",
+            ctx.dirname
+        ));
         return false;
     }
     let mut ok = true;

@@ -137,7 +137,7 @@ pub fn remove_all(ctx: &Ctx) -> i32 {
     for name in &ctx.args.args {
         let mods = crate::modprobe::lookup_for_removal(ctx, name);
         if mods.is_empty() {
-            ctx.error("FATAL", &format!("Module {name} not found."));
+            ctx.log(&format!("Module {name} not found."));
             code = 1;
             continue;
         }
@@ -213,7 +213,7 @@ fn remove_one(
         match k.initstate(&m.name) {
             None => {
                 if ctx.args.first_time {
-                    ctx.error("FATAL", &format!("Module {} is not in kernel.", m.name));
+                    ctx.log(&format!("Module {} is not in kernel.", m.name));
                     return false;
                 }
                 return true;
@@ -222,7 +222,7 @@ fn remove_one(
                 if ignore_builtin {
                     return true;
                 }
-                ctx.error("FATAL", &format!("Module {} is builtin.", m.name));
+                ctx.log(&format!("Module {} is builtin.", m.name));
                 return false;
             }
             _ => {}
@@ -246,7 +246,7 @@ fn remove_one(
         }
     }
     if cmd.is_none() && ctx.args.wait.is_none() && k.refcnt(&m.name).unwrap_or(0) > 0 {
-        ctx.error("FATAL", &format!("Module {} is in use.", m.name));
+        ctx.log(&format!("Module {} is in use.", m.name));
         return false;
     }
     let ok = match &cmd {
