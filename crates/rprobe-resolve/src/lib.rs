@@ -113,8 +113,16 @@ impl Resolver<'_> {
         if !out.is_empty() {
             return Ok(out);
         }
-        if !name.contains(':') && self.dir.dep(&name)?.is_some() {
-            return Ok(vec![self.module(&name, None, false)?]);
+        if !name.contains(':') {
+            if let Some(e) = self.dir.dep(&name)? {
+                return Ok(vec![Module {
+                    path: Some(self.dir.full_path(&e.path)),
+                    name,
+                    alias: None,
+                    builtin: false,
+                    install_only: false,
+                }]);
+            }
         }
         if name.starts_with("symbol:") {
             for m in self.dir.symbol(&name)? {

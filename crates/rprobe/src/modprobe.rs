@@ -131,6 +131,8 @@ pub struct Ctx {
     pub dir: ModuleDir,
     /// The configuration.
     pub config: Config,
+    /// Standard output, buffered as C's stdio buffers it when not a terminal.
+    pub out: std::cell::RefCell<std::io::BufWriter<std::io::Stdout>>,
 }
 
 impl Ctx {
@@ -214,6 +216,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         dirname,
         dir,
         config,
+        out: std::cell::RefCell::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout(),
+        )),
     };
     for n in &ctx.config.notes {
         ctx.error("ERROR", n);
@@ -240,6 +246,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     for (name, opts) in names {
         failed |= !insert(&ctx, &name, &opts);
     }
+    let _ = std::io::Write::flush(&mut *ctx.out.borrow_mut());
     i32::from(failed)
 }
 
@@ -263,6 +270,7 @@ fn show_config(ctx: &Ctx) -> i32 {
 
 /// Looks `name` up and loads (or shows) each module it names. False on failure.
 fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
+    use std::io::Write;
     let r = ctx.resolver();
     let mods = match r.lookup(name) {
         Ok(m) => m,
@@ -281,7 +289,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     let mut ok = true;
     for m in mods {
         if ctx.args.resolve_alias {
-            println!("{}", m.name);
+            let _ = writeln!(ctx.out.borrow_mut(), "{}", m.name);
             continue;
         }
         let blacklisted = ctx.config.is_blacklisted(&m.name);
@@ -297,7 +305,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
             }
         };
         if ctx.args.show_depends {
-            print_steps(&steps);
+            print_steps(ctx, &steps);
             continue;
         }
         ok &= crate::modprobe_exec::load(ctx, &m, &steps);
@@ -317,16 +325,14 @@ pub fn step_line(s: &Step) -> Option<String> {
     }
 }
 
-fn print_steps(steps: &[Step]) {
+fn print_steps(ctx: &Ctx, steps: &[Step]) {
     use std::io::Write;
-    let mut out = String::new();
+    let mut out = ctx.out.borrow_mut();
     for s in steps {
         if let Some(l) = step_line(s) {
-            out.push_str(&l);
-            out.push('\n');
+            let _ = writeln!(out, "{l}");
         }
     }
-    let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
 /// A module found by name for removal.

@@ -173,10 +173,26 @@ fn write_node(node: &Node, out: &mut Vec<u8>) -> u32 {
     offset
 }
 
-/// A read-only index file in memory.
+/// Index bytes: mapped from a file or owned.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A read-only index file, memory-mapped: a lookup touches only the nodes on its path.
 pub struct Trie {
     path: std::path::PathBuf,
-    data: Vec<u8>,
+    data: Bytes,
     root: u32,
 }
 
@@ -197,12 +213,22 @@ impl<'a> RNode<'a> {
 impl Trie {
     /// Opens and checks an index file.
     pub fn open(path: &Path) -> Result<Trie> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Trie::from_bytes(path, data)
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len == 0 {
+            return Trie::from_bytes(path, Vec::new());
+        }
+        // SAFETY: read-only private map; depmod replaces indexes by rename, never in place.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Trie::check(path, Bytes::Mapped(map))
     }
 
     /// Checks the header of index bytes; `path` names them in errors.
     pub fn from_bytes(path: &Path, data: Vec<u8>) -> Result<Trie> {
+        Trie::check(path, Bytes::Owned(data))
+    }
+
+    fn check(path: &Path, data: Bytes) -> Result<Trie> {
         let word = |i: usize| {
             data.get(i..i + 4)
                 .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
