@@ -1,10 +1,26 @@
-//! The `lsmod` tool.
+//! `lsmod`: the loaded modules from /proc/modules, in kmod's format.
 
 use std::ffi::OsString;
 
-/// Runs `lsmod` with kmod's argument conventions; returns the exit code.
+/// Runs lsmod; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("lsmod: not implemented yet");
-    1
+    if args.len() > 1 {
+        eprintln!("Usage: {}", args[0].to_string_lossy());
+        return 1;
+    }
+    let path = std::env::var_os("RPROBE_PROC_MODULES").unwrap_or_else(|| "/proc/modules".into());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            print!("{}", rprobe_load::lsmod_text(&text));
+            0
+        }
+        Err(e) => {
+            let why = e
+                .raw_os_error()
+                .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
+                .unwrap_or_else(|| e.to_string());
+            eprintln!("Error: could not get list of modules: {why}");
+            1
+        }
+    }
 }
