@@ -43,7 +43,7 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let moddir = full.path().join("lib/modules").join(&tree.version);
     let dir = ModuleDir::open(&moddir).expect("module dir");
-    let cfg = Config::load(Some(&[conf.clone()]), Some(&moddir), None);
+    let cfg = Config::load(Some(std::slice::from_ref(&conf)), Some(&moddir), None);
     let r = Resolver {
         dir: &dir,
         config: &cfg,
