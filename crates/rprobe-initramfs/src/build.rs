@@ -1,1 +1,237 @@
-//! Building images: see [`crate::cpio`].
+//! Building an image: the closure of the requested modules (through rprobe-resolve), their
+//! firmware, indexes made by rprobe's depmod for exactly that subset, the modprobe.d
+//! configuration and extra files, as one reproducible cpio archive.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rprobe_index::depmod::{self, Level};
+use rprobe_index::index::ModuleDir;
+use rprobe_resolve::{Config, Resolver};
+
+use crate::cpio::{Archive, Entry};
+use crate::{Error, Result};
+
+/// What goes into an image.
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    /// The root holding lib/modules/VERSION ("" for /).
+    pub basedir: PathBuf,
+    /// The kernel release.
+    pub kversion: String,
+    /// Modules by name, alias or path.
+    pub modules: Vec<String>,
+    /// Add what this host uses: /proc/modules and the modaliases under /sys/devices.
+    pub host: bool,
+    /// Where /proc/modules is (for --host; tests point it elsewhere).
+    pub proc_modules: PathBuf,
+    /// Where sysfs is (for --host).
+    pub sys: PathBuf,
+    /// Where firmware files are looked up.
+    pub firmware_dir: PathBuf,
+    /// modprobe.d paths (None: kmod's default directories).
+    pub config_paths: Option<Vec<PathBuf>>,
+    /// Extra files: (source, destination in the image).
+    pub includes: Vec<(PathBuf, String)>,
+}
+
+/// What a build produced, besides the archive.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Module names in the image.
+    pub modules: Vec<String>,
+    /// Firmware files added.
+    pub firmware: Vec<String>,
+    /// Warnings (missing firmware, names found nowhere with --host, ...).
+    pub warnings: Vec<String>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Io { path: path.into(), source: e }
+}
+
+/// Builds the image archive for `spec`.
+pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
+    let mut report = Report::default();
+    let moddir = spec.basedir.join("lib/modules").join(&spec.kversion);
+    std::fs::metadata(&moddir).map_err(io(&moddir))?;
+    let scratch_dir = tempfile::tempdir().map_err(io(Path::new("temporary directory")))?;
+    let scratch = scratch_dir.path().to_path_buf();
+    // Indexes for resolution: the tree's own when it has them, else rprobe depmod's,
+    // written beside (-o) so the tree is never touched.
+    let index_dir = if moddir.join("modules.dep.bin").exists() {
+        moddir.clone()
+    } else {
+        let opts = depmod::Options {
+            basedir: Some(spec.basedir.clone()),
+            outdir: Some(scratch.join("full")),
+            kversion: spec.kversion.clone(),
+            config_paths: Some(Vec::new()),
+            ..Default::default()
+        };
+        let mut sink = |_: Level, _: String| {};
+        depmod::run(&opts, &mut sink)?;
+        scratch.join("full/lib/modules").join(&spec.kversion)
+    };
+    let dir = ModuleDir::open(&index_dir)?;
+    let cfg = Config::load(spec.config_paths.as_deref(), Some(&index_dir), None);
+    let r = Resolver { dir: &dir, config: &cfg };
+
+    let mut names: Vec<String> = Vec::new();
+    for m in &spec.modules {
+        let p = Path::new(m);
+        if m.contains('/') && p.is_file() {
+            names.push(rprobe_index::record::modname_from_path(p));
+        } else {
+            names.push(m.clone());
+        }
+    }
+    for n in &names {
+        if r.lookup(n)?.is_empty() {
+            return Err(Error::NotFound(n.clone()));
+        }
+    }
+    if spec.host {
+        let mut host = Vec::new();
+        if let Ok(t) = std::fs::read_to_string(&spec.proc_modules) {
+            host.extend(t.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string));
+        }
+        for e in walk(&spec.sys.join("devices")) {
+            if e.file_name().and_then(|f| f.to_str()) == Some("modalias") {
+                if let Ok(a) = std::fs::read_to_string(&e) {
+                    host.push(a.trim().to_string());
+                }
+            }
+        }
+        host.sort();
+        host.dedup();
+        for h in host {
+            if !r.lookup(&h)?.is_empty() {
+                names.push(h);
+            }
+        }
+    }
+    let closure = r.closure(&names)?;
+
+    // The subset tree: the closure's files, the package's order and builtin files, then
+    // indexes from rprobe's depmod for exactly this subset.
+    let stage = scratch.join("stage");
+    let sub = stage.join("lib/modules").join(&spec.kversion);
+    std::fs::create_dir_all(&sub).map_err(io(&sub))?;
+    let mut rels = BTreeSet::new();
+    for m in &closure {
+        let Some(p) = &m.path else { continue };
+        let rel = p.strip_prefix(&index_dir).unwrap_or(p).to_path_buf();
+        let src = moddir.join(&rel);
+        let dst = sub.join(&rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(&src, &dst).map_err(io(&src))?;
+        rels.insert(rel.to_string_lossy().into_owned());
+        report.modules.push(m.name.clone());
+        // Firmware named by the module.
+        if let Ok(rec) = rprobe_index::record::read_module_with(&src, Default::default()) {
+            for fw in rec.values("firmware") {
+                match find_firmware(&spec.firmware_dir, fw) {
+                    Some((path, name)) => {
+                        let dst = stage.join("lib/firmware").join(&name);
+                        if let Some(parent) = dst.parent() {
+                            std::fs::create_dir_all(parent).map_err(io(parent))?;
+                        }
+                        std::fs::copy(&path, &dst).map_err(io(&path))?;
+                        report.firmware.push(name);
+                    }
+                    None => report.warnings.push(format!("{}: firmware {fw} not found in {}", m.name, spec.firmware_dir.display())),
+                }
+            }
+        }
+    }
+    if let Ok(order) = std::fs::read_to_string(moddir.join("modules.order")) {
+        let kept: String = order
+            .lines()
+            .filter(|l| rels.iter().any(|r| r.starts_with(l.trim()) && r[l.trim().len()..].chars().all(|c| c != '/')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(sub.join("modules.order"), kept).map_err(io(&sub))?;
+    }
+    for f in ["modules.builtin", "modules.builtin.modinfo"] {
+        if moddir.join(f).exists() {
+            std::fs::copy(moddir.join(f), sub.join(f)).map_err(io(&moddir))?;
+        }
+    }
+    let opts = depmod::Options {
+        basedir: Some(stage.clone()),
+        kversion: spec.kversion.clone(),
+        config_paths: Some(Vec::new()),
+        ..Default::default()
+    };
+    let mut sink = |_: Level, _: String| {};
+    depmod::run(&opts, &mut sink)?;
+
+    let mut a = Archive::new(Archive::source_date_epoch());
+    for p in walk(&stage) {
+        let rel = p.strip_prefix(&stage).unwrap_or(&p).to_string_lossy().into_owned();
+        a.add_path(&p, &rel)?;
+    }
+    // The modprobe.d configuration.
+    let defaults: Vec<PathBuf> = rprobe_resolve::config::DEFAULT_DIRS.iter().map(PathBuf::from).collect();
+    for d in spec.config_paths.as_deref().unwrap_or(&defaults) {
+        if d.is_file() {
+            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            a.add_path(d, &format!("etc/modprobe.d/{name}"))?;
+        } else if let Ok(rd) = std::fs::read_dir(d) {
+            let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect();
+            files.sort();
+            for f in files {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let dest = format!("etc/modprobe.d/{name}");
+                if !a.entries().any(|e| e.name == dest) {
+                    a.add_path(&f, &dest)?;
+                }
+            }
+        }
+    }
+    for (src, dest) in &spec.includes {
+        a.add_path(src, dest.trim_start_matches('/'))?;
+    }
+    report.modules.sort();
+    report.modules.dedup();
+    Ok((a, report))
+}
+
+/// The kernel's firmware lookup: the plain file, then .zst, then .xz.
+fn find_firmware(dir: &Path, name: &str) -> Option<(PathBuf, String)> {
+    for suffix in ["", ".zst", ".xz"] {
+        let n = format!("{name}{suffix}");
+        let p = dir.join(&n);
+        if p.is_file() {
+            return Some((p, n));
+        }
+    }
+    None
+}
+
+/// Every file (and symlink) under a directory, sorted; nothing when it is missing.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Entry point for tests and the binary: an [`Entry`] from bytes.
+pub fn file_entry(dest: &str, data: Vec<u8>, perm: u32) -> Entry {
+    Entry::file(dest, data, perm)
+}

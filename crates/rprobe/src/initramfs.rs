@@ -1,10 +1,164 @@
-//! The `initramfs` tool.
+//! `rprobe initramfs`: a reproducible early-boot image with a module closure.
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
 
-/// Runs `initramfs` with kmod's argument conventions; returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("initramfs: not implemented yet");
-    1
+use clap::Parser;
+use rprobe_initramfs::build::{build, Spec};
+use rprobe_initramfs::Compress;
+
+/// Options of `rprobe initramfs`.
+#[derive(Parser, Debug)]
+#[command(name = "initramfs", disable_version_flag = true)]
+struct Args {
+    /// Kernel release.
+    #[arg(short = 'k', long = "kernel")]
+    kversion: Option<String>,
+    /// Root holding lib/modules.
+    #[arg(short = 'b', long = "basedir")]
+    basedir: Option<PathBuf>,
+    /// The image to write.
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// A module to include with its closure (name, alias or path; repeatable).
+    #[arg(long = "module")]
+    module: Vec<String>,
+    /// A file listing modules, one per line (# comments).
+    #[arg(long = "modules-from")]
+    modules_from: Vec<PathBuf>,
+    /// Add the modules this host uses (/proc/modules and device modaliases).
+    #[arg(long = "host")]
+    host: bool,
+    /// Firmware directory.
+    #[arg(long = "firmware-dir", default_value = "/lib/firmware")]
+    firmware_dir: PathBuf,
+    /// modprobe.d configuration path (repeatable; default: kmod's directories).
+    #[arg(short = 'C', long = "config")]
+    config: Vec<PathBuf>,
+    /// Compression: zstd, gzip, xz or none.
+    #[arg(long = "compress", default_value = "zstd")]
+    compress: String,
+    /// Extra file SRC[:DEST] (repeatable).
+    #[arg(long = "include")]
+    include: Vec<String>,
+    /// Append to this existing image (a concatenated archive).
+    #[arg(long = "append-to")]
+    append_to: Option<PathBuf>,
+    /// List the entries of an image and exit.
+    #[arg(long = "list")]
+    list: Option<PathBuf>,
+}
+
+/// Runs `rprobe initramfs`; returns the exit code.
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let args = match Args::try_parse_from(&raw) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.kind() == clap::error::ErrorKind::DisplayHelp { 0 } else { 2 };
+        }
+    };
+    if let Some(img) = &args.list {
+        let bytes = match std::fs::read(img) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("initramfs: ERROR: {}: {e}", img.display());
+                return 1;
+            }
+        };
+        return match rprobe_initramfs::cpio::list(img, &bytes) {
+            Ok(entries) => {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                for e in entries {
+                    let _ = writeln!(out, "{}", e.name);
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("initramfs: ERROR: {e}");
+                1
+            }
+        };
+    }
+    let (Some(kversion), Some(output)) = (args.kversion.clone(), args.output.clone()) else {
+        eprintln!("initramfs: ERROR: -k VERSION and -o OUT are required");
+        return 2;
+    };
+    let Some(compress) = Compress::parse(&args.compress) else {
+        eprintln!("initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)", args.compress);
+        return 2;
+    };
+    let mut modules = args.module.clone();
+    for f in &args.modules_from {
+        match std::fs::read_to_string(f) {
+            Ok(t) => modules.extend(
+                t.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            ),
+            Err(e) => {
+                eprintln!("initramfs: ERROR: {}: {e}", f.display());
+                return 1;
+            }
+        }
+    }
+    let includes = args
+        .include
+        .iter()
+        .map(|i| match i.split_once(':') {
+            Some((s, d)) => (PathBuf::from(s), d.to_string()),
+            None => (PathBuf::from(i), i.trim_start_matches('/').to_string()),
+        })
+        .collect();
+    let spec = Spec {
+        basedir: args.basedir.clone().unwrap_or_else(|| PathBuf::from("/")),
+        kversion,
+        modules,
+        host: args.host,
+        proc_modules: std::env::var_os("RPROBE_PROC_MODULES").map(PathBuf::from).unwrap_or_else(|| "/proc/modules".into()),
+        sys: std::env::var_os("RPROBE_SYSFS").map(PathBuf::from).unwrap_or_else(|| "/sys".into()),
+        firmware_dir: args.firmware_dir.clone(),
+        config_paths: if args.config.is_empty() { None } else { Some(args.config.clone()) },
+        includes,
+    };
+    let (archive, report) = match build(&spec) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("initramfs: ERROR: {e}");
+            return 1;
+        }
+    };
+    for w in &report.warnings {
+        eprintln!("initramfs: WARNING: {w}");
+    }
+    let mut bytes = match compress.apply(&archive.to_bytes()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("initramfs: ERROR: compressing: {e}");
+            return 1;
+        }
+    };
+    if let Some(base) = &args.append_to {
+        match std::fs::read(base) {
+            Ok(mut b) => {
+                while !b.len().is_multiple_of(4) {
+                    b.push(0);
+                }
+                b.extend_from_slice(&bytes);
+                bytes = b;
+            }
+            Err(e) => {
+                eprintln!("initramfs: ERROR: {}: {e}", base.display());
+                return 1;
+            }
+        }
+    }
+    let tmp = output.with_extension(format!("tmp.{}", std::process::id()));
+    if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &output)) {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("initramfs: ERROR: {}: {e}", output.display());
+        return 1;
+    }
+    0
 }
