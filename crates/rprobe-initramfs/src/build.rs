@@ -47,7 +47,10 @@ pub struct Report {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Io { path: path.into(), source: e }
+    move |e| Error::Io {
+        path: path.into(),
+        source: e,
+    }
 }
 
 /// Builds the image archive for `spec`.
@@ -75,7 +78,10 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     };
     let dir = ModuleDir::open(&index_dir)?;
     let cfg = Config::load(spec.config_paths.as_deref(), Some(&index_dir), None);
-    let r = Resolver { dir: &dir, config: &cfg };
+    let r = Resolver {
+        dir: &dir,
+        config: &cfg,
+    };
 
     let mut names: Vec<String> = Vec::new();
     for m in &spec.modules {
@@ -94,7 +100,11 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     if spec.host {
         let mut host = Vec::new();
         if let Ok(t) = std::fs::read_to_string(&spec.proc_modules) {
-            host.extend(t.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string));
+            host.extend(
+                t.lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(str::to_string),
+            );
         }
         for e in walk(&spec.sys.join("devices")) {
             if e.file_name().and_then(|f| f.to_str()) == Some("modalias") {
@@ -142,7 +152,11 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
                         std::fs::copy(&path, &dst).map_err(io(&path))?;
                         report.firmware.push(name);
                     }
-                    None => report.warnings.push(format!("{}: firmware {fw} not found in {}", m.name, spec.firmware_dir.display())),
+                    None => report.warnings.push(format!(
+                        "{}: firmware {fw} not found in {}",
+                        m.name,
+                        spec.firmware_dir.display()
+                    )),
                 }
             }
         }
@@ -150,7 +164,11 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     if let Ok(order) = std::fs::read_to_string(moddir.join("modules.order")) {
         let kept: String = order
             .lines()
-            .filter(|l| rels.iter().any(|r| r.starts_with(l.trim()) && r[l.trim().len()..].chars().all(|c| c != '/')))
+            .filter(|l| {
+                rels.iter().any(|r| {
+                    r.starts_with(l.trim()) && r[l.trim().len()..].chars().all(|c| c != '/')
+                })
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         std::fs::write(sub.join("modules.order"), kept).map_err(io(&sub))?;
@@ -171,20 +189,37 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
 
     let mut a = Archive::new(Archive::source_date_epoch());
     for p in walk(&stage) {
-        let rel = p.strip_prefix(&stage).unwrap_or(&p).to_string_lossy().into_owned();
+        let rel = p
+            .strip_prefix(&stage)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .into_owned();
         a.add_path(&p, &rel)?;
     }
     // The modprobe.d configuration.
-    let defaults: Vec<PathBuf> = rprobe_resolve::config::DEFAULT_DIRS.iter().map(PathBuf::from).collect();
+    let defaults: Vec<PathBuf> = rprobe_resolve::config::DEFAULT_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .collect();
     for d in spec.config_paths.as_deref().unwrap_or(&defaults) {
         if d.is_file() {
-            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             a.add_path(d, &format!("etc/modprobe.d/{name}"))?;
         } else if let Ok(rd) = std::fs::read_dir(d) {
-            let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect();
+            let mut files: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect();
             files.sort();
             for f in files {
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let dest = format!("etc/modprobe.d/{name}");
                 if !a.entries().any(|e| e.name == dest) {
                     a.add_path(&f, &dest)?;
@@ -217,7 +252,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {

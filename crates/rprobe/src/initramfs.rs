@@ -56,7 +56,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
-            return if e.kind() == clap::error::ErrorKind::DisplayHelp { 0 } else { 2 };
+            return if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                0
+            } else {
+                2
+            };
         }
     };
     if let Some(img) = &args.list {
@@ -86,7 +90,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 2;
     };
     let Some(compress) = Compress::parse(&args.compress) else {
-        eprintln!("initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)", args.compress);
+        eprintln!(
+            "initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)",
+            args.compress
+        );
         return 2;
     };
     let mut modules = args.module.clone();
@@ -116,10 +123,18 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         kversion,
         modules,
         host: args.host,
-        proc_modules: std::env::var_os("RPROBE_PROC_MODULES").map(PathBuf::from).unwrap_or_else(|| "/proc/modules".into()),
-        sys: std::env::var_os("RPROBE_SYSFS").map(PathBuf::from).unwrap_or_else(|| "/sys".into()),
+        proc_modules: std::env::var_os("RPROBE_PROC_MODULES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/proc/modules".into()),
+        sys: std::env::var_os("RPROBE_SYSFS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/sys".into()),
         firmware_dir: args.firmware_dir.clone(),
-        config_paths: if args.config.is_empty() { None } else { Some(args.config.clone()) },
+        config_paths: if args.config.is_empty() {
+            None
+        } else {
+            Some(args.config.clone())
+        },
         includes,
     };
     let (archive, report) = match build(&spec) {
