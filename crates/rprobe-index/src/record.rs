@@ -128,3 +128,63 @@ pub fn is_module_filename(name: &str) -> bool {
         .iter()
         .any(|e| name.ends_with(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rprobe_testkit::synth::SynthModule;
+
+    fn module() -> Vec<u8> {
+        SynthModule::new("victim")
+            .info("alias", "pci:v*d*")
+            .info("parm", "x:int")
+            .export("exported_fn")
+            .import("needed_fn")
+            .signed(b"Signer", &[1, 2], &[3; 16])
+            .elf()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// Damaged modules give a record or an error naming the file, never a panic.
+        #[test]
+        fn damaged_modules_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
+                                       cut in any::<usize>()) {
+            let mut m = module();
+            for (i, b) in flips {
+                let n = m.len();
+                m[i % n] ^= b | 1;
+            }
+            let keep = cut % (m.len() + 1);
+            m.truncate(keep.max(1));
+            let p = Path::new("damaged.ko");
+            if let Err(e) = record_from_image(p, Compression::None, &m, ReadOptions::ALL) {
+                prop_assert!(e.to_string().contains("damaged.ko"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn synthetic_module_reads_back() {
+        let m = module();
+        let r = record_from_image(
+            Path::new("victim.ko"),
+            Compression::None,
+            &m,
+            ReadOptions::ALL,
+        )
+        .unwrap();
+        assert_eq!(r.name, "victim");
+        assert_eq!(r.values("alias").collect::<Vec<_>>(), ["pci:v*d*"]);
+        assert_eq!(r.exports[0].name, "exported_fn");
+        assert!(r
+            .imports
+            .iter()
+            .any(|i| i.name == "needed_fn" && i.crc != 0));
+        assert_eq!(
+            r.signature.as_ref().map(|s| s.signer.as_slice()),
+            Some(&b"Signer"[..])
+        );
+    }
+}
