@@ -288,3 +288,87 @@ fn image_boots_and_loads_every_module() {
         }
     }
 }
+
+/// Firmware named by modules in the closure (plain, .zst or .xz, the kernel's lookup
+/// order; a missing one is a warning) and --host (modules from /proc/modules and device
+/// modaliases), on a synthetic tree.
+#[test]
+fn firmware_and_host_modules() {
+    use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let t = SynthTree::new(root, "6.1.0-synth");
+    t.add(
+        &SynthModule::new("fwuser")
+            .info("firmware", "vendor/a.bin")
+            .info("firmware", "vendor/b.bin")
+            .info("firmware", "missing.bin"),
+        "kernel",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("loaded-now").export("x"),
+        "kernel",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("devdrv").info("alias", "pci:v00001234d*"),
+        "kernel",
+        Codec::None,
+    );
+    t.add(&SynthModule::new("unrelated"), "kernel", Codec::None);
+    let fw = root.join("firmware");
+    std::fs::create_dir_all(fw.join("vendor")).expect("mkdir");
+    std::fs::write(fw.join("vendor/a.bin"), b"A").expect("write");
+    std::fs::write(fw.join("vendor/b.bin.zst"), b"B").expect("write");
+    let proc_modules = root.join("proc-modules");
+    std::fs::write(&proc_modules, "loaded_now 16384 0 - Live 0x0\n").expect("write");
+    let sys = root.join("sys");
+    std::fs::create_dir_all(sys.join("devices/pci0000:00/0000:00:01.0")).expect("mkdir");
+    std::fs::write(
+        sys.join("devices/pci0000:00/0000:00:01.0/modalias"),
+        "pci:v00001234d00005678sv0sd0bc0sc0i0\n",
+    )
+    .expect("write");
+    let img = root.join("img");
+    let o = std::process::Command::new(rprobe())
+        .args([
+            "initramfs",
+            "-k",
+            "6.1.0-synth",
+            "--compress",
+            "none",
+            "--module",
+            "fwuser",
+            "--host",
+        ])
+        .arg("-b")
+        .arg(root)
+        .arg("-o")
+        .arg(&img)
+        .arg("-C")
+        .arg(empty_conf(root))
+        .arg("--firmware-dir")
+        .arg(&fw)
+        .env("RPROBE_PROC_MODULES", &proc_modules)
+        .env("RPROBE_SYSFS", &sys)
+        .output()
+        .expect("run");
+    assert_no_panic(&o, "firmware");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("firmware missing.bin not found"));
+    let entries = list(&img);
+    for want in [
+        "lib/firmware/vendor/a.bin",
+        "lib/firmware/vendor/b.bin.zst",
+        "lib/modules/6.1.0-synth/kernel/fwuser.ko",
+        "lib/modules/6.1.0-synth/kernel/loaded-now.ko",
+        "lib/modules/6.1.0-synth/kernel/devdrv.ko",
+    ] {
+        assert!(entries.iter().any(|e| e == want), "{want} in {entries:?}");
+    }
+    assert!(
+        !entries.iter().any(|e| e.contains("unrelated")),
+        "only what the host uses"
+    );
+}
