@@ -7,6 +7,8 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::Output;
 
+use rprobe_index::index::ModuleDir;
+use rprobe_resolve::{Config, Resolver};
 use rprobe_testkit::real_tree;
 use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
 
@@ -408,4 +410,77 @@ fn kernel_command_line_options_and_blacklist() {
         out.contains("answer=42 name=\"a b\" fromcmd=7 q=\"a b\""),
         "{out}"
     );
+}
+
+/// What kmod cannot show: a hard-dependency loop in hand-made indexes is an error naming
+/// the modules (and never a hang); a module given by path resolves through modules.dep;
+/// weak dependencies join initramfs closures but never a load plan.
+#[test]
+fn cycles_paths_and_weakdeps() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let t = SynthTree::new(root, "6.1.0-synth");
+    let a = t.add(&SynthModule::new("cyc-a"), "kernel", Codec::None);
+    t.add(&SynthModule::new("cyc-b"), "kernel", Codec::None);
+    t.add(&SynthModule::new("plain"), "kernel", Codec::None);
+    t.add(&SynthModule::new("other"), "kernel", Codec::None);
+    // Text index only (no .bin): rprobe falls back to it. depmod never writes a loop, so
+    // this one is written by hand, as closures (each module lists its whole closure).
+    t.file(
+        "modules.dep",
+        "kernel/cyc-a.ko: kernel/cyc-b.ko kernel/cyc-a.ko\nkernel/cyc-b.ko: kernel/cyc-a.ko kernel/cyc-b.ko\nkernel/plain.ko:\nkernel/other.ko:\n",
+    );
+    let conf = empty_conf(root);
+    let d = |args: &[&str]| {
+        let mut v: Vec<OsString> = vec![
+            "-d".into(),
+            root.into(),
+            "-S".into(),
+            "6.1.0-synth".into(),
+            "-C".into(),
+            conf.clone().into(),
+        ];
+        v.extend(args.iter().map(OsString::from));
+        run(&rprobe(), &v)
+    };
+    let o = d(&["-D", "cyc-a"]);
+    assert_no_panic(&o, "cycle");
+    assert_eq!(code(&o), 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dependency cycle") && err.contains("cyc_a") && err.contains("cyc_b"),
+        "{err}"
+    );
+    let o = d(&["-D", &a.display().to_string()]);
+    assert_eq!(code(&o), 1, "a path to a looping module is refused too");
+    let plain = root.join("lib/modules/6.1.0-synth/kernel/plain.ko");
+    let o = d(&["-D", &plain.display().to_string()]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("insmod {} \n", plain.display())
+    );
+    // Weak dependencies: part of an initramfs closure, not of a load plan.
+    let wconf = root.join("weak.conf");
+    std::fs::write(&wconf, "weakdep plain other\n").expect("write");
+    let dir = ModuleDir::open(&root.join("lib/modules/6.1.0-synth")).expect("dir");
+    let cfg = Config::load(Some(&[wconf]), None, None);
+    let r = Resolver {
+        dir: &dir,
+        config: &cfg,
+    };
+    let m = r.lookup("plain").expect("lookup").remove(0);
+    let plan: Vec<String> = r
+        .plan(&m, "", false)
+        .expect("plan")
+        .into_iter()
+        .map(|s| s.module.name)
+        .collect();
+    assert_eq!(plan, ["plain"]);
+    let closure: Vec<String> = r
+        .closure(&["plain".into()])
+        .expect("closure")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(closure, ["plain", "other"]);
 }

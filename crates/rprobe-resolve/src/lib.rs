@@ -100,6 +100,19 @@ impl Resolver<'_> {
     /// Looks a name, alias, `symbol:NAME` or path up as kmod's modprobe does. Empty when
     /// nothing matches.
     pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
+        // A module file given by path (absolute or relative), as upstream kmod accepts.
+        let p = std::path::Path::new(given);
+        if given.contains('/') && rprobe_index::record::is_module_filename(given) && p.is_file() {
+            let name = rprobe_index::record::modname_from_path(p);
+            let path = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            return Ok(vec![Module {
+                name,
+                alias: None,
+                path: Some(path),
+                builtin: false,
+                install_only: false,
+            }]);
+        }
         let Some(name) = config::underscores(given) else {
             return Ok(Vec::new());
         };
@@ -202,6 +215,15 @@ impl Resolver<'_> {
         extra_options: &str,
         ignore_commands: bool,
     ) -> Result<Vec<Step>> {
+        // A hard-dependency loop is an error naming its modules (kmod would silently stop
+        // at the first revisit). modules.dep lists are transitive closures, so a loop shows
+        // up as the module among its own dependencies.
+        if let Some(e) = self.dir.dep(&m.name)? {
+            if e.deps.contains(&e.path) {
+                self.dependency_graph(m)?;
+                return Err(Error::Cycle(vec![m.name.clone()]));
+            }
+        }
         let mut visited = HashSet::new();
         let mut list: Vec<(Module, bool)> = Vec::new(); // (module, ignorecmd)
         let mut required = HashSet::new();
