@@ -265,16 +265,7 @@ fn image_boots_and_loads_every_module() {
         ],
     );
     let boot = vm::boot(&tree.vmlinuz(), &img, "", Duration::from_secs(240)).expect("qemu");
-    let tail: String = boot
-        .console
-        .lines()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let tail = boot.tail(30);
     assert!(
         boot.console.contains("VM-END"),
         "init did not finish:\n{tail}"

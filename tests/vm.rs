@@ -141,16 +141,7 @@ fn vm_tier(flavour: &'static str, expect: &[&str]) {
     std::fs::write(&initrd, img).expect("write image");
     let boot = vm::boot(&tree.vmlinuz(), &initrd, "", Duration::from_secs(240)).expect("qemu runs");
     let results = boot.results();
-    let tail: String = boot
-        .console
-        .lines()
-        .rev()
-        .take(40)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let tail = boot.tail(40);
     assert!(
         boot.console.contains("VM-END"),
         "{flavour}: the init did not finish (timeout: {}):\n{tail}",

@@ -741,6 +741,19 @@ fn infos(g: &Graph, i: usize) -> &[(String, String)] {
         .unwrap_or(&[])
 }
 
+/// Every (module index, module, value) of a modinfo key, modules in index order.
+fn key_values<'g>(
+    g: &'g Graph,
+    key: &'g str,
+) -> impl Iterator<Item = (usize, &'g Mod, &'g str)> + 'g {
+    g.mods.iter().enumerate().flat_map(move |(i, m)| {
+        infos(g, i)
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(move |(_, v)| (i, m, v.as_str()))
+    })
+}
+
 type Writer = fn(&Graph, &str, &mut dyn FnMut(Level, String), bool) -> Option<Vec<u8>>;
 
 fn out_dep(g: &Graph, _: &str, _: &mut dyn FnMut(Level, String), _: bool) -> Option<Vec<u8>> {
@@ -779,12 +792,8 @@ fn out_dep_bin(
 
 fn out_alias(g: &Graph, _: &str, _: &mut dyn FnMut(Level, String), _: bool) -> Option<Vec<u8>> {
     let mut o = b"# Aliases extracted from modules themselves.\n".to_vec();
-    for (i, m) in g.mods.iter().enumerate() {
-        for (k, v) in infos(g, i) {
-            if k == "alias" {
-                o.extend_from_slice(format!("alias {v} {}\n", m.modname).as_bytes());
-            }
-        }
+    for (_, m, v) in key_values(g, "alias") {
+        o.extend_from_slice(format!("alias {v} {}\n", m.modname).as_bytes());
     }
     Some(o)
 }
@@ -796,21 +805,16 @@ fn out_alias_bin(
     dups: bool,
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
-    for (i, m) in g.mods.iter().enumerate() {
-        for (k, v) in infos(g, i) {
-            if k != "alias" {
-                continue;
-            }
-            let Some(a) = alias_normalize(v) else {
-                log(Level::Warning, format!("Unmatched bracket in {v}"));
-                continue;
-            };
-            if t.insert(&a, &m.modname, i as u32) && dups {
-                log(
-                    Level::Warning,
-                    format!("duplicate module alias:\n{a} {}", m.modname),
-                );
-            }
+    for (i, m, v) in key_values(g, "alias") {
+        let Some(a) = alias_normalize(v) else {
+            log(Level::Warning, format!("Unmatched bracket in {v}"));
+            continue;
+        };
+        if t.insert(&a, &m.modname, i as u32) && dups {
+            log(
+                Level::Warning,
+                format!("duplicate module alias:\n{a} {}", m.modname),
+            );
         }
     }
     Some(t.to_bytes())
@@ -818,12 +822,8 @@ fn out_alias_bin(
 
 fn out_softdep(g: &Graph, _: &str, _: &mut dyn FnMut(Level, String), _: bool) -> Option<Vec<u8>> {
     let mut o = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
-    for (i, m) in g.mods.iter().enumerate() {
-        for (k, v) in infos(g, i) {
-            if k == "softdep" {
-                o.extend_from_slice(format!("softdep {} {v}\n", m.modname).as_bytes());
-            }
-        }
+    for (_, m, v) in key_values(g, "softdep") {
+        o.extend_from_slice(format!("softdep {} {v}\n", m.modname).as_bytes());
     }
     Some(o)
 }
@@ -855,18 +855,32 @@ fn out_symbols_bin(
     Some(t.to_bytes())
 }
 
+/// A file of the module directory, or None after kmod's warning when it cannot be read.
+fn read_tree_file(
+    dirname: &str,
+    name: &str,
+    log: &mut dyn FnMut(Level, String),
+) -> Option<Vec<u8>> {
+    match std::fs::read(format!("{dirname}/{name}")) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            log(
+                Level::Warning,
+                format!("could not open {name} at {dirname}: {}", os_msg(&e)),
+            );
+            None
+        }
+    }
+}
+
 fn out_builtin_bin(
     _: &Graph,
     dirname: &str,
     log: &mut dyn FnMut(Level, String),
     _: bool,
 ) -> Option<Vec<u8>> {
-    let Ok(text) = std::fs::read(format!("{dirname}/modules.builtin")) else {
-        // kmod still writes (an empty) index, after a warning.
-        log(
-            Level::Warning,
-            format!("could not open modules.builtin at {dirname}: No such file or directory"),
-        );
+    // kmod still writes (an empty) index when the input is missing, after a warning.
+    let Some(text) = read_tree_file(dirname, "modules.builtin", log) else {
         return Some(Vec::new());
     };
     let text = String::from_utf8_lossy(&text);
@@ -895,13 +909,7 @@ fn out_builtin_alias_bin(
     log: &mut dyn FnMut(Level, String),
     _: bool,
 ) -> Option<Vec<u8>> {
-    let Ok(data) = std::fs::read(format!("{dirname}/modules.builtin.modinfo")) else {
-        log(
-            Level::Warning,
-            format!(
-                "could not open modules.builtin.modinfo at {dirname}: No such file or directory"
-            ),
-        );
+    let Some(data) = read_tree_file(dirname, "modules.builtin.modinfo", log) else {
         return Some(Vec::new());
     };
     let mut t = TrieBuilder::new();

@@ -32,6 +32,12 @@ pub struct Boot {
 }
 
 impl Boot {
+    /// The last `n` console lines, for failure messages.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.console.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     /// The `RESULT NAME PASS|FAIL detail` lines, as (name, passed, detail).
     pub fn results(&self) -> Vec<(String, bool, String)> {
         self.console

@@ -76,16 +76,9 @@ fn is_version_number(v: &str) -> bool {
 
 /// Runs depmod with `raw` (argv[0] first); returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
-    let args = match Args::try_parse_from(&raw) {
+    let args: Args = match crate::parse_args("depmod", &raw, 1) {
         Ok(a) => a,
-        Err(e) => {
-            if e.kind() == clap::error::ErrorKind::DisplayHelp {
-                let _ = e.print();
-                return 0;
-            }
-            eprintln!("depmod: ERROR: {}", e.kind());
-            return 1;
-        }
+        Err(code) => return code,
     };
     if args.version {
         println!("rprobe depmod version {}", env!("CARGO_PKG_VERSION"));

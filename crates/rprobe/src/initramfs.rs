@@ -52,16 +52,9 @@ struct Args {
 
 /// Runs `rprobe initramfs`; returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
-    let args = match Args::try_parse_from(&raw) {
+    let args: Args = match crate::parse_args("initramfs", &raw, 2) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.kind() == clap::error::ErrorKind::DisplayHelp {
-                0
-            } else {
-                2
-            };
-        }
+        Err(code) => return code,
     };
     if let Some(img) = &args.list {
         let bytes = match std::fs::read(img) {

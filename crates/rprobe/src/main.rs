@@ -17,6 +17,24 @@ mod modprobe;
 mod modprobe_exec;
 mod rmmod;
 
+/// Parses a tool's arguments with clap; on failure prints the message and returns the
+/// exit code (0 for --help, else `code`), as kmod's tools exit on a bad option.
+pub(crate) fn parse_args<T: clap::Parser>(
+    tool: &str,
+    raw: &[OsString],
+    code: i32,
+) -> Result<T, i32> {
+    T::try_parse_from(raw).map_err(|e| {
+        if e.kind() == clap::error::ErrorKind::DisplayHelp {
+            let _ = e.print();
+            0
+        } else {
+            eprintln!("{tool}: ERROR: {}", e.kind());
+            code
+        }
+    })
+}
+
 /// A tool this binary can act as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tool {

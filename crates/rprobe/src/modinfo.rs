@@ -246,17 +246,9 @@ fn nix_uname() -> Option<String> {
 
 /// Runs modinfo with `args` (argv[0] first); returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
-    let args = match Args::try_parse_from(&raw) {
+    let args: Args = match crate::parse_args("modinfo", &raw, 1) {
         Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if e.kind() == ErrorKind::DisplayHelp {
-                let _ = e.print();
-                return 0;
-            }
-            eprintln!("modinfo: {}", e.kind());
-            return 1;
-        }
+        Err(code) => return code,
     };
     if args.show_version {
         println!("rprobe modinfo version {}", env!("CARGO_PKG_VERSION"));

@@ -164,16 +164,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
         raw.splice(1..1, extra);
     }
-    let args = match Args::try_parse_from(&raw) {
+    let args: Args = match crate::parse_args("modprobe", &raw, 1) {
         Ok(a) => a,
-        Err(e) => {
-            if e.kind() == clap::error::ErrorKind::DisplayHelp {
-                let _ = e.print();
-                return 0;
-            }
-            eprintln!("modprobe: ERROR: {}", e.kind());
-            return 1;
-        }
+        Err(code) => return code,
     };
     if args.version {
         println!("rprobe modprobe version {}", env!("CARGO_PKG_VERSION"));
