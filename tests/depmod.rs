@@ -587,3 +587,84 @@ fn sigkill_leaves_previous_indexes_whole() {
         }
     }
 }
+
+/// A directory depmod may not read (run as an unprivileged user, since root reads
+/// everything): kmod and rprobe report it by name and index the rest alike.
+#[test]
+fn synth_unreadable_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(setpriv) = rprobe_testkit::find_program("setpriv") else {
+        eprintln!("SKIPPED: setpriv missing");
+        return;
+    };
+    let (a, b) = synth_pair(|t| {
+        chain(t, Codec::None);
+        SynthModule::new("hidden")
+            .export("h")
+            .write(&t.moddir(), "kernel/locked", Codec::None);
+    });
+    let mut outs = Vec::new();
+    for (root, tool) in [(a.path(), kmod("depmod")), (b.path(), rprobe())] {
+        // The unprivileged user must be able to reach and write the module directory.
+        for p in [
+            root.to_path_buf(),
+            root.join("lib"),
+            root.join("lib/modules"),
+            moddir(root),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        }
+        let mut dirs = vec![moddir(root).join("kernel")];
+        dirs.extend(["lib", "drivers", "fs"].map(|d| moddir(root).join("kernel").join(d)));
+        for d in dirs {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::set_permissions(
+            moddir(root).join("kernel/locked"),
+            std::fs::Permissions::from_mode(0o000),
+        )
+        .expect("chmod");
+        let conf = empty_conf(root);
+        let mut cmd = Command::new(&setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&tool);
+        if tool == rprobe() {
+            cmd.arg("depmod");
+        }
+        let o = cmd
+            .arg("-b")
+            .arg(root)
+            .arg("-C")
+            .arg(&conf)
+            .arg(VER)
+            .output()
+            .expect("run");
+        std::fs::set_permissions(
+            moddir(root).join("kernel/locked"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        outs.push((
+            code(&o),
+            String::from_utf8_lossy(&o.stderr).replace(&root.display().to_string(), "ROOT"),
+        ));
+    }
+    assert_no_panic(&run(&rprobe(), ["--version"]), "version");
+    assert_eq!(
+        outs[0].0, outs[1].0,
+        "exit codes: kmod {:?} rprobe {:?}",
+        outs[0], outs[1]
+    );
+    assert!(
+        outs[1].1.contains("kernel/locked"),
+        "the directory is named: {}",
+        outs[1].1
+    );
+    let dep =
+        std::fs::read_to_string(moddir(b.path()).join("modules.dep")).expect("indexes written");
+    assert!(
+        dep.contains("kernel/fs/top.ko:") && !dep.contains("hidden"),
+        "{dep}"
+    );
+    assert_dirs_identical(&moddir(a.path()), &moddir(b.path()), "unreadable");
+}
