@@ -297,6 +297,15 @@ struct Graph {
 /// Runs depmod. Messages go to `log`; indexes are written (or printed with -n). Returns
 /// Ok(true) on success, Ok(false) when kmod would exit 1 after printing its errors.
 pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
+    run_collect(opts, log).map(|(ok, _)| ok)
+}
+
+/// [`run`], also returning the records read (their modinfo trimmed to alias, softdep and
+/// firmware; exports moved into the symbol table), for callers such as image builders.
+pub fn run_collect(
+    opts: &Options,
+    log: &mut dyn FnMut(Level, String),
+) -> Result<(bool, Vec<ModuleRecord>)> {
     let dirname = opts.dirname();
     let mut notes = Vec::new();
     let all = opts.files.is_empty();
@@ -401,7 +410,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
                 Level::Error,
                 format!("could not search modules: {}", os_msg(&e)),
             );
-            return Ok(false);
+            return Ok((false, Vec::new()));
         }
         for ext in cfg.externals.clone() {
             let _ = s.search_dir(&ext.to_string_lossy(), log);
@@ -411,21 +420,21 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
             let p = f.to_string_lossy().into_owned();
             if !p.starts_with('/') {
                 log(Level::Error, format!("{p}: not absolute path."));
-                return Ok(false);
+                return Ok((false, Vec::new()));
             }
             if !f.exists() {
                 log(
                     Level::Error,
                     format!("could not create module {p}: No such file or directory"),
                 );
-                return Ok(false);
+                return Ok((false, Vec::new()));
             }
             if s.by_name.contains_key(&record::modname_from_path(f)) {
                 log(
                     Level::Error,
                     format!("could not add module {p}: File exists"),
                 );
-                return Ok(false);
+                return Ok((false, Vec::new()));
             }
             s.add(p);
         }
@@ -446,13 +455,21 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
                     signature: false,
                 },
             )
+            .map(|mut r| {
+                // Keep only what the indexes (and image builders) use: memory stays at a
+                // few small records, not the modules' whole modinfo.
+                r.modinfo
+                    .retain(|(k, _)| k == "alias" || k == "softdep" || k == "firmware");
+                r.modinfo.shrink_to_fit();
+                r
+            })
         })
         .collect();
     let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
     for (m, r) in mods.iter().zip(recs) {
         match r {
-            Ok(rec) => {
-                for e in &rec.exports {
+            Ok(mut rec) => {
+                for e in std::mem::take(&mut rec.exports) {
                     symtab.insert(
                         strip(&e.name),
                         Sym {
@@ -542,7 +559,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
     }
     if sorted < n {
         report_cycles(&mods, &deps, &left, log);
-        return Ok(false);
+        return Ok((false, Vec::new()));
     }
     for d in deps.iter_mut() {
         d.sort_by_key(|&x| dep_sort_idx[x]);
@@ -560,7 +577,8 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
         dep_sort_idx,
         symbols,
     };
-    write_outputs(opts, &dirname, &g, log)
+    let ok = write_outputs(opts, &dirname, &g, log)?;
+    Ok((ok, g.recs.into_iter().flatten().collect()))
 }
 
 fn add_fake_syms(symtab: &mut HashMap<String, Sym>) {

@@ -140,26 +140,6 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         std::fs::copy(&src, &dst).map_err(io(&src))?;
         rels.insert(rel.to_string_lossy().into_owned());
         report.modules.push(m.name.clone());
-        // Firmware named by the module.
-        if let Ok(rec) = rprobe_index::record::read_module_with(&src, Default::default()) {
-            for fw in rec.values("firmware") {
-                match find_firmware(&spec.firmware_dir, fw) {
-                    Some((path, name)) => {
-                        let dst = stage.join("lib/firmware").join(&name);
-                        if let Some(parent) = dst.parent() {
-                            std::fs::create_dir_all(parent).map_err(io(parent))?;
-                        }
-                        std::fs::copy(&path, &dst).map_err(io(&path))?;
-                        report.firmware.push(name);
-                    }
-                    None => report.warnings.push(format!(
-                        "{}: firmware {fw} not found in {}",
-                        m.name,
-                        spec.firmware_dir.display()
-                    )),
-                }
-            }
-        }
     }
     if let Ok(order) = std::fs::read_to_string(moddir.join("modules.order")) {
         let kept: String = order
@@ -185,7 +165,27 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         ..Default::default()
     };
     let mut sink = |_: Level, _: String| {};
-    depmod::run(&opts, &mut sink)?;
+    let (_, records) = depmod::run_collect(&opts, &mut sink)?;
+    // Firmware named by the modules (read once, by the subset's depmod).
+    for rec in &records {
+        for fw in rec.values("firmware") {
+            match find_firmware(&spec.firmware_dir, fw) {
+                Some((path, name)) => {
+                    let dst = stage.join("lib/firmware").join(&name);
+                    if let Some(parent) = dst.parent() {
+                        std::fs::create_dir_all(parent).map_err(io(parent))?;
+                    }
+                    std::fs::copy(&path, &dst).map_err(io(&path))?;
+                    report.firmware.push(name);
+                }
+                None => report.warnings.push(format!(
+                    "{}: firmware {fw} not found in {}",
+                    rec.name,
+                    spec.firmware_dir.display()
+                )),
+            }
+        }
+    }
 
     let mut a = Archive::new(Archive::source_date_epoch());
     for p in walk(&stage) {
