@@ -56,7 +56,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Compress {
     /// Plain cpio.
     None,
-    /// zstd (level 19 -> fixed output for the same input).
+    /// zstd level 19, multi-threaded (the output does not depend on the thread count).
     Zstd,
     /// gzip without a file name or time stamp.
     Gzip,
@@ -80,7 +80,19 @@ impl Compress {
     pub fn apply(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
         Ok(match self {
             Compress::None => data.to_vec(),
-            Compress::Zstd => zstd::bulk::compress(data, 19)?,
+            Compress::Zstd => {
+                // zstd's multi-threaded output does not depend on the number of workers
+                // (any count >= 1 gives the same bytes), so using every core keeps images
+                // reproducible across machines.
+                let workers = std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(1);
+                let mut e = zstd::stream::Encoder::new(Vec::new(), 19)?;
+                e.multithread(workers.max(1))?;
+                e.include_checksum(true)?;
+                e.write_all(data)?;
+                e.finish()?
+            }
             Compress::Gzip => {
                 let mut e = flate2::GzBuilder::new()
                     .mtime(0)
