@@ -156,7 +156,7 @@ fn vm_tier(flavour: &'static str, expect: &[&str]) {
     }
 }
 
-const COMMON: [&str; 13] = [
+const COMMON: [&str; 14] = [
     "ext4_with_deps",
     "ext4_again",
     "brd_params",
@@ -166,6 +166,7 @@ const COMMON: [&str; 13] = [
     "install_command",
     "remove_with_deps",
     "in_use_refused",
+    "remove_holders",
     "insmod_missing_deps",
     "not_found",
     "dry_run_loads_nothing",
