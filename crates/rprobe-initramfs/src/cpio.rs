@@ -255,6 +255,26 @@ fn list_one(path: &Path, b: &[u8], out: &mut Vec<Listed>) -> Result<usize> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Damaged images give an error naming the image, never a panic.
+        #[test]
+        fn damaged_images_never_panic(flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..12),
+                                      cut in proptest::prelude::any::<usize>()) {
+            let mut a = Archive::new(0);
+            a.add(Entry::file("lib/modules/x/a.ko", vec![7; 100], 0o644));
+            a.add(Entry::symlink("bin/sh", "busybox"));
+            let mut b = a.to_bytes();
+            let n = b.len();
+            for (i, x) in flips {
+                b[i % n] ^= x;
+            }
+            b.truncate(cut % (n + 1));
+            if let Err(e) = list(Path::new("img"), &b) {
+                proptest::prop_assert!(e.to_string().contains("img"));
+            }
+        }
+    }
+
     #[test]
     fn parents_first_and_round_trip() {
         let mut a = Archive::new(0);

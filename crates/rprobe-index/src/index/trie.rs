@@ -616,6 +616,30 @@ mod tests {
         assert_eq!(r.entries().unwrap().len(), 6);
     }
 
+    proptest::proptest! {
+        /// Damaged index files give errors or answers, never a panic or a hang.
+        #[test]
+        fn damaged_indexes_never_panic(flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..12),
+                                       cut in proptest::prelude::any::<usize>(),
+                                       key in "[a-z:*?_]{0,12}") {
+            let mut b = TrieBuilder::new();
+            for (k, v) in [("ext4", "a"), ("ext3", "b"), ("pci:v*d1234*", "c"), ("usb:v1p*", "d"), ("e", "f")] {
+                b.insert(k, v, 1);
+            }
+            let mut bytes = b.to_bytes();
+            let n = bytes.len();
+            for (i, x) in flips {
+                bytes[12 + i % (n - 12)] ^= x;
+            }
+            bytes.truncate(cut % (n + 1));
+            if let Ok(t) = Trie::from_bytes(Path::new("x.bin"), bytes) {
+                let _ = t.search(&key);
+                let _ = t.search_wild(&key);
+                let _ = t.entries();
+            }
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let p = Path::new("bad.bin");
