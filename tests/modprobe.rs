@@ -484,3 +484,23 @@ fn cycles_paths_and_weakdeps() {
         .collect();
     assert_eq!(closure, ["plain", "other"]);
 }
+
+/// Man pages and bash completions come from the same definitions the tools parse with.
+#[test]
+fn generated_man_pages_and_completions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for what in ["man", "completions"] {
+        let o = run(
+            &rprobe(),
+            ["generate".as_ref(), what.as_ref(), tmp.path().as_os_str()],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let man = std::fs::read_to_string(tmp.path().join("modprobe.8")).expect("man page");
+    assert!(
+        man.contains(".TH modprobe 8") && man.contains("show\\-depends"),
+        "{man}"
+    );
+    let comp = std::fs::read_to_string(tmp.path().join("depmod.bash")).expect("completion");
+    assert!(comp.contains("--basedir"), "{comp}");
+}

@@ -144,3 +144,8 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         }
     }
 }
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

@@ -170,3 +170,8 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     0
 }
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 mod depmod;
+mod generate;
 mod initramfs;
 mod insmod;
 mod lsmod;
@@ -45,6 +46,7 @@ enum Tool {
     Rmmod,
     Lsmod,
     Initramfs,
+    Generate,
 }
 
 impl Tool {
@@ -57,6 +59,7 @@ impl Tool {
             "rmmod" => Tool::Rmmod,
             "lsmod" => Tool::Lsmod,
             "initramfs" => Tool::Initramfs,
+            "generate" => Tool::Generate,
             _ => return None,
         })
     }
@@ -71,7 +74,7 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
         .unwrap_or("rprobe")
         .to_string();
     if let Some(tool) = Tool::from_name(&argv0) {
-        if tool != Tool::Initramfs {
+        if tool != Tool::Initramfs && tool != Tool::Generate {
             return (tool, args);
         }
     }
@@ -98,6 +101,7 @@ fn main() {
         Tool::Rmmod => rmmod::main(args),
         Tool::Lsmod => lsmod::main(args),
         Tool::Initramfs => initramfs::main(args),
+        Tool::Generate => generate::main(args),
     };
     std::process::exit(code);
 }

@@ -458,3 +458,8 @@ mod tests {
         assert_eq!(p[1], ("a".into(), Some("first".into()), Some("int".into())));
     }
 }
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

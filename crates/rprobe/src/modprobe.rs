@@ -332,3 +332,8 @@ fn print_steps(ctx: &Ctx, steps: &[Step]) {
 pub fn lookup_for_removal(ctx: &Ctx, name: &str) -> Vec<Module> {
     ctx.resolver().lookup(name).unwrap_or_default()
 }
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
