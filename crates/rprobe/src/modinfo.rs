@@ -433,6 +433,11 @@ fn normalize_alias(s: &str) -> String {
     out
 }
 
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,9 +462,4 @@ mod tests {
         assert_eq!(p[0], ("b".into(), None, Some("bool".into())));
         assert_eq!(p[1], ("a".into(), Some("first".into()), Some("int".into())));
     }
-}
-
-/// The clap definition of this tool, for man pages and completions.
-pub fn command() -> clap::Command {
-    <Args as clap::CommandFactory>::command()
 }
