@@ -43,6 +43,7 @@ pub struct ElfModule<'a> {
     ctx: Ctx,
     shdrs: Vec<SectionHeader>,
     shstrtab: &'a [u8],
+    shoff: usize,
 }
 
 impl<'a> ElfModule<'a> {
@@ -93,6 +94,7 @@ impl<'a> ElfModule<'a> {
             ctx,
             shdrs,
             shstrtab: &[],
+            shoff: header.e_shoff as usize,
         };
         let shstrndx = header.e_shstrndx as usize;
         let shstrtab = m
@@ -138,11 +140,23 @@ impl<'a> ElfModule<'a> {
         self.data.get(start..start.checked_add(len)?)
     }
 
+    fn shdr_offset(&self, idx: usize) -> usize {
+        let entsize = if self.is_64() { 64 } else { 40 };
+        // e_shoff was checked against the file when parsing.
+        let e_shoff = self.shoff;
+        e_shoff + idx * entsize
+    }
+
     fn section_index(&self, name: &str) -> Option<usize> {
         (1..self.shdrs.len()).find(|&i| {
             let off = self.shdrs[i].sh_name;
             c_str(self.shstrtab.get(off..).unwrap_or(&[])) == name.as_bytes()
         })
+    }
+
+    /// The sh_flags of the first section called `name`.
+    pub fn section_flags(&self, name: &str) -> Option<u64> {
+        self.section_index(name).map(|i| self.shdrs[i].sh_flags)
     }
 
     /// The bytes of the first section called `name`. `Ok(None)` when there is none; an
@@ -311,6 +325,83 @@ impl<'a> ElfModule<'a> {
         }
         Ok(out)
     }
+}
+
+/// What `--force-modversion` and `--force-vermagic` do to a module image before
+/// init_module, as kmod does: clear SHF_ALLOC on __versions (the kernel then ignores the
+/// symbol versions) and blank the `vermagic=` string in .modinfo. `path` names the file in
+/// errors.
+pub fn strip_for_force(
+    path: &Path,
+    image: &mut [u8],
+    modversions: bool,
+    vermagic: bool,
+) -> Result<()> {
+    const SHF_ALLOC: u64 = 2;
+    let (versions_flags, modinfo) = {
+        let m = ElfModule::parse(path, image)?;
+        let flags_at = m.section_index("__versions").map(|i| {
+            let base = m.shdr_offset(i);
+            if m.is_64() {
+                (base + 8, 8usize, m.little())
+            } else {
+                (base + 8, 4usize, m.little())
+            }
+        });
+        let modinfo = m.section_index(".modinfo").and_then(|i| {
+            let sh = &m.shdrs[i];
+            let start = usize::try_from(sh.sh_offset).ok()?;
+            let len = usize::try_from(sh.sh_size).ok()?;
+            (start.checked_add(len)? <= image.len()).then_some((start, len))
+        });
+        (flags_at, modinfo)
+    };
+    if modversions {
+        if let Some((off, size, little)) = versions_flags {
+            let b = image
+                .get_mut(off..off + size)
+                .ok_or_else(|| Error::bad_elf(path, "section header past the end"))?;
+            let mut v = 0u64;
+            for (i, x) in b.iter().enumerate() {
+                v |= if little {
+                    (*x as u64) << (8 * i)
+                } else {
+                    (*x as u64) << (8 * (size - 1 - i))
+                };
+            }
+            v &= !SHF_ALLOC;
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = if little {
+                    (v >> (8 * i)) as u8
+                } else {
+                    (v >> (8 * (size - 1 - i))) as u8
+                };
+            }
+        }
+    }
+    if vermagic {
+        if let Some((start, len)) = modinfo {
+            let sec = &mut image[start..start + len];
+            let mut i = 0;
+            while i < sec.len() {
+                if sec[i] == 0 {
+                    i += 1;
+                    continue;
+                }
+                let end = sec[i..]
+                    .iter()
+                    .position(|&c| c == 0)
+                    .map(|n| i + n)
+                    .unwrap_or(sec.len());
+                if sec[i..end].starts_with(b"vermagic=") {
+                    sec[i..end].fill(0);
+                    break;
+                }
+                i = end;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The bytes up to the first NUL (all of them when there is none).

@@ -166,6 +166,36 @@ mod tests {
     }
 
     #[test]
+    fn force_strips_vermagic_and_versions() {
+        for arch in [
+            object::Architecture::X86_64,
+            object::Architecture::I386,
+            object::Architecture::PowerPc64,
+        ] {
+            let mut sm = SynthModule::new("forced").import("needed_fn");
+            sm.arch = arch;
+            let mut m = sm.elf();
+            let p = Path::new("forced.ko");
+            crate::elf::strip_for_force(p, &mut m, true, true).unwrap();
+            let e = crate::elf::ElfModule::parse(p, &m).unwrap();
+            let info = e.modinfo().unwrap();
+            assert!(
+                info.iter().all(|(k, _)| k != "vermagic"),
+                "{arch:?}: {info:?}"
+            );
+            assert!(
+                info.iter().any(|(k, _)| k == "name"),
+                "{arch:?}: the rest stays"
+            );
+            assert_eq!(
+                e.section_flags("__versions").map(|f| f & 2),
+                Some(0),
+                "{arch:?}"
+            );
+        }
+    }
+
+    #[test]
     fn synthetic_module_reads_back() {
         let m = module();
         let r = record_from_image(

@@ -198,6 +198,17 @@ impl Kernel for LinuxKernel {
             }
         }
         let image = decompress::open(path)?;
+        if flags.ignore_modversions || flags.ignore_vermagic {
+            // As kmod: strip what the force flags ignore, then init_module.
+            let mut owned = image.bytes.to_vec();
+            rprobe_index::elf::strip_for_force(
+                path,
+                &mut owned,
+                flags.ignore_modversions,
+                flags.ignore_vermagic,
+            )?;
+            return init_module(&owned, &params_c).map_err(|e| kerr("init_module", e));
+        }
         init_module(&image.bytes, &params_c).map_err(|e| kerr("init_module", e))
     }
 
