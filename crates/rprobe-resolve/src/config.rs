@@ -81,42 +81,18 @@ impl Config {
     ) -> Config {
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         if let Some(d) = moddir {
-            insert_sorted(
+            rprobe_index::depmod::config::insert_sorted(
                 &mut files,
                 "modules.softdep".into(),
                 d.join("modules.softdep"),
             );
         }
         let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
-        for p in paths.unwrap_or(&defaults) {
-            let Ok(meta) = std::fs::metadata(p) else {
-                continue;
-            };
-            if !meta.is_dir() {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                insert_sorted(&mut files, name, p.clone());
-                continue;
-            }
-            let Ok(rd) = std::fs::read_dir(p) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue;
-                }
-                if !(name.ends_with(".conf") || name.ends_with(".alias")) {
-                    continue;
-                }
-                if e.path().is_dir() {
-                    continue;
-                }
-                insert_sorted(&mut files, name, e.path());
-            }
-        }
+        let _ = rprobe_index::depmod::config::collect_files(
+            paths.unwrap_or(&defaults),
+            &[".conf", ".alias"],
+            &mut files,
+        );
         let mut cfg = Config::default();
         for (_, f) in files {
             if let Ok(text) = std::fs::read(&f) {
@@ -417,12 +393,6 @@ fn parse_softdep(name: String, line: &str) -> Softdep {
         }
     }
     d
-}
-
-fn insert_sorted(files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf) {
-    if let Err(i) = files.binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes())) {
-        files.insert(i, (name, path));
-    }
 }
 
 /// fnmatch(3) without flags.

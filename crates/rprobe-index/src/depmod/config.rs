@@ -43,43 +43,8 @@ impl Config {
     /// Loads configuration from `paths` (files or directories) for kernel `kversion`.
     pub fn load(paths: &[PathBuf], kversion: &str, notes: &mut Notes) -> Config {
         let mut files: Vec<(String, PathBuf)> = Vec::new();
-        for p in paths {
-            let Ok(meta) = std::fs::metadata(p) else {
-                continue;
-            };
-            if !meta.is_dir() {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                insert_sorted(&mut files, name, p.clone());
-                continue;
-            }
-            let Ok(rd) = std::fs::read_dir(p) else {
-                notes.push((
-                    true,
-                    format!("files list {}: permission denied", p.display()),
-                ));
-                continue;
-            };
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || name.len() < 6 || !name.ends_with(".conf") {
-                    continue;
-                }
-                if e.path().is_dir() {
-                    notes.push((
-                        true,
-                        format!(
-                            "Directories inside directories are not supported: {}/{}",
-                            p.display(),
-                            name
-                        ),
-                    ));
-                    continue;
-                }
-                insert_sorted(&mut files, name, e.path());
-            }
+        for n in collect_files(paths, &[".conf"], &mut files) {
+            notes.push((true, n));
         }
         let mut cfg = Config::default();
         for (_, f) in &files {
@@ -157,7 +122,57 @@ impl Config {
     }
 }
 
-fn insert_sorted(files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf) {
+/// Gathers configuration files as kmod does, for depmod.d and modprobe.d alike: a path
+/// that is a file is taken as is; a directory contributes its files ending in one of
+/// `suffixes` (not hidden, not directories). `files` stays sorted by file name, and a name
+/// already present (from an earlier path) hides later ones. Returns messages to print.
+pub fn collect_files(
+    paths: &[PathBuf],
+    suffixes: &[&str],
+    files: &mut Vec<(String, PathBuf)>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for p in paths {
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            insert_sorted(files, name, p.clone());
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(p) else {
+            notes.push(format!("files list {}: permission denied", p.display()));
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.')
+                || !suffixes
+                    .iter()
+                    .any(|s| name.len() > s.len() && name.ends_with(s))
+            {
+                continue;
+            }
+            if e.path().is_dir() {
+                notes.push(format!(
+                    "Directories inside directories are not supported: {}/{}",
+                    p.display(),
+                    name
+                ));
+                continue;
+            }
+            insert_sorted(files, name, e.path());
+        }
+    }
+    notes
+}
+
+/// Inserts keeping `files` sorted by name; an existing name wins.
+pub fn insert_sorted(files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf) {
     match files.binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes())) {
         Ok(_) => {} // the same name in an earlier directory wins
         Err(i) => files.insert(i, (name, path)),
