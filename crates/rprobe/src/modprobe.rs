@@ -10,7 +10,13 @@ use rprobe_resolve::{Config, Module, Resolver, Step};
 
 /// kmod-compatible modprobe options.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "modprobe", disable_version_flag = true)]
+#[command(
+    name = "modprobe",
+    disable_version_flag = true,
+    after_help = "rprobe is also depmod, modinfo, insmod, rmmod and lsmod (called by those names, \
+or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure) and \
+`rprobe generate man|completions DIR`."
+)]
 pub struct Args {
     /// Consider every argument a module name.
     #[arg(short = 'a', long = "all")]
