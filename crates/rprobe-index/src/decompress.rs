@@ -158,7 +158,7 @@ pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> R
     let reader: Box<dyn Read + '_> = match codec {
         Compression::None => return Ok(data.to_vec()),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
-        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(data)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(data)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(data).map_err(|e| bad(e.to_string()))?,
         ),
@@ -195,7 +195,7 @@ mod tests {
         e.finish().unwrap()
     }
     fn xz(data: &[u8]) -> Vec<u8> {
-        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
         e.write_all(data).unwrap();
         e.finish().unwrap()
     }

@@ -101,8 +101,8 @@ impl Compress {
                 e.finish()?
             }
             Compress::Xz => {
-                let stream = xz2::stream::Stream::new_easy_encoder(6, xz2::stream::Check::Crc32)?;
-                let mut e = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+                let stream = liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
+                let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
                 e.write_all(data)?;
                 e.finish()?
             }

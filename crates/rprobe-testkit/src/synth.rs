@@ -45,7 +45,7 @@ impl Codec {
                 e.finish().expect("in-memory gzip")
             }
             Codec::Xz => {
-                let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+                let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
                 e.write_all(data).expect("in-memory xz");
                 e.finish().expect("in-memory xz")
             }
