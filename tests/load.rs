@@ -39,7 +39,7 @@ fn plans_are_valid_load_orders_for_every_module() {
     let files = module_files(&moddir);
     let mut checked = 0;
     for f in every(&files, 8) {
-        let name = rprobe_index::record::modname_from_path(&f);
+        let name = rprobe_index::name::modname_from_path(&f);
         let mut k = SimKernel {
             kernel_symbols: ksyms.clone(),
             ..Default::default()

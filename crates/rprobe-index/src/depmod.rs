@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::elf::Import;
 use crate::index::trie::TrieBuilder;
+use crate::name;
 use crate::record::{self, ModuleRecord, ReadOptions};
 use crate::{Error, Result};
 pub use config::{Config, Search};
@@ -71,17 +72,7 @@ impl Options {
 }
 
 fn dirname(root: &Option<PathBuf>, moduledir: &Option<String>, kversion: &str) -> String {
-    let root = root
-        .as_ref()
-        .map(|r| r.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let md = moduledir.clone().unwrap_or_else(|| "/lib/modules".into());
-    let md = if md.starts_with('/') {
-        md
-    } else {
-        format!("/{md}")
-    };
-    format!("{root}{md}/{kversion}")
+    crate::moddir::module_dir(root.as_deref(), moduledir.as_deref(), kversion)
 }
 
 /// One module as depmod tracks it.
@@ -194,7 +185,7 @@ impl Search0<'_> {
 
     fn add(&mut self, path: String) {
         let base = path.rfind('/').unwrap_or(0);
-        let modname = record::modname_from_path(Path::new(&path));
+        let modname = name::modname_from_path(Path::new(&path));
         if let Some(&i) = self.by_name.get(&modname) {
             if self.priority_keeps_old(&self.mods[i], &path, base, &modname) {
                 return;
@@ -257,7 +248,7 @@ impl Search0<'_> {
             }
             let path = e.path().to_string_lossy().into_owned();
             let name = e.file_name().to_string_lossy();
-            if record::is_module_filename(&name) {
+            if name::is_module_filename(&name) {
                 self.add(path);
             }
         }
@@ -429,7 +420,7 @@ pub fn run_collect(
                 );
                 return Ok((false, Vec::new()));
             }
-            if s.by_name.contains_key(&record::modname_from_path(f)) {
+            if s.by_name.contains_key(&name::modname_from_path(f)) {
                 log(
                     Level::Error,
                     format!("could not add module {p}: File exists"),
@@ -707,33 +698,6 @@ fn report_cycles(
     );
 }
 
-/// kmod's alias normalisation: '-' to '_' outside brackets; None on an unmatched bracket.
-pub fn alias_normalize(a: &str) -> Option<String> {
-    let mut out = String::with_capacity(a.len());
-    let mut chars = a.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '-' => out.push('_'),
-            ']' => return None,
-            '[' => {
-                out.push('[');
-                loop {
-                    match chars.next() {
-                        Some(']') => {
-                            out.push(']');
-                            break;
-                        }
-                        Some(x) => out.push(x),
-                        None => return None,
-                    }
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
-
 fn all_deps_sorted(g: &Graph, i: usize) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
     let mut seen = vec![false; g.mods.len()];
@@ -824,7 +788,7 @@ fn out_alias_bin(
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
     for (i, m, v) in key_values(g, "alias") {
-        let Some(a) = alias_normalize(v) else {
+        let Some(a) = crate::name::alias_normalize(v) else {
             log(Level::Warning, format!("Unmatched bracket in {v}"));
             continue;
         };
@@ -915,7 +879,7 @@ fn out_builtin_bin(
             );
             continue;
         }
-        let name = record::modname_from_path(Path::new(line.trim_end_matches('\n')));
+        let name = name::modname_from_path(Path::new(line.trim_end_matches('\n')));
         t.insert(&name, "", 0);
     }
     Some(t.to_bytes())
@@ -942,7 +906,7 @@ fn out_builtin_alias_bin(
         if value.is_empty() || modname.is_empty() {
             continue;
         }
-        let Some(a) = alias_normalize(value) else {
+        let Some(a) = crate::name::alias_normalize(value) else {
             log(Level::Warning, format!("Unmatched bracket in {value}"));
             continue;
         };
@@ -1134,7 +1098,7 @@ pub fn up_to_date(dirname: &str) -> bool {
         .flatten()
     {
         let name = e.file_name().to_string_lossy();
-        if !record::is_module_filename(&name) {
+        if !name::is_module_filename(&name) {
             continue;
         }
         match e.metadata().ok().and_then(|m| m.modified().ok()) {

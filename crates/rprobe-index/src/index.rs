@@ -132,12 +132,12 @@ impl ModuleDir {
                 match kind {
                     IndexKind::Dep => {
                         if let Some(e) = DepEntry::parse(line) {
-                            let name = crate::record::modname_from_path(Path::new(&e.path));
+                            let name = crate::name::modname_from_path(Path::new(&e.path));
                             v.push((name, line.to_string()));
                         }
                     }
                     IndexKind::Builtin => {
-                        let name = crate::record::modname_from_path(Path::new(line.trim()));
+                        let name = crate::name::modname_from_path(Path::new(line.trim()));
                         if !name.is_empty() {
                             v.push((name, String::new()));
                         }

@@ -6,6 +6,11 @@
 
 pub mod error;
 
+// kmod's rules: names, the module directory, configuration files.
+pub mod conf;
+pub mod moddir;
+pub mod name;
+
 // Module files (reader side): decompression, ELF parsing, modinfo, signatures, records.
 pub mod decompress;
 pub mod elf;

@@ -33,6 +33,23 @@ pub struct ModuleRecord {
 }
 
 impl ModuleRecord {
+    /// The modinfo pairs followed by the signature's fields as kmod's modinfo shows them
+    /// (sig_id, signer, sig_key, sig_hashalgo, signature; binary values in [`hex`]).
+    pub fn info_with_signature(&self) -> Vec<(String, String)> {
+        let mut info = self.modinfo.clone();
+        if let Some(sig) = &self.signature {
+            info.push(("sig_id".into(), sig.id_type.clone()));
+            info.push((
+                "signer".into(),
+                String::from_utf8_lossy(&sig.signer).into_owned(),
+            ));
+            info.push(("sig_key".into(), hex(&sig.key_id)));
+            info.push(("sig_hashalgo".into(), sig.hash_algo.clone()));
+            info.push(("signature".into(), hex(&sig.signature)));
+        }
+        info
+    }
+
     /// The values of a modinfo key, in file order.
     pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.modinfo
@@ -97,7 +114,7 @@ pub fn record_from_image(
     };
     Ok(ModuleRecord {
         path: path.into(),
-        name: modname_from_path(path),
+        name: crate::name::modname_from_path(path),
         compression,
         modinfo,
         has_modinfo,
@@ -107,30 +124,33 @@ pub fn record_from_image(
     })
 }
 
-/// The module name of a file name, as kmod derives it: the base name up to its first '.',
-/// with '-' turned into '_'.
-pub fn modname_from_path(path: &Path) -> String {
-    let base = path
-        .file_name()
-        .map(|b| b.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    normalize(base.split('.').next().unwrap_or(""))
-}
-
-/// A module name with '-' turned into '_', as kmod compares names.
-pub fn normalize(name: &str) -> String {
-    name.replace('-', "_")
-}
-
-/// True when a file name ends as a module's does: .ko, .ko.gz, .ko.xz or .ko.zst.
-pub fn is_module_filename(name: &str) -> bool {
-    [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
-        .iter()
-        .any(|e| name.ends_with(e))
+/// Bytes as kmod prints key ids and signatures: `XX:XX:...`, a line break and two tabs
+/// after every 20 bytes.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 3);
+    for (i, x) in b.iter().enumerate() {
+        s.push_str(&format!("{x:02X}"));
+        if i + 1 < b.len() {
+            s.push(':');
+            if (i + 1) % 20 == 0 {
+                s.push_str("\n\t\t");
+            }
+        }
+    }
+    s
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_wraps_every_20_bytes() {
+        let b: Vec<u8> = (0..21).collect();
+        let h = super::hex(&b);
+        assert!(h.starts_with("00:01:"));
+        assert!(h.contains("13:\n\t\t14"));
+        assert!(!h.ends_with(':'));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use rprobe_testkit::synth::SynthModule;

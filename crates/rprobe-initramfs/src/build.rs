@@ -87,7 +87,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     for m in &spec.modules {
         let p = Path::new(m);
         if m.contains('/') && p.is_file() {
-            names.push(rprobe_index::record::modname_from_path(p));
+            names.push(rprobe_index::name::modname_from_path(p));
         } else {
             names.push(m.clone());
         }
@@ -196,36 +196,11 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             .into_owned();
         a.add_path(&p, &rel)?;
     }
-    // The modprobe.d configuration.
-    let defaults: Vec<PathBuf> = rprobe_resolve::config::DEFAULT_DIRS
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    for d in spec.config_paths.as_deref().unwrap_or(&defaults) {
-        if d.is_file() {
-            let name = d
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            a.add_path(d, &format!("etc/modprobe.d/{name}"))?;
-        } else if let Ok(rd) = std::fs::read_dir(d) {
-            let mut files: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-                .collect();
-            files.sort();
-            for f in files {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let dest = format!("etc/modprobe.d/{name}");
-                if !a.entries().any(|e| e.name == dest) {
-                    a.add_path(&f, &dest)?;
-                }
-            }
-        }
+    // The modprobe.d configuration: the files the resolver read, under their names.
+    let mut conf = Vec::new();
+    rprobe_resolve::config::collect_config_files(spec.config_paths.as_deref(), &mut conf);
+    for (name, path) in conf {
+        a.add_path(&path, &format!("etc/modprobe.d/{name}"))?;
     }
     for (src, dest) in &spec.includes {
         a.add_path(src, dest.trim_start_matches('/'))?;

@@ -9,6 +9,8 @@
 //! assert_eq!(k.initstate("dummy"), None::<InitState>);
 //! ```
 
+pub mod probe;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,7 @@
 //! install, remove, blacklist, softdep (and weakdep); then `modprobe.blacklist=` and
 //! `MODULE.PARAM=VALUE` from the kernel command line.
 
+use rprobe_index::name::alias_normalize;
 use std::path::{Path, PathBuf};
 
 /// The directories kmod's modprobe reads by default.
@@ -46,28 +47,12 @@ pub struct Config {
     pub notes: Vec<String>,
 }
 
-/// kmod's `underscores`: '-' to '_' outside brackets; None on an unmatched bracket.
-pub fn underscores(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut in_br = false;
-    for c in s.chars() {
-        match c {
-            '[' if !in_br => in_br = true,
-            ']' if in_br => in_br = false,
-            ']' => return None,
-            '-' if !in_br => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    if in_br {
-        None
-    } else {
-        Some(out)
-    }
+/// The modprobe.d files kmod reads from `paths` (None: [`DEFAULT_DIRS`]), added to
+/// `files` as (file name, path) in reading order; a name seen earlier hides later ones.
+pub fn collect_config_files(paths: Option<&[PathBuf]>, files: &mut Vec<(String, PathBuf)>) {
+    let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
+    let _ =
+        rprobe_index::conf::collect_files(paths.unwrap_or(&defaults), &[".conf", ".alias"], files);
 }
 
 impl Config {
@@ -81,18 +66,13 @@ impl Config {
     ) -> Config {
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         if let Some(d) = moddir {
-            rprobe_index::depmod::config::insert_sorted(
+            rprobe_index::conf::insert_sorted(
                 &mut files,
                 "modules.softdep".into(),
                 d.join("modules.softdep"),
             );
         }
-        let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
-        let _ = rprobe_index::depmod::config::collect_files(
-            paths.unwrap_or(&defaults),
-            &[".conf", ".alias"],
-            &mut files,
-        );
+        collect_config_files(paths, &mut files);
         let mut cfg = Config::default();
         for (_, f) in files {
             if let Ok(text) = std::fs::read(&f) {
@@ -109,21 +89,7 @@ impl Config {
 
     /// Parses one configuration file's text (`name` only for messages).
     pub fn parse(&mut self, text: &str, name: &str) {
-        let mut linenum = 0;
-        let mut pending = String::new();
-        for raw in text.split_inclusive('\n') {
-            linenum += 1;
-            let l = raw.trim_end_matches('\n');
-            if let Some(s) = l.strip_suffix('\\') {
-                pending.push_str(s);
-                continue;
-            }
-            pending.push_str(l);
-            let line = std::mem::take(&mut pending);
-            self.parse_line(&line, name, linenum);
-        }
-        if !pending.is_empty() {
-            let line = std::mem::take(&mut pending);
+        for (linenum, line) in rprobe_index::conf::logical_lines(text) {
             self.parse_line(&line, name, linenum);
         }
     }
@@ -138,7 +104,7 @@ impl Config {
             "alias" => {
                 let (a, r) = split_tok(rest);
                 let (m, _) = split_tok(r);
-                match (a.and_then(underscores), m.and_then(underscores)) {
+                match (a.and_then(alias_normalize), m.and_then(alias_normalize)) {
                     (Some(a), Some(m)) => {
                         self.aliases.push((a, m));
                         true
@@ -146,7 +112,7 @@ impl Config {
                     _ => false,
                 }
             }
-            "blacklist" => match split_tok(rest).0.and_then(underscores) {
+            "blacklist" => match split_tok(rest).0.and_then(alias_normalize) {
                 Some(m) => {
                     self.blacklist.push(m);
                     true
@@ -156,7 +122,7 @@ impl Config {
             "options" | "install" | "remove" | "softdep" | "weakdep" => {
                 let (m, r) = split_tok(rest);
                 let value = r.trim_start_matches([' ', '\t']);
-                match m.and_then(underscores) {
+                match m.and_then(alias_normalize) {
                     Some(m) if !value.is_empty() => {
                         match cmd {
                             "options" => self.options.push((m, value.to_string())),
@@ -277,7 +243,7 @@ impl Config {
                 self.blacklist.push(t.to_string());
             }
         } else {
-            match underscores(modname) {
+            match alias_normalize(modname) {
                 Some(m) => self.options.push((m, param.to_string())),
                 None => self.notes.push(format!(
                     "Ignoring bad option on kernel command line while parsing module name: '{modname}'"

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod config;
+pub mod modinfo;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ pub enum Error {
     /// Hard dependencies that loop.
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
+    /// A name that cannot be an alias (an unmatched bracket).
+    #[error("invalid alias: {0}")]
+    BadAlias(String),
 }
 
 /// Result with rprobe-resolve's [`Error`].
@@ -102,8 +106,8 @@ impl Resolver<'_> {
     pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
         // A module file given by path (absolute or relative), as upstream kmod accepts.
         let p = std::path::Path::new(given);
-        if given.contains('/') && rprobe_index::record::is_module_filename(given) && p.is_file() {
-            let name = rprobe_index::record::modname_from_path(p);
+        if given.contains('/') && rprobe_index::name::is_module_filename(given) && p.is_file() {
+            let name = rprobe_index::name::modname_from_path(p);
             let path = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             return Ok(vec![Module {
                 name,
@@ -113,7 +117,7 @@ impl Resolver<'_> {
                 install_only: false,
             }]);
         }
-        let Some(name) = config::underscores(given) else {
+        let Some(name) = rprobe_index::name::alias_normalize(given) else {
             return Ok(Vec::new());
         };
         // Configuration aliases.
@@ -176,7 +180,7 @@ impl Resolver<'_> {
             .iter()
             .rev()
             .map(|d| {
-                let name = rprobe_index::record::modname_from_path(std::path::Path::new(d));
+                let name = rprobe_index::name::modname_from_path(std::path::Path::new(d));
                 Ok(Module {
                     name,
                     alias: None,

@@ -81,7 +81,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.version {
-        println!("rprobe depmod version {}", env!("CARGO_PKG_VERSION"));
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe depmod version {}",
+            env!("CARGO_PKG_VERSION")
+        );
         return 0;
     }
     let _ = args.all;
@@ -89,13 +93,13 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let kversion = match rest.next() {
         Some(v) if is_version_number(&v) => v,
         Some(v) => {
-            eprintln!("depmod: ERROR: Bad version passed {v}");
+            crate::errln!("depmod: ERROR: Bad version passed {v}");
             return 1;
         }
-        None => match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
-            Ok(v) => v.trim().to_string(),
-            Err(e) => {
-                eprintln!("depmod: FATAL: uname() failed: {e}");
+        None => match rprobe_index::moddir::kernel_release() {
+            Some(v) => v,
+            None => {
+                crate::errln!("depmod: FATAL: uname() failed");
                 return 1;
             }
         },
@@ -104,7 +108,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         None => None,
         Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
         Some(_) => {
-            eprintln!("depmod: FATAL: -P only takes a single char");
+            crate::errln!("depmod: FATAL: -P only takes a single char");
             return 1;
         }
     };
@@ -131,15 +135,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 0;
     }
     let mut log = |lv: Level, msg: String| match lv {
-        Level::Error => eprintln!("depmod: ERROR: {msg}"),
-        Level::Warning => eprintln!("depmod: WARNING: {msg}"),
-        Level::Show => println!("{msg}"),
+        Level::Error => crate::errln!("depmod: ERROR: {msg}"),
+        Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
+        Level::Show => crate::outln!(std::io::stdout(), "{msg}"),
     };
     match depmod::run(&opts, &mut log) {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {
-            eprintln!("depmod: ERROR: {e}");
+            crate::errln!("depmod: ERROR: {e}");
             1
         }
     }

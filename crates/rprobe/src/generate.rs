@@ -9,6 +9,9 @@ fn commands() -> Vec<clap::Command> {
         crate::modprobe::command().name("modprobe"),
         crate::depmod::command().name("depmod"),
         crate::modinfo::command().name("modinfo"),
+        crate::insmod::command().name("insmod"),
+        crate::rmmod::command().name("rmmod"),
+        crate::lsmod::command().name("lsmod"),
         crate::initramfs::command().name("rprobe-initramfs"),
     ]
 }
@@ -21,12 +24,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .map(|s| s.to_string_lossy().into_owned())
         .collect();
     let (Some(what), Some(dir)) = (a.first(), a.get(1)) else {
-        eprintln!("usage: rprobe generate man|completions DIR");
+        crate::errln!("usage: rprobe generate man|completions DIR");
         return 2;
     };
     let dir = PathBuf::from(dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("generate: ERROR: {}: {e}", dir.display());
+        crate::errln!("generate: ERROR: {}: {e}", dir.display());
         return 1;
     }
     for mut cmd in commands() {
@@ -50,12 +53,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 std::fs::write(dir.join(format!("{name}.bash")), out)
             }
             _ => {
-                eprintln!("usage: rprobe generate man|completions DIR");
+                crate::errln!("usage: rprobe generate man|completions DIR");
                 return 2;
             }
         };
         if let Err(e) = res {
-            eprintln!("generate: ERROR: {}: {e}", dir.display());
+            crate::errln!("generate: ERROR: {}: {e}", dir.display());
             return 1;
         }
     }

@@ -1,7 +1,6 @@
 //! `rprobe initramfs`: a reproducible early-boot image with a module closure.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -60,7 +59,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         let bytes = match std::fs::read(img) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("initramfs: ERROR: {}: {e}", img.display());
+                crate::errln!("initramfs: ERROR: {}: {e}", img.display());
                 return 1;
             }
         };
@@ -68,22 +67,22 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             Ok(entries) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
                 for e in entries {
-                    let _ = writeln!(out, "{}", e.name);
+                    crate::outln!(out, "{}", e.name);
                 }
                 0
             }
             Err(e) => {
-                eprintln!("initramfs: ERROR: {e}");
+                crate::errln!("initramfs: ERROR: {e}");
                 1
             }
         };
     }
     let (Some(kversion), Some(output)) = (args.kversion.clone(), args.output.clone()) else {
-        eprintln!("initramfs: ERROR: -k VERSION and -o OUT are required");
+        crate::errln!("initramfs: ERROR: -k VERSION and -o OUT are required");
         return 2;
     };
     let Some(compress) = Compress::parse(&args.compress) else {
-        eprintln!(
+        crate::errln!(
             "initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)",
             args.compress
         );
@@ -98,7 +97,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                     .filter(|l| !l.is_empty()),
             ),
             Err(e) => {
-                eprintln!("initramfs: ERROR: {}: {e}", f.display());
+                crate::errln!("initramfs: ERROR: {}: {e}", f.display());
                 return 1;
             }
         }
@@ -133,17 +132,17 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let (archive, report) = match build(&spec) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("initramfs: ERROR: {e}");
+            crate::errln!("initramfs: ERROR: {e}");
             return 1;
         }
     };
     for w in &report.warnings {
-        eprintln!("initramfs: WARNING: {w}");
+        crate::errln!("initramfs: WARNING: {w}");
     }
     let mut bytes = match compress.apply(&archive.to_bytes()) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("initramfs: ERROR: compressing: {e}");
+            crate::errln!("initramfs: ERROR: compressing: {e}");
             return 1;
         }
     };
@@ -157,7 +156,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 bytes = b;
             }
             Err(e) => {
-                eprintln!("initramfs: ERROR: {}: {e}", base.display());
+                crate::errln!("initramfs: ERROR: {}: {e}", base.display());
                 return 1;
             }
         }
@@ -165,7 +164,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let tmp = output.with_extension(format!("tmp.{}", std::process::id()));
     if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &output)) {
         let _ = std::fs::remove_file(&tmp);
-        eprintln!("initramfs: ERROR: {}: {e}", output.display());
+        crate::errln!("initramfs: ERROR: {}: {e}", output.display());
         return 1;
     }
     0

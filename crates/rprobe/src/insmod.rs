@@ -18,41 +18,63 @@ fn mod_strerror(errno: Option<nix::errno::Errno>, other: &str) -> String {
     }
 }
 
+/// kmod-compatible insmod options.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "insmod",
+    disable_version_flag = true,
+    args_override_self = true
+)]
+struct Args {
+    /// Ignore symbol versions and the version magic.
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Ignored, for compatibility.
+    #[arg(short = 's', long = "syslog")]
+    syslog: bool,
+    /// Ignored, for compatibility.
+    #[arg(short = 'p', hide = true)]
+    probe: bool,
+    /// Show the version.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// The module file.
+    filename: Option<String>,
+    /// Module parameters (NAME=VALUE).
+    params: Vec<String>,
+}
+
 /// Runs insmod with `args` (argv[0] first); returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let args: Vec<String> = args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut force = false;
-    let mut rest = Vec::new();
-    for a in &args {
-        match a.as_str() {
-            "-f" | "--force" => force = true,
-            "-s" | "--syslog" | "-p" => {}
-            "-V" | "--version" => {
-                println!("rprobe insmod version {}", env!("CARGO_PKG_VERSION"));
-                return 0;
-            }
-            _ => rest.push(a.clone()),
-        }
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let args: Args = match crate::parse_args("insmod", &raw, 1) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let _ = (args.syslog, args.probe);
+    if args.version {
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe insmod version {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return 0;
     }
-    let Some(file) = rest.first() else {
-        eprintln!("insmod: ERROR: missing filename.");
+    let force = args.force;
+    let Some(file) = args.filename.as_ref() else {
+        crate::errln!("insmod: ERROR: missing filename.");
         return 1;
     };
     if file == "-" {
-        eprintln!("insmod: ERROR: this tool does not support loading from stdin!");
+        crate::errln!("insmod: ERROR: this tool does not support loading from stdin!");
         return 1;
     }
-    let params = crate::modprobe::options_from_args(&rest[1..]);
+    let params = crate::modprobe::options_from_args(&args.params);
     let path = Path::new(file);
     if !path.is_file() {
-        eprintln!("insmod: ERROR: could not load module {file}: No such file or directory");
+        crate::errln!("insmod: ERROR: could not load module {file}: No such file or directory");
         return 1;
     }
-    let name = rprobe_index::record::modname_from_path(path);
+    let name = rprobe_index::name::modname_from_path(path);
     let flags = LoadFlags {
         ignore_modversions: force,
         ignore_vermagic: force,
@@ -61,11 +83,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match LinuxKernel::default().load(&name, path, &params, flags) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "insmod: ERROR: could not insert module {file}: {}",
                 mod_strerror(e.errno(), &e.to_string())
             );
             1
         }
     }
+}
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }

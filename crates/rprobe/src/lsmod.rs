@@ -5,13 +5,13 @@ use std::ffi::OsString;
 /// Runs lsmod; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     if args.len() > 1 {
-        eprintln!("Usage: {}", args[0].to_string_lossy());
+        crate::errln!("Usage: {}", args[0].to_string_lossy());
         return 1;
     }
     let path = std::env::var_os("RPROBE_PROC_MODULES").unwrap_or_else(|| "/proc/modules".into());
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            print!("{}", rprobe_load::lsmod_text(&text));
+            crate::out!("{}", rprobe_load::lsmod_text(&text));
             0
         }
         Err(e) => {
@@ -19,8 +19,20 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 .raw_os_error()
                 .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
                 .unwrap_or_else(|| e.to_string());
-            eprintln!("Error: could not get list of modules: {why}");
+            crate::errln!("Error: could not get list of modules: {why}");
             1
         }
     }
+}
+
+/// lsmod takes no options (kmod's prints its usage for any argument); the definition exists
+/// for man pages and completions.
+#[derive(clap::Parser, Debug)]
+#[command(name = "lsmod", disable_version_flag = true, disable_help_flag = true)]
+struct Args {}
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+        .about("Show the modules loaded in the running kernel, from /proc/modules")
 }

@@ -8,6 +8,9 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+#[macro_use]
+mod out;
+
 mod depmod;
 mod generate;
 mod initramfs;
@@ -15,7 +18,6 @@ mod insmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
-mod modprobe_exec;
 mod rmmod;
 
 /// Parses a tool's arguments with clap; on failure prints the message and returns the
@@ -30,7 +32,7 @@ pub(crate) fn parse_args<T: clap::Parser>(
             let _ = e.print();
             0
         } else {
-            eprintln!("{tool}: ERROR: {}", e.kind());
+            crate::errln!("{tool}: ERROR: {}", e.kind());
             code
         }
     })
@@ -91,7 +93,7 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
     (Tool::Modprobe, args)
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let (tool, args) = dispatch(std::env::args_os().collect());
     let code = match tool {
         Tool::Modprobe => modprobe::main(args),
@@ -103,7 +105,7 @@ fn main() {
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
     };
-    std::process::exit(code);
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 #[cfg(test)]

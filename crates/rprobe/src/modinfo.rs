@@ -6,26 +6,32 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use rprobe_index::index::ModuleDir;
-use rprobe_index::record::{self, ModuleRecord, ReadOptions};
+use rprobe_index::moddir;
+use rprobe_index::record::{self, ReadOptions};
+use rprobe_resolve::modinfo::{modinfo_targets, InfoTarget};
 
 /// kmod-compatible modinfo options.
 #[derive(Parser, Debug)]
-#[command(name = "modinfo", disable_version_flag = true)]
+#[command(
+    name = "modinfo",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct Args {
     /// Print only 'author'.
-    #[arg(short = 'a', long = "author")]
+    #[arg(short = 'a', long = "author", overrides_with_all = ["description", "license", "parameters", "filename", "field"])]
     author: bool,
     /// Print only 'description'.
-    #[arg(short = 'd', long = "description")]
+    #[arg(short = 'd', long = "description", overrides_with_all = ["author", "license", "parameters", "filename", "field"])]
     description: bool,
     /// Print only 'license'.
-    #[arg(short = 'l', long = "license")]
+    #[arg(short = 'l', long = "license", overrides_with_all = ["author", "description", "parameters", "filename", "field"])]
     license: bool,
     /// Print only 'parm'.
-    #[arg(short = 'p', long = "parameters")]
+    #[arg(short = 'p', long = "parameters", overrides_with_all = ["author", "description", "license", "filename", "field"])]
     parameters: bool,
     /// Print only 'filename'.
-    #[arg(short = 'n', long = "filename")]
+    #[arg(short = 'n', long = "filename", overrides_with_all = ["author", "description", "license", "parameters", "field"])]
     filename: bool,
     /// Use \0 instead of \n.
     #[arg(short = '0', long = "null")]
@@ -34,7 +40,7 @@ struct Args {
     #[arg(short = 'm', long = "modname")]
     modname: bool,
     /// Print only this field.
-    #[arg(short = 'F', long = "field")]
+    #[arg(short = 'F', long = "field", overrides_with_all = ["author", "description", "license", "parameters", "filename"])]
     field: Option<String>,
     /// Use VERSION instead of `uname -r`.
     #[arg(short = 'k', long = "set-version")]
@@ -49,56 +55,22 @@ struct Args {
     modules: Vec<String>,
 }
 
-/// The last option given among -a -d -l -p -n -F wins, as with getopt.
-fn field_of(args: &Args, raw: &[OsString]) -> Option<String> {
-    let mut field = None;
-    let mut it = raw.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
-    while let Some(a) = it.next() {
-        if a == "--" {
-            break;
-        }
-        let set = |f: &str| Some(f.to_string());
-        match a.as_str() {
-            "--author" => field = set("author"),
-            "--description" => field = set("description"),
-            "--license" => field = set("license"),
-            "--parameters" => field = set("parm"),
-            "--filename" => field = set("filename"),
-            "--field" => field = it.next(),
-            s if s.starts_with("--field=") => field = Some(s["--field=".len()..].to_string()),
-            s if s.starts_with('-') && !s.starts_with("--") => {
-                let cs: Vec<char> = s[1..].chars().collect();
-                for (i, c) in cs.iter().enumerate() {
-                    match c {
-                        'a' => field = set("author"),
-                        'd' => field = set("description"),
-                        'l' => field = set("license"),
-                        'p' => field = set("parm"),
-                        'n' => field = set("filename"),
-                        'F' => {
-                            let rest: String = cs[i + 1..].iter().collect();
-                            field = if rest.is_empty() {
-                                it.next()
-                            } else {
-                                Some(rest)
-                            };
-                            break;
-                        }
-                        'k' | 'b' => {
-                            if i + 1 == cs.len() {
-                                it.next();
-                            }
-                            break;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let _ = args;
-    field
+/// The one field to print: the last of -a -d -l -p -n -F given (clap keeps only the last,
+/// as getopt's last assignment wins in kmod).
+fn field_of(args: &Args) -> Option<String> {
+    let named = [
+        (args.author, "author"),
+        (args.description, "description"),
+        (args.license, "license"),
+        (args.parameters, "parm"),
+        (args.filename, "filename"),
+    ];
+    args.field.clone().or_else(|| {
+        named
+            .iter()
+            .find(|(set, _)| *set)
+            .map(|(_, f)| f.to_string())
+    })
 }
 
 struct Out {
@@ -183,7 +155,7 @@ fn params(info: &[(String, String)]) -> Vec<(String, Option<String>, Option<Stri
             continue;
         }
         let Some((name, rest)) = v.split_once(':') else {
-            eprintln!("modinfo: ERROR: Found invalid \"{k}={v}\": missing ':'");
+            crate::errln!("modinfo: ERROR: Found invalid \"{k}={v}\": missing ':'");
             continue;
         };
         let i = match list.iter().position(|p| p.0 == name) {
@@ -203,47 +175,6 @@ fn params(info: &[(String, String)]) -> Vec<(String, Option<String>, Option<Stri
     list
 }
 
-/// A hex string as kmod prints key ids and signatures: `XX:XX:...`, a line break and two
-/// tabs after every 20 bytes.
-fn hex(b: &[u8]) -> String {
-    let mut s = String::new();
-    for (i, x) in b.iter().enumerate() {
-        s.push_str(&format!("{x:02X}"));
-        if i + 1 < b.len() {
-            s.push(':');
-            if (i + 1) % 20 == 0 {
-                s.push_str("\n\t\t");
-            }
-        }
-    }
-    s
-}
-
-fn info_of(rec: &ModuleRecord) -> Vec<(String, String)> {
-    let mut info = rec.modinfo.clone();
-    if let Some(sig) = &rec.signature {
-        info.push(("sig_id".into(), sig.id_type.clone()));
-        info.push((
-            "signer".into(),
-            String::from_utf8_lossy(&sig.signer).into_owned(),
-        ));
-        info.push(("sig_key".into(), hex(&sig.key_id)));
-        info.push(("sig_hashalgo".into(), sig.hash_algo.clone()));
-        info.push(("signature".into(), hex(&sig.signature)));
-    }
-    info
-}
-
-fn kernel_release() -> String {
-    nix_uname().unwrap_or_default()
-}
-
-fn nix_uname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
 /// Runs modinfo with `args` (argv[0] first); returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
     let args: Args = match crate::parse_args("modinfo", &raw, 1) {
@@ -251,35 +182,30 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.show_version {
-        println!("rprobe modinfo version {}", env!("CARGO_PKG_VERSION"));
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe modinfo version {}",
+            env!("CARGO_PKG_VERSION")
+        );
         return 0;
     }
     if args.modules.is_empty() {
-        eprintln!("modinfo: ERROR: missing module or filename.");
+        crate::errln!("modinfo: ERROR: missing module or filename.");
         return 1;
     }
-    let _ = (
-        args.author,
-        args.description,
-        args.license,
-        args.parameters,
-        args.filename,
-    );
     let mut out = Out {
         sep: if args.null { 0 } else { b'\n' },
-        field: field_of(&args, &raw),
+        field: field_of(&args),
         buf: Vec::new(),
     };
     let root = args
         .basedir
-        .clone()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let release = args.version.clone().unwrap_or_else(kernel_release);
-    let dirname = PathBuf::from(crate::modprobe::absolute(&format!(
-        "{root}/lib/modules/{release}"
-    )));
+        .as_ref()
+        .map(|b| b.to_string_lossy().into_owned());
+    let dirname = PathBuf::from(moddir::tool_module_dir(
+        root.as_deref(),
+        args.version.as_deref(),
+    ));
     let dir = ModuleDir::open(&dirname).ok();
     let mut failed = false;
     let stdout = std::io::stdout();
@@ -291,15 +217,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         };
         failed |= !ok;
         let mut lock = stdout.lock();
-        let _ = lock.write_all(&out.buf);
-        let _ = lock.flush();
+        crate::out::check(lock.write_all(&out.buf));
+        crate::out::check(lock.flush());
         out.buf.clear();
     }
     i32::from(failed)
 }
 
 fn is_module_file(name: &str) -> bool {
-    std::fs::metadata(name).is_ok_and(|m| m.is_file()) && record::is_module_filename(name)
+    std::fs::metadata(name).is_ok_and(|m| m.is_file())
+        && rprobe_index::name::is_module_filename(name)
 }
 
 fn by_path(out: &mut Out, path: &Path) -> bool {
@@ -322,14 +249,14 @@ fn by_path(out: &mut Out, path: &Path) -> bool {
                 o.buf
                     .extend_from_slice(format!("{:<16}", "filename:").as_bytes());
                 o.buf
-                    .extend_from_slice(absolute(path).to_string_lossy().as_bytes());
+                    .extend_from_slice(moddir::absolute(path).to_string_lossy().as_bytes());
                 o.buf.push(out.sep);
             } else if out.field.as_deref() == Some("filename") {
-                show(out, &absolute(path).to_string_lossy(), None, &[]);
+                show(out, &moddir::absolute(path).to_string_lossy(), None, &[]);
                 return true;
             }
             out.buf.extend_from_slice(&o.buf);
-            eprintln!(
+            crate::errln!(
                 "modinfo: ERROR: could not get modinfo from '{}': {}: no .modinfo section",
                 rec.name,
                 path.display()
@@ -337,100 +264,50 @@ fn by_path(out: &mut Out, path: &Path) -> bool {
             false
         }
         Ok(rec) => {
-            show(out, &absolute(path).to_string_lossy(), None, &info_of(&rec));
+            show(
+                out,
+                &moddir::absolute(path).to_string_lossy(),
+                None,
+                &rec.info_with_signature(),
+            );
             true
         }
         Err(e) => {
-            eprintln!("modinfo: ERROR: {e}");
+            crate::errln!("modinfo: ERROR: {e}");
             false
         }
     }
 }
 
-/// The path as kmod prints it: relative paths joined to the working directory, unresolved.
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return path.to_path_buf();
-    }
-    std::env::current_dir()
-        .map(|d| d.join(path))
-        .unwrap_or_else(|_| path.to_path_buf())
-}
-
 fn by_name(out: &mut Out, dir: Option<&ModuleDir>, given: &str, modname_only: bool) -> bool {
-    let not_found = |what: &str| {
-        eprintln!("modinfo: ERROR: {what}");
+    let not_found = |what: String| {
+        crate::errln!("modinfo: ERROR: {what}");
         false
     };
-    let Some(dir) = dir else {
-        return if modname_only {
-            not_found(&format!("Module name {given} not found."))
+    let missing = || {
+        if modname_only {
+            format!("Module name {given} not found.")
         } else {
-            not_found(&format!("Module {given} not found."))
-        };
+            format!("Module {given} not found.")
+        }
     };
-    let name = normalize_alias(given);
-    // As kmod: the module name in modules.dep, then (not with -m) symbols, aliases and
-    // built-in modules.
-    let mut targets: Vec<String> = Vec::new();
-    if !name.contains(':') {
-        if let Ok(Some(_)) = dir.dep(&name) {
-            targets.push(name.clone());
-        }
-    }
-    if targets.is_empty() && !modname_only {
-        for f in [ModuleDir::symbol, ModuleDir::alias] {
-            if targets.is_empty() {
-                targets = f(dir, &name).unwrap_or_default();
-            }
-        }
-    }
-    if targets.is_empty() && dir.builtin(&name).unwrap_or(false) {
-        targets.push(name.clone());
-    }
-    if targets.is_empty() && !modname_only {
-        targets = dir.builtin_alias(&name).unwrap_or_default();
-    }
-    if targets.is_empty() {
-        return if modname_only {
-            not_found(&format!("Module name {given} not found."))
-        } else {
-            not_found(&format!("Module {given} not found."))
-        };
-    }
+    let Some(dir) = dir else {
+        return not_found(missing());
+    };
+    let targets = match modinfo_targets(dir, given, modname_only) {
+        Ok(t) if t.is_empty() => return not_found(missing()),
+        Ok(t) => t,
+        Err(_) if modname_only => return not_found(missing()),
+        Err(_) => return not_found(format!("Module alias {given} not found.")),
+    };
     let mut ok = true;
     for t in targets {
-        match dir.dep(&t) {
-            Ok(Some(e)) => {
-                let path = dir.full_path(&e.path);
-                ok &= by_path(out, &path);
-            }
-            _ => {
-                let info = dir.builtin_modinfo(&t).ok().flatten();
-                show(out, "(builtin)", Some(&t), &info.unwrap_or_default());
-            }
+        match t {
+            InfoTarget::File(path) => ok &= by_path(out, &path),
+            InfoTarget::Builtin { name, modinfo } => show(out, "(builtin)", Some(&name), &modinfo),
         }
     }
     ok
-}
-
-/// kmod's alias normalisation: '-' becomes '_' outside bracket expressions.
-fn normalize_alias(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_bracket = false;
-    for c in s.chars() {
-        match c {
-            '[' => in_bracket = true,
-            ']' => in_bracket = false,
-            '-' if !in_bracket => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The clap definition of this tool, for man pages and completions.
@@ -441,15 +318,6 @@ pub fn command() -> clap::Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_wraps_every_20_bytes() {
-        let b: Vec<u8> = (0..21).collect();
-        let h = hex(&b);
-        assert!(h.starts_with("00:01:"));
-        assert!(h.contains("13:\n\t\t14"));
-        assert!(!h.ends_with(':'));
-    }
 
     #[test]
     fn params_merge_and_reverse() {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use rprobe_index::index::ModuleDir;
+use rprobe_load::probe::{self, Event, ProbeError, ProbeFlags, ShellRunner};
+use rprobe_load::LinuxKernel;
 use rprobe_resolve::{Config, Module, Resolver, Step};
 
 /// kmod-compatible modprobe options.
@@ -88,29 +90,9 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-fn release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 /// The module directory as kmod computes it from -d and -S.
 pub fn module_dirname(args: &Args) -> String {
-    let root = args.dirname.clone().unwrap_or_default();
-    let ver = args.set_version.clone().unwrap_or_else(release);
-    absolute(&format!("{root}/lib/modules/{ver}"))
-}
-
-/// A path made absolute against the working directory, without resolving links, as kmod
-/// does with its module directory.
-pub fn absolute(p: &str) -> String {
-    if p.starts_with('/') {
-        return p.to_string();
-    }
-    match std::env::current_dir() {
-        Ok(d) => format!("{}/{p}", d.display()),
-        Err(_) => p.to_string(),
-    }
+    rprobe_index::moddir::tool_module_dir(args.dirname.as_deref(), args.set_version.as_deref())
 }
 
 /// The parameters after the module name, joined as kmod joins them (a value holding a
@@ -158,7 +140,7 @@ impl Ctx {
     /// Prints an error in kmod's words unless -q.
     pub fn error(&self, level: &str, msg: &str) {
         if !self.args.quiet {
-            eprintln!("modprobe: {level}: {msg}");
+            crate::errln!("modprobe: {level}: {msg}");
         }
     }
 }
@@ -175,11 +157,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.version {
-        println!("rprobe modprobe version {}", env!("CARGO_PKG_VERSION"));
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe modprobe version {}",
+            env!("CARGO_PKG_VERSION")
+        );
         return 0;
     }
     if !args.show_config && args.args.is_empty() {
-        eprintln!("modprobe: ERROR: missing parameters. See -h.");
+        crate::errln!("modprobe: ERROR: missing parameters. See -h.");
         return 1;
     }
     let dirname = module_dirname(&args);
@@ -190,7 +176,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             match ModuleDir::open(std::path::Path::new("/")) {
                 Ok(d) => d,
                 Err(e) => {
-                    eprintln!("modprobe: ERROR: {e}");
+                    crate::errln!("modprobe: ERROR: {e}");
                     return 1;
                 }
             }
@@ -227,7 +213,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return show_config(&ctx);
     }
     if ctx.args.remove {
-        return crate::modprobe_exec::remove_all(&ctx);
+        return remove_all(&ctx);
     }
     let names: Vec<(String, String)> = if ctx.args.all {
         ctx.args
@@ -245,7 +231,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     for (name, opts) in names {
         failed |= !insert(&ctx, &name, &opts);
     }
-    let _ = std::io::Write::flush(&mut *ctx.out.borrow_mut());
+    crate::out::check(std::io::Write::flush(&mut *ctx.out.borrow_mut()));
     i32::from(failed)
 }
 
@@ -263,13 +249,12 @@ fn show_config(ctx: &Ctx) -> i32 {
             }
         }
     }
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    crate::out::check(std::io::stdout().write_all(out.as_bytes()));
     0
 }
 
 /// Looks `name` up and loads (or shows) each module it names. False on failure.
 fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
-    use std::io::Write;
     let r = ctx.resolver();
     let mods = match r.lookup(name) {
         Ok(m) => m,
@@ -288,7 +273,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     let mut ok = true;
     for m in mods {
         if ctx.args.resolve_alias {
-            let _ = writeln!(ctx.out.borrow_mut(), "{}", m.name);
+            crate::outln!(ctx.out.borrow_mut(), "{}", m.name);
             continue;
         }
         let blacklisted = ctx.config.is_blacklisted(&m.name);
@@ -307,7 +292,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
             print_steps(ctx, &steps);
             continue;
         }
-        ok &= crate::modprobe_exec::load(ctx, &m, &steps);
+        ok &= load(ctx, &m, &steps);
     }
     ok
 }
@@ -325,18 +310,117 @@ pub fn step_line(s: &Step) -> Option<String> {
 }
 
 fn print_steps(ctx: &Ctx, steps: &[Step]) {
-    use std::io::Write;
     let mut out = ctx.out.borrow_mut();
     for s in steps {
         if let Some(l) = step_line(s) {
-            let _ = writeln!(out, "{l}");
+            crate::outln!(out, "{l}");
         }
     }
 }
 
-/// A module found by name for removal.
-pub fn lookup_for_removal(ctx: &Ctx, name: &str) -> Vec<Module> {
-    ctx.resolver().lookup(name).unwrap_or_default()
+/// The probe flags of this run.
+fn probe_flags(a: &Args) -> ProbeFlags {
+    ProbeFlags {
+        dry_run: a.dry_run,
+        first_time: a.first_time,
+        ignore_commands: a.ignore_install,
+        force_modversion: a.force || a.force_modversion,
+        force_vermagic: a.force || a.force_vermagic,
+        force_remove: a.force,
+        userspace_decompress: std::env::var_os("RPROBE_USERSPACE_DECOMPRESS").is_some(),
+        remove_holders: a.remove_holders,
+        // kmod: an unparsable -w value waits 0 ms but still skips the in-use check.
+        wait: a
+            .wait
+            .as_deref()
+            .map(|w| std::time::Duration::from_millis(w.parse().unwrap_or(0))),
+    }
+}
+
+/// kmod's words for an errno from init_module.
+fn insert_error(e: &rprobe_load::Error) -> String {
+    use nix::errno::Errno;
+    match e.errno() {
+        Some(Errno::EEXIST) => "Module already in kernel".into(),
+        Some(Errno::ENOENT) => "Unknown symbol in module, or unknown parameter (see dmesg)".into(),
+        Some(e) => e.desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Prints a probe failure in kmod's words and at kmod's level.
+fn report_error(ctx: &Ctx, e: &ProbeError) {
+    match e {
+        ProbeError::NotInKernel(_) | ProbeError::Builtin(_) | ProbeError::InUse(_) => {
+            ctx.log(&e.to_string())
+        }
+        ProbeError::Insert { name, source } => ctx.error(
+            "ERROR",
+            &format!("could not insert '{name}': {}", insert_error(source)),
+        ),
+        _ => ctx.error("ERROR", &e.to_string()),
+    }
+}
+
+/// The probe's progress: -v lines on stdout, failures that do not stop it on stderr.
+fn reporter(ctx: &Ctx) -> impl FnMut(Event) + '_ {
+    move |ev| match ev {
+        Event::Step(s) => {
+            if ctx.args.verbose > 0 {
+                if let Some(l) = step_line(s) {
+                    let mut out = ctx.out.borrow_mut();
+                    crate::outln!(out, "{l}");
+                    crate::out::check(std::io::Write::flush(&mut *out));
+                }
+            }
+        }
+        Event::Remove(name) => {
+            if ctx.args.verbose > 0 {
+                let mut out = ctx.out.borrow_mut();
+                crate::outln!(out, "rmmod {name}");
+                crate::out::check(std::io::Write::flush(&mut *out));
+            }
+        }
+        Event::Error(e) => report_error(ctx, &e),
+    }
+}
+
+/// Loads the steps of one module's plan into the running kernel. False on failure.
+fn load(ctx: &Ctx, m: &Module, steps: &[Step]) -> bool {
+    let mut k = LinuxKernel::default();
+    let flags = probe_flags(&ctx.args);
+    let mut report = reporter(ctx);
+    match probe::insert(&mut k, m, steps, &flags, &mut ShellRunner, &mut report) {
+        Ok(()) => true,
+        Err(e) => {
+            report_error(ctx, &e);
+            false
+        }
+    }
+}
+
+/// Removes every module named on the command line. Returns the exit code.
+fn remove_all(ctx: &Ctx) -> i32 {
+    let mut code = 0;
+    let mut k = LinuxKernel::default();
+    let flags = probe_flags(&ctx.args);
+    let r = ctx.resolver();
+    for name in &ctx.args.args {
+        let mods = r.lookup(name).unwrap_or_default();
+        if mods.is_empty() {
+            ctx.log(&format!("Module {name} not found."));
+            code = 1;
+            continue;
+        }
+        for m in mods {
+            let mut report = reporter(ctx);
+            if let Err(e) = probe::remove(&mut k, &r, &m, &flags, &mut ShellRunner, &mut report) {
+                report_error(ctx, &e);
+                code = 1;
+            }
+        }
+    }
+    code
 }
 
 /// The clap definition of this tool, for man pages and completions.

@@ -4,45 +4,63 @@ use std::ffi::OsString;
 
 use rprobe_load::{InitState, Kernel, LinuxKernel};
 
+/// kmod-compatible rmmod options.
+#[derive(clap::Parser, Debug)]
+#[command(name = "rmmod", disable_version_flag = true, args_override_self = true)]
+struct Args {
+    /// Remove even modules in use (needs a kernel built with forced unloading).
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Ignored, for compatibility.
+    #[arg(short = 's', long = "syslog")]
+    syslog: bool,
+    /// Ignored, for compatibility.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Show the version.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Modules to remove (names or files).
+    names: Vec<String>,
+}
+
 /// Runs rmmod with `args` (argv[0] first); returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
-    let mut force = false;
-    let mut names = Vec::new();
-    for a in args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-    {
-        match a.as_str() {
-            "-f" | "--force" => force = true,
-            "-s" | "--syslog" | "-v" | "--verbose" => {}
-            "-V" | "--version" => {
-                println!("rprobe rmmod version {}", env!("CARGO_PKG_VERSION"));
-                return 0;
-            }
-            _ => names.push(a),
-        }
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let args: Args = match crate::parse_args("rmmod", &raw, 1) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let _ = (args.syslog, args.verbose);
+    if args.version {
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe rmmod version {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return 0;
     }
+    let force = args.force;
+    let names = args.names;
     if names.is_empty() {
-        eprintln!("rmmod: ERROR: missing module name.");
+        crate::errln!("rmmod: ERROR: missing module name.");
         return 1;
     }
     let mut k = LinuxKernel::default();
     let mut code = 0;
     for arg in names {
-        let name = if arg.contains('/') || rprobe_index::record::is_module_filename(&arg) {
-            rprobe_index::record::modname_from_path(std::path::Path::new(&arg))
+        let name = if arg.contains('/') || rprobe_index::name::is_module_filename(&arg) {
+            rprobe_index::name::modname_from_path(std::path::Path::new(&arg))
         } else {
-            arg.replace('-', "_")
+            rprobe_index::name::normalize(&arg)
         };
         match k.initstate(&name) {
             Some(InitState::Builtin) => {
-                eprintln!("rmmod: ERROR: Module {name} is builtin.");
+                crate::errln!("rmmod: ERROR: Module {name} is builtin.");
                 code = 1;
                 continue;
             }
             None => {
-                eprintln!("rmmod: ERROR: Module {name} is not currently loaded");
+                crate::errln!("rmmod: ERROR: Module {name} is not currently loaded");
                 code = 1;
                 continue;
             }
@@ -51,7 +69,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         if !force {
             let holders = k.holders(&name);
             if !holders.is_empty() {
-                eprintln!(
+                crate::errln!(
                     "rmmod: ERROR: Module {name} is in use by: {}",
                     holders.join(" ")
                 );
@@ -59,7 +77,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 continue;
             }
             if k.refcnt(&name).unwrap_or(0) > 0 {
-                eprintln!("rmmod: ERROR: Module {name} is in use");
+                crate::errln!("rmmod: ERROR: Module {name} is in use");
                 code = 1;
                 continue;
             }
@@ -69,9 +87,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 .errno()
                 .map(|e| e.desc().to_string())
                 .unwrap_or_else(|| e.to_string());
-            eprintln!("rmmod: ERROR: could not remove module {arg}: {why}");
+            crate::errln!("rmmod: ERROR: could not remove module {arg}: {why}");
             code = 1;
         }
     }
     code
+}
+
+/// The clap definition of this tool, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::conf::{collect_files, logical_lines};
+
 /// The directories kmod's depmod reads when no -C is given.
 pub const DEFAULT_DIRS: [&str; 4] = [
     "/etc/depmod.d",
@@ -120,82 +122,6 @@ impl Config {
             }
         }
     }
-}
-
-/// Gathers configuration files as kmod does, for depmod.d and modprobe.d alike: a path
-/// that is a file is taken as is; a directory contributes its files ending in one of
-/// `suffixes` (not hidden, not directories). `files` stays sorted by file name, and a name
-/// already present (from an earlier path) hides later ones. Returns messages to print.
-pub fn collect_files(
-    paths: &[PathBuf],
-    suffixes: &[&str],
-    files: &mut Vec<(String, PathBuf)>,
-) -> Vec<String> {
-    let mut notes = Vec::new();
-    for p in paths {
-        let Ok(meta) = std::fs::metadata(p) else {
-            continue;
-        };
-        if !meta.is_dir() {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            insert_sorted(files, name, p.clone());
-            continue;
-        }
-        let Ok(rd) = std::fs::read_dir(p) else {
-            notes.push(format!("files list {}: permission denied", p.display()));
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || !suffixes
-                    .iter()
-                    .any(|s| name.len() > s.len() && name.ends_with(s))
-            {
-                continue;
-            }
-            if e.path().is_dir() {
-                notes.push(format!(
-                    "Directories inside directories are not supported: {}/{}",
-                    p.display(),
-                    name
-                ));
-                continue;
-            }
-            insert_sorted(files, name, e.path());
-        }
-    }
-    notes
-}
-
-/// Inserts keeping `files` sorted by name; an existing name wins.
-pub fn insert_sorted(files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf) {
-    match files.binary_search_by(|(n, _)| n.as_bytes().cmp(name.as_bytes())) {
-        Ok(_) => {} // the same name in an earlier directory wins
-        Err(i) => files.insert(i, (name, path)),
-    }
-}
-
-/// Lines with backslash-newline continuations joined, numbered as kmod numbers them (the
-/// last physical line of a logical line).
-pub fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        if let Some(stripped) = raw.strip_suffix('\\') {
-            cur.push_str(stripped);
-            continue;
-        }
-        cur.push_str(raw);
-        out.push((i + 1, std::mem::take(&mut cur)));
-    }
-    if !cur.is_empty() {
-        out.push((text.lines().count(), cur));
-    }
-    out
 }
 
 /// depmod.d version patterns: "*" or an extended regular expression searched in the

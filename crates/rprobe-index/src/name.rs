@@ -1,0 +1,86 @@
+//! kmod's naming rules, one definition each: a module's name from its file name, what
+//! counts as a module file, and the two ways kmod turns '-' into '_' (whole module names,
+//! and alias patterns where bracket expressions are left alone).
+
+use std::path::Path;
+
+/// The file name endings of module files: plain, gzip, xz and zstd.
+pub const MODULE_SUFFIXES: [&str; 4] = [".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
+
+/// A module name with every '-' turned into '_', as kmod compares module names.
+pub fn normalize(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// kmod's alias normalisation: '-' becomes '_' outside bracket expressions; `None` for an
+/// unmatched '[' or ']' (kmod rejects such a string as an alias).
+pub fn alias_normalize(alias: &str) -> Option<String> {
+    let mut out = String::with_capacity(alias.len());
+    let mut chars = alias.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' => out.push('_'),
+            ']' => return None,
+            '[' => {
+                out.push('[');
+                loop {
+                    match chars.next() {
+                        Some(']') => {
+                            out.push(']');
+                            break;
+                        }
+                        Some(x) => out.push(x),
+                        None => return None,
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The module name of a file path, as kmod derives it: the base name up to its first '.',
+/// normalised.
+pub fn modname_from_path(path: &Path) -> String {
+    let base = path
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    normalize(base.split('.').next().unwrap_or(""))
+}
+
+/// True when a file name ends as a module's does: .ko, .ko.gz, .ko.xz or .ko.zst.
+pub fn is_module_filename(name: &str) -> bool {
+    MODULE_SUFFIXES.iter().any(|e| name.ends_with(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_paths() {
+        assert_eq!(
+            modname_from_path(Path::new("/a/b/snd-hda.ko.xz")),
+            "snd_hda"
+        );
+        assert_eq!(modname_from_path(Path::new("x.y.ko")), "x");
+        assert_eq!(modname_from_path(Path::new("/")), "");
+    }
+
+    #[test]
+    fn alias_brackets() {
+        assert_eq!(alias_normalize("a-b[-x]-c").as_deref(), Some("a_b[-x]_c"));
+        assert_eq!(alias_normalize("a]b"), None);
+        assert_eq!(alias_normalize("a[b"), None);
+        assert_eq!(alias_normalize("a[[b]-c").as_deref(), Some("a[[b]_c"));
+    }
+
+    #[test]
+    fn module_files() {
+        assert!(is_module_filename("e1000.ko.zst"));
+        assert!(!is_module_filename("e1000.ko.bz2"));
+        assert!(!is_module_filename("modules.dep"));
+    }
+}
