@@ -103,3 +103,473 @@ fn wrong_order_fails_and_refcounts_follow() {
         ]
     );
 }
+
+// ---- The probe API (rprobe-load::probe) against SimKernel, with indexes from kmod's depmod.
+
+use rprobe_load::probe::{
+    self, CommandFailure, CommandKind, CommandRunner, Event, ProbeError, ProbeFlags,
+};
+
+/// A runner that records commands and fails those containing "false".
+#[derive(Default)]
+struct Recorder(Vec<String>);
+
+impl CommandRunner for Recorder {
+    fn run(&mut self, kind: CommandKind, module: &str, cmd: &str) -> Result<(), CommandFailure> {
+        self.0.push(format!("{} {module}: {cmd}", kind.word()));
+        if cmd.contains("false") {
+            Err(CommandFailure::Status(1))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A tree: base exports base_fn; top and other use it; pre/post are soft dependencies of
+/// top; lonely needs a symbol nobody exports. Indexed by kmod's depmod.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: std::path::PathBuf,
+    dir: ModuleDir,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = SynthTree::new(tmp.path(), "6.1.0-probe");
+    t.add(
+        &SynthModule::new("base").export("base_fn"),
+        "kernel",
+        Codec::Xz,
+    );
+    t.add(
+        &SynthModule::new("top").import("base_fn"),
+        "kernel",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("other").import("base_fn"),
+        "kernel",
+        Codec::Zstd,
+    );
+    t.add(&SynthModule::new("pre"), "kernel", Codec::Zstd);
+    t.add(&SynthModule::new("post"), "kernel", Codec::None);
+    t.add(
+        &SynthModule::new("lonely").import("nobody_fn"),
+        "kernel",
+        Codec::None,
+    );
+    kmod_depmod(&t.root, &t.version);
+    let dir = ModuleDir::open(&t.moddir()).expect("indexes");
+    Fixture {
+        root: t.root.clone(),
+        _tmp: tmp,
+        dir,
+    }
+}
+
+fn config(text: &str) -> Config {
+    let mut c = Config::default();
+    c.parse(text, "test.conf");
+    c
+}
+
+/// Inserts `name` as modprobe does; returns the result and the reported events as text.
+fn insert(
+    fx: &Fixture,
+    cfg: &Config,
+    k: &mut SimKernel,
+    name: &str,
+    flags: &ProbeFlags,
+    runner: &mut Recorder,
+) -> (Result<(), ProbeError>, Vec<String>) {
+    let r = Resolver {
+        dir: &fx.dir,
+        config: cfg,
+    };
+    let mods = r.lookup(name).expect("lookup");
+    assert_eq!(mods.len(), 1, "{name} resolves to one module");
+    let steps = r.plan(&mods[0], "", flags.ignore_commands).expect("plan");
+    let mut events = Vec::new();
+    let res = probe::insert(k, &mods[0], &steps, flags, runner, &mut |e| {
+        events.push(match e {
+            Event::Step(s) => format!("step {}", s.module.name),
+            Event::Remove(n) => format!("remove {n}"),
+            Event::Error(e) => format!("error {e}"),
+        })
+    });
+    (res, events)
+}
+
+fn remove(
+    fx: &Fixture,
+    cfg: &Config,
+    k: &mut SimKernel,
+    name: &str,
+    flags: &ProbeFlags,
+    runner: &mut Recorder,
+) -> (Result<(), ProbeError>, Vec<String>) {
+    let r = Resolver {
+        dir: &fx.dir,
+        config: cfg,
+    };
+    let mods = r.lookup(name).expect("lookup");
+    let mut events = Vec::new();
+    let res = probe::remove(k, &r, &mods[0], flags, runner, &mut |e| {
+        events.push(match e {
+            Event::Step(s) => format!("step {}", s.module.name),
+            Event::Remove(n) => format!("remove {n}"),
+            Event::Error(e) => format!("error {e}"),
+        })
+    });
+    (res, events)
+}
+
+#[test]
+fn probe_loads_softdeps_and_dependencies_in_order() {
+    let fx = fixture();
+    let cfg = config("softdep top pre: pre post: post\noptions base answer=42\n");
+    let mut k = SimKernel::default();
+    let (res, events) = insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("top loads");
+    // The order kmod's own modprobe prints for the same tree and configuration.
+    let conf = fx.root.join("probe.conf");
+    std::fs::write(
+        &conf,
+        "softdep top pre: pre post: post\noptions base answer=42\n",
+    )
+    .expect("conf");
+    let o = run(
+        &kmod("modprobe"),
+        [
+            "-C".as_ref(),
+            conf.as_os_str(),
+            "-d".as_ref(),
+            fx.root.as_os_str(),
+            "-S".as_ref(),
+            "6.1.0-probe".as_ref(),
+            "--show-depends".as_ref(),
+            "top".as_ref(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "kmod modprobe: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let kmod_order: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let name = rprobe_index::name::modname_from_path(std::path::Path::new(
+                l.split_whitespace().nth(1).expect("insmod PATH"),
+            ));
+            format!("step {name}")
+        })
+        .collect();
+    assert_eq!(events, kmod_order);
+    assert_eq!(events, ["step base", "step pre", "step top", "step post"]);
+    assert_eq!(
+        k.calls,
+        ["load base answer=42", "load pre", "load top", "load post"]
+    );
+    // Loading again does nothing; with --first-time it is an error.
+    let (res, _) = insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("already loaded is fine");
+    let first = ProbeFlags {
+        first_time: true,
+        ..Default::default()
+    };
+    let (res, _) = insert(&fx, &cfg, &mut k, "top", &first, &mut Recorder::default());
+    assert!(
+        matches!(res, Err(ProbeError::AlreadyLoaded(ref n)) if n == "top"),
+        "{res:?}"
+    );
+    assert_eq!(k.calls.len(), 4, "nothing more was loaded");
+}
+
+#[test]
+fn probe_dry_run_reports_and_does_nothing() {
+    let fx = fixture();
+    let cfg = config("install pre /bin/echo pre\n");
+    let mut k = SimKernel::default();
+    let mut rec = Recorder::default();
+    let flags = ProbeFlags {
+        dry_run: true,
+        ..Default::default()
+    };
+    let (res, events) = insert(&fx, &cfg, &mut k, "top", &flags, &mut rec);
+    res.expect("dry run");
+    assert_eq!(events, ["step base", "step top"]);
+    assert!(k.calls.is_empty() && rec.0.is_empty());
+}
+
+#[test]
+fn probe_install_commands_run_instead_of_loading() {
+    let fx = fixture();
+    let cfg = config(
+        "install top /bin/echo installing $CMDLINE_OPTS\nsoftdep other pre: pre\ninstall pre /bin/false\n",
+    );
+    let mut k = SimKernel::default();
+    let mut rec = Recorder::default();
+    let (res, _) = insert(&fx, &cfg, &mut k, "top", &ProbeFlags::default(), &mut rec);
+    res.expect("install command succeeds");
+    assert_eq!(rec.0, ["install top: /bin/echo installing "]);
+    assert!(!k.loaded.contains_key("top"), "top itself was not loaded");
+    // A failing install command of a soft dependency is reported and the rest goes on.
+    let mut rec = Recorder::default();
+    let (res, events) = insert(&fx, &cfg, &mut k, "other", &ProbeFlags::default(), &mut rec);
+    res.expect("other loads although its softdep's command failed");
+    assert!(
+        events.contains(
+            &"error Error running install command '/bin/false' for module pre: retcode 1"
+                .to_string()
+        ),
+        "{events:?}"
+    );
+    assert!(k.loaded.contains_key("other"));
+    // With -i the commands are ignored and modules load.
+    let mut k = SimKernel::default();
+    let mut rec = Recorder::default();
+    let flags = ProbeFlags {
+        ignore_commands: true,
+        ..Default::default()
+    };
+    let (res, _) = insert(&fx, &cfg, &mut k, "top", &flags, &mut rec);
+    res.expect("top loads with -i");
+    assert!(rec.0.is_empty());
+    assert!(k.loaded.contains_key("top"));
+    // A failing install command of the module itself fails the request.
+    let cfg = config("install top /bin/false\n");
+    let mut k = SimKernel::default();
+    let (res, _) = insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    assert!(
+        matches!(res, Err(ProbeError::Command { kind: CommandKind::Install, ref module, failure: CommandFailure::Status(1), .. }) if module == "top"),
+        "{res:?}"
+    );
+}
+
+#[test]
+fn probe_kernel_refusal_is_a_typed_error() {
+    let fx = fixture();
+    let cfg = Config::default();
+    let mut k = SimKernel::default();
+    let (res, _) = insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "lonely",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    match res {
+        Err(ProbeError::Insert { name, source }) => {
+            assert_eq!(name, "lonely");
+            assert_eq!(source.errno(), Some(nix::errno::Errno::ENOENT));
+        }
+        other => panic!("expected an insert error, got {other:?}"),
+    }
+}
+
+#[test]
+fn probe_remove_takes_unused_dependencies_and_respects_holders() {
+    let fx = fixture();
+    let cfg = Config::default();
+    let mut k = SimKernel::default();
+    for m in ["top", "other"] {
+        insert(
+            &fx,
+            &cfg,
+            &mut k,
+            m,
+            &ProbeFlags::default(),
+            &mut Recorder::default(),
+        )
+        .0
+        .expect("load");
+    }
+    // base is in use by two modules.
+    let (res, _) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "base",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    assert!(
+        matches!(res, Err(ProbeError::InUse(ref n)) if n == "base"),
+        "{res:?}"
+    );
+    // Removing top leaves base (other still uses it).
+    let (res, events) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("remove top");
+    assert_eq!(events, ["remove top"]);
+    assert!(k.loaded.contains_key("base"));
+    // Removing other now also removes base, which nothing uses any more.
+    let (res, events) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "other",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("remove other");
+    assert_eq!(events, ["remove other", "remove base"]);
+    assert!(k.loaded.is_empty());
+    // --remove-holders: removing base takes its holders first.
+    for m in ["top", "other"] {
+        insert(
+            &fx,
+            &cfg,
+            &mut k,
+            m,
+            &ProbeFlags::default(),
+            &mut Recorder::default(),
+        )
+        .0
+        .expect("load");
+    }
+    let holders = ProbeFlags {
+        remove_holders: true,
+        ..Default::default()
+    };
+    let (res, events) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "base",
+        &holders,
+        &mut Recorder::default(),
+    );
+    res.expect("remove base with holders");
+    // Removing the last holder (other) already takes base as an unused dependency; the
+    // request's own removal of base then finds it gone, which is not an error.
+    assert_eq!(
+        events,
+        ["remove top", "remove other", "remove base", "remove base"]
+    );
+    assert_eq!(k.calls.iter().filter(|c| *c == "remove base").count(), 3);
+    assert!(k.loaded.is_empty());
+}
+
+#[test]
+fn probe_remove_states_softdeps_and_commands() {
+    let fx = fixture();
+    let cfg = config("softdep top pre: pre post: post\nremove other /bin/false\n");
+    let mut k = SimKernel::default();
+    // Not loaded: fine, unless --first-time.
+    let (res, _) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("not loaded is fine");
+    let first = ProbeFlags {
+        first_time: true,
+        ..Default::default()
+    };
+    let (res, _) = remove(&fx, &cfg, &mut k, "top", &first, &mut Recorder::default());
+    assert!(
+        matches!(res, Err(ProbeError::NotInKernel(ref n)) if n == "top"),
+        "{res:?}"
+    );
+    // Built in: an error.
+    k.builtin.insert("pre".into());
+    let (res, _) = remove(
+        &fx,
+        &config(""),
+        &mut k,
+        "pre",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    assert!(
+        matches!(res, Err(ProbeError::Builtin(ref n)) if n == "pre"),
+        "{res:?}"
+    );
+    k.builtin.clear();
+    // Softdeps: post first, then the module and its dependencies, then pre.
+    insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    )
+    .0
+    .expect("load top");
+    let (res, events) = remove(
+        &fx,
+        &cfg,
+        &mut k,
+        "top",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    );
+    res.expect("remove top");
+    assert_eq!(
+        events,
+        ["remove post", "remove top", "remove base", "remove pre"]
+    );
+    assert!(k.loaded.is_empty());
+    // A remove command runs instead of delete_module; its failure is the request's.
+    insert(
+        &fx,
+        &cfg,
+        &mut k,
+        "other",
+        &ProbeFlags::default(),
+        &mut Recorder::default(),
+    )
+    .0
+    .expect("load other");
+    let mut rec = Recorder::default();
+    let (res, _) = remove(&fx, &cfg, &mut k, "other", &ProbeFlags::default(), &mut rec);
+    assert_eq!(rec.0, ["remove other: /bin/false"]);
+    assert!(
+        matches!(
+            res,
+            Err(ProbeError::Command {
+                kind: CommandKind::Remove,
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    assert!(
+        k.loaded.contains_key("other"),
+        "the command, not the kernel, was asked"
+    );
+}

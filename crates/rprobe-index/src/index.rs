@@ -60,10 +60,21 @@ impl IndexKind {
     }
 }
 
+/// What a binary index file turned out to be.
+enum BinState {
+    /// Not there: lookups use the text index.
+    Absent,
+    /// There but unusable (empty, bad magic, unreadable): as kmod, lookups in it find
+    /// nothing and go on.
+    Unusable,
+    /// Opened.
+    Ready(Trie),
+}
+
 /// A lib/modules/VERSION directory opened for lookups. Index files are read on first use.
 pub struct ModuleDir {
     dir: PathBuf,
-    bins: HashMap<IndexKind, OnceLock<Option<Trie>>>,
+    bins: HashMap<IndexKind, OnceLock<BinState>>,
     text: HashMap<IndexKind, OnceLock<Vec<(String, String)>>>,
 }
 
@@ -106,18 +117,17 @@ impl ModuleDir {
         }
     }
 
-    fn bin(&self, kind: IndexKind) -> Result<Option<&Trie>> {
-        let cell = &self.bins[&kind];
-        if let Some(t) = cell.get() {
-            return Ok(t.as_ref());
-        }
-        let path = self.dir.join(format!("{}.bin", kind.file_name()));
-        let t = match Trie::open(&path) {
-            Ok(t) => Some(t),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
-        Ok(cell.get_or_init(|| t).as_ref())
+    fn bin(&self, kind: IndexKind) -> &BinState {
+        self.bins[&kind].get_or_init(|| {
+            let path = self.dir.join(format!("{}.bin", kind.file_name()));
+            match Trie::open(&path) {
+                Ok(t) => BinState::Ready(t),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    BinState::Absent
+                }
+                Err(_) => BinState::Unusable,
+            }
+        })
     }
 
     /// The text index as (key, value) pairs, for the fallback.
@@ -155,8 +165,10 @@ impl ModuleDir {
     }
 
     fn exact(&self, kind: IndexKind, key: &str) -> Result<Option<String>> {
-        if let Some(t) = self.bin(kind)? {
-            return t.search(key);
+        match self.bin(kind) {
+            BinState::Ready(t) => return t.search(key),
+            BinState::Unusable => return Ok(None),
+            BinState::Absent => {}
         }
         Ok(self
             .text(kind)
@@ -166,8 +178,12 @@ impl ModuleDir {
     }
 
     fn wild(&self, kind: IndexKind, key: &str) -> Result<Vec<String>> {
-        if let Some(t) = self.bin(kind)? {
-            return Ok(t.search_wild(key)?.into_iter().map(|v| v.value).collect());
+        match self.bin(kind) {
+            BinState::Ready(t) => {
+                return Ok(t.search_wild(key)?.into_iter().map(|v| v.value).collect())
+            }
+            BinState::Unusable => return Ok(Vec::new()),
+            BinState::Absent => {}
         }
         Ok(self
             .text(kind)

@@ -72,8 +72,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             config_paths: Some(Vec::new()),
             ..Default::default()
         };
-        let mut sink = |_: Level, _: String| {};
-        depmod::run(&opts, &mut sink)?;
+        run_depmod(&opts)?;
         scratch.join("full/lib/modules").join(&spec.kversion)
     };
     let dir = ModuleDir::open(&index_dir)?;
@@ -164,8 +163,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         config_paths: Some(Vec::new()),
         ..Default::default()
     };
-    let mut sink = |_: Level, _: String| {};
-    let (_, records) = depmod::run_collect(&opts, &mut sink)?;
+    let records = run_depmod(&opts)?;
     // Firmware named by the modules (read once, by the subset's depmod).
     for rec in &records {
         for fw in rec.values("firmware") {
@@ -208,6 +206,20 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     report.modules.sort();
     report.modules.dedup();
     Ok((a, report))
+}
+
+/// Runs depmod; its errors (a cycle, say) fail the build with depmod's own messages.
+fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_index::record::ModuleRecord>> {
+    let mut errors = Vec::new();
+    let mut log = |lv: Level, m: String| {
+        if lv == Level::Error {
+            errors.push(m);
+        }
+    };
+    match depmod::run_collect(opts, &mut log, &mut std::io::sink())? {
+        (true, records) => Ok(records),
+        (false, _) => Err(Error::Depmod(errors)),
+    }
 }
 
 /// The kernel's firmware lookup: the plain file, then .zst, then .xz.

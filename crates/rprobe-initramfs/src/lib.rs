@@ -43,6 +43,10 @@ pub enum Error {
     /// Reading modules or writing indexes failed.
     #[error(transparent)]
     Index(#[from] rprobe_index::Error),
+    /// depmod refused the tree (a dependency cycle, an unreadable module directory): its
+    /// messages.
+    #[error("depmod failed: {}", .0.join("; "))]
+    Depmod(Vec<String>),
     /// A requested module was found nowhere.
     #[error("module {0} not found")]
     NotFound(String),

@@ -139,7 +139,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
         Level::Show => crate::outln!(std::io::stdout(), "{msg}"),
     };
-    match depmod::run(&opts, &mut log) {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let res = depmod::run_collect(&opts, &mut log, &mut stdout).map(|(ok, _)| ok);
+    crate::out::check(std::io::Write::flush(&mut stdout));
+    match res {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {

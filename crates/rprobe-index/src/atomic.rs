@@ -1,0 +1,89 @@
+//! Writing a file so that readers see the old content or the new, never a torn file: a
+//! temporary file in the same directory (mode 0666 less the umask, as fopen(3) creates
+//! files), written, flushed to disk, renamed over the target, and the directory synced.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// The mode new files get: 0666 less the process umask (read once; umask(2) is the only way
+/// to learn it, so it is set back at once).
+fn file_mode() -> u32 {
+    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        use nix::sys::stat::{umask, Mode};
+        let old = umask(Mode::from_bits_truncate(0o022));
+        umask(old);
+        0o666 & !old.bits()
+    })
+}
+
+/// Writes `path` atomically with what `fill` writes. On any failure the temporary file is
+/// removed, `path` is left as it was, and the error is returned.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(
+        ".{}.",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(file_mode()))
+        .tempfile_in(dir)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        fill(&mut w)?;
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes `data` to `path` atomically (see [`write_with`]).
+pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_with(path, |w| w.write_all(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_and_leaves_no_temporaries() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("modules.dep");
+        write(&p, b"old\n").expect("first");
+        write(&p, b"new\n").expect("second");
+        assert_eq!(std::fs::read(&p).expect("read"), b"new\n");
+        let err = write_with(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("injected"))
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            std::fs::read(&p).expect("read"),
+            b"new\n",
+            "old content survives"
+        );
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["modules.dep"], "no temporary file left");
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, file_mode());
+    }
+}

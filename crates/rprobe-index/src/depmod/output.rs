@@ -1,0 +1,403 @@
+//! The index writers: one table of {file name, binary?, writer}, built in parallel and
+//! written atomically, or printed (the text ones) with -n.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::graph::{all_deps_sorted, infos, key_values, Graph};
+use super::{os_msg, Level, Options};
+use crate::index::trie::TrieBuilder;
+use crate::name;
+use crate::{Error, Result};
+
+pub(crate) type Writer = fn(&Graph, &str, &mut dyn FnMut(Level, String), bool) -> Option<Vec<u8>>;
+
+pub(crate) fn out_dep(
+    g: &Graph,
+    _: &str,
+    _: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = Vec::new();
+    for (i, m) in g.mods.iter().enumerate() {
+        o.extend_from_slice(m.shown_path().as_bytes());
+        o.push(b':');
+        for d in all_deps_sorted(g, i) {
+            o.push(b' ');
+            o.extend_from_slice(g.mods[d].shown_path().as_bytes());
+        }
+        o.push(b'\n');
+    }
+    Some(o)
+}
+
+pub(crate) fn out_dep_bin(
+    g: &Graph,
+    _: &str,
+    log: &mut dyn FnMut(Level, String),
+    dups: bool,
+) -> Option<Vec<u8>> {
+    let mut t = TrieBuilder::new();
+    for (i, m) in g.mods.iter().enumerate() {
+        let mut line = format!("{}:", m.shown_path());
+        for d in all_deps_sorted(g, i) {
+            line.push(' ');
+            line.push_str(g.mods[d].shown_path());
+        }
+        if t.insert(&m.modname, &line, i as u32) && dups {
+            log(Level::Warning, format!("duplicate module deps:\n{line}"));
+        }
+    }
+    Some(t.to_bytes())
+}
+
+pub(crate) fn out_alias(
+    g: &Graph,
+    _: &str,
+    _: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = b"# Aliases extracted from modules themselves.\n".to_vec();
+    for (_, m, v) in key_values(g, "alias") {
+        o.extend_from_slice(format!("alias {v} {}\n", m.modname).as_bytes());
+    }
+    Some(o)
+}
+
+pub(crate) fn out_alias_bin(
+    g: &Graph,
+    _: &str,
+    log: &mut dyn FnMut(Level, String),
+    dups: bool,
+) -> Option<Vec<u8>> {
+    let mut t = TrieBuilder::new();
+    for (i, m, v) in key_values(g, "alias") {
+        let Some(a) = crate::name::alias_normalize(v) else {
+            log(Level::Warning, format!("Unmatched bracket in {v}"));
+            continue;
+        };
+        if t.insert(&a, &m.modname, i as u32) && dups {
+            log(
+                Level::Warning,
+                format!("duplicate module alias:\n{a} {}", m.modname),
+            );
+        }
+    }
+    Some(t.to_bytes())
+}
+
+pub(crate) fn out_softdep(
+    g: &Graph,
+    _: &str,
+    _: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
+    for (_, m, v) in key_values(g, "softdep") {
+        o.extend_from_slice(format!("softdep {} {v}\n", m.modname).as_bytes());
+    }
+    Some(o)
+}
+
+pub(crate) fn out_symbols(
+    g: &Graph,
+    _: &str,
+    _: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
+    for (s, owner) in &g.symbols {
+        o.extend_from_slice(format!("alias symbol:{s} {}\n", g.mods[*owner].modname).as_bytes());
+    }
+    Some(o)
+}
+
+pub(crate) fn out_symbols_bin(
+    g: &Graph,
+    _: &str,
+    log: &mut dyn FnMut(Level, String),
+    dups: bool,
+) -> Option<Vec<u8>> {
+    let mut t = TrieBuilder::new();
+    for (s, owner) in &g.symbols {
+        let key = format!("symbol:{s}");
+        if t.insert(&key, &g.mods[*owner].modname, *owner as u32) && dups {
+            log(
+                Level::Warning,
+                format!("duplicate module syms:\n{key} {}", g.mods[*owner].modname),
+            );
+        }
+    }
+    Some(t.to_bytes())
+}
+
+/// A file of the module directory, or None after kmod's warning when it cannot be read.
+pub(crate) fn read_tree_file(
+    dirname: &str,
+    name: &str,
+    log: &mut dyn FnMut(Level, String),
+) -> Option<Vec<u8>> {
+    match std::fs::read(format!("{dirname}/{name}")) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            log(
+                Level::Warning,
+                format!("could not open {name} at {dirname}: {}", os_msg(&e)),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn out_builtin_bin(
+    _: &Graph,
+    dirname: &str,
+    log: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    // kmod still writes (an empty) index when the input is missing, after a warning.
+    let Some(text) = read_tree_file(dirname, "modules.builtin", log) else {
+        return Some(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&text);
+    let mut t = TrieBuilder::new();
+    for line in text.split_inclusive('\n') {
+        if !line
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        {
+            log(
+                Level::Error,
+                format!("Invalid modules.builtin line: {line}"),
+            );
+            continue;
+        }
+        let name = name::modname_from_path(Path::new(line.trim_end_matches('\n')));
+        t.insert(&name, "", 0);
+    }
+    Some(t.to_bytes())
+}
+
+pub(crate) fn out_builtin_alias_bin(
+    _: &Graph,
+    dirname: &str,
+    log: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let Some(data) = read_tree_file(dirname, "modules.builtin.modinfo", log) else {
+        return Some(Vec::new());
+    };
+    let mut t = TrieBuilder::new();
+    for s in data.split(|&b| b == 0) {
+        let s = String::from_utf8_lossy(s);
+        let Some((modname, kv)) = s.split_once('.') else {
+            continue;
+        };
+        let Some(("alias", value)) = kv.split_once('=') else {
+            continue;
+        };
+        if value.is_empty() || modname.is_empty() {
+            continue;
+        }
+        let Some(a) = crate::name::alias_normalize(value) else {
+            log(Level::Warning, format!("Unmatched bracket in {value}"));
+            continue;
+        };
+        t.insert(&a, modname, 0);
+    }
+    Some(t.to_bytes())
+}
+
+pub(crate) fn out_devname(
+    g: &Graph,
+    _: &str,
+    log: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = Vec::new();
+    for (i, m) in g.mods.iter().enumerate() {
+        let mut devname: Option<&str> = None;
+        let mut dev: Option<(char, u32, u32)> = None;
+        for (k, v) in infos(g, i) {
+            if k != "alias" {
+                continue;
+            }
+            if let Some(d) = v.strip_prefix("devname:") {
+                devname = Some(d);
+            } else if let Some(mm) = parse_major_minor(v, "char-major-") {
+                dev = Some(('c', mm.0, mm.1));
+            } else if let Some(mm) = parse_major_minor(v, "block-major-") {
+                dev = Some(('b', mm.0, mm.1));
+            }
+            if dev.is_some() && devname.is_some() {
+                break;
+            }
+        }
+        if let Some(d) = devname {
+            match dev {
+                Some((t, a, b)) => {
+                    if o.is_empty() {
+                        o.extend_from_slice(b"# Device nodes to trigger on-demand module loading.\n");
+                    }
+                    o.extend_from_slice(format!("{} {d} {t}{a}:{b}\n", m.modname).as_bytes());
+                }
+                None => log(
+                    Level::Error,
+                    format!(
+                        "Module '{}' has devname ({d}) but lacks major and minor information. Ignoring.",
+                        m.modname
+                    ),
+                ),
+            }
+        }
+    }
+    Some(o)
+}
+
+/// sscanf("%u-%u") after a prefix: digits, '-', digits (trailing text allowed).
+pub(crate) fn parse_major_minor(v: &str, prefix: &str) -> Option<(u32, u32)> {
+    let rest = v.strip_prefix(prefix)?;
+    let (a, rest) = split_num(rest)?;
+    let rest = rest.strip_prefix('-')?;
+    let (b, _) = split_num(rest)?;
+    Some((a, b))
+}
+
+pub(crate) fn split_num(s: &str) -> Option<(u32, &str)> {
+    let s2 = s.trim_start();
+    let n = s2.bytes().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    Some((s2[..n].parse().ok()?, &s2[n..]))
+}
+
+/// One index file: its name, whether it is binary (not printed with -n), its writer.
+pub(crate) struct Output {
+    /// The file name in the module directory.
+    pub name: &'static str,
+    /// A binary (trie) index.
+    pub binary: bool,
+    write: Writer,
+}
+
+/// The files kmod 30's depmod writes, in its order.
+pub(crate) const TABLE: [Output; 10] = [
+    Output {
+        name: "modules.dep",
+        binary: false,
+        write: out_dep,
+    },
+    Output {
+        name: "modules.dep.bin",
+        binary: true,
+        write: out_dep_bin,
+    },
+    Output {
+        name: "modules.alias",
+        binary: false,
+        write: out_alias,
+    },
+    Output {
+        name: "modules.alias.bin",
+        binary: true,
+        write: out_alias_bin,
+    },
+    Output {
+        name: "modules.softdep",
+        binary: false,
+        write: out_softdep,
+    },
+    Output {
+        name: "modules.symbols",
+        binary: false,
+        write: out_symbols,
+    },
+    Output {
+        name: "modules.symbols.bin",
+        binary: true,
+        write: out_symbols_bin,
+    },
+    Output {
+        name: "modules.builtin.bin",
+        binary: true,
+        write: out_builtin_bin,
+    },
+    Output {
+        name: "modules.builtin.alias.bin",
+        binary: true,
+        write: out_builtin_alias_bin,
+    },
+    Output {
+        name: "modules.devname",
+        binary: false,
+        write: out_devname,
+    },
+];
+
+/// The files depmod writes, in kmod's order, with `true` for the binary ones.
+pub fn outputs() -> impl Iterator<Item = (&'static str, bool)> {
+    TABLE.iter().map(|o| (o.name, o.binary))
+}
+
+/// Builds every index and writes it (or, with -n, prints the text ones to `print`).
+pub(crate) fn write_outputs(
+    opts: &Options,
+    dirname: &str,
+    g: &Graph,
+    log: &mut dyn FnMut(Level, String),
+    print: &mut dyn Write,
+) -> Result<bool> {
+    if opts.to_stdout {
+        for o in TABLE.iter().filter(|o| !o.binary) {
+            if let Some(b) = (o.write)(g, dirname, log, opts.warn_dups) {
+                print.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
+            }
+        }
+        print.flush().map_err(|e| Error::io("<stdout>", e))?;
+        return Ok(true);
+    }
+    let outdir = match &opts.outdir {
+        Some(o) => PathBuf::from(dirname_for(o, opts)),
+        None => PathBuf::from(dirname),
+    };
+    if opts.outdir.is_some() {
+        std::fs::create_dir_all(&outdir).map_err(|e| Error::io(&outdir, e))?;
+    }
+    // Build everything in parallel, then write each file atomically: a reader sees the old
+    // file or the new one.
+    let contents: Vec<Option<Vec<u8>>> = {
+        let mut logs: Vec<Vec<(Level, String)>> = vec![Vec::new(); TABLE.len()];
+        let out: Vec<Option<Vec<u8>>> = TABLE
+            .par_iter()
+            .zip(logs.par_iter_mut())
+            .map(|(o, l)| (o.write)(g, dirname, &mut |lv, m| l.push((lv, m)), opts.warn_dups))
+            .collect();
+        for l in logs {
+            for (lv, m) in l {
+                log(lv, m);
+            }
+        }
+        out
+    };
+    for (o, content) in TABLE.iter().zip(contents) {
+        // No content: kmod writes no file (builtin indexes without their input).
+        let Some(content) = content else { continue };
+        let final_path = outdir.join(o.name);
+        if let Err(e) = crate::atomic::write(&final_path, &content) {
+            log(
+                Level::Error,
+                format!("Could not write index '{}': {}", o.name, os_msg(&e)),
+            );
+            return Err(Error::io(&final_path, e));
+        }
+    }
+    Ok(true)
+}
+
+pub(crate) fn dirname_for(root: &Path, opts: &Options) -> String {
+    super::dirname(&Some(root.to_path_buf()), &opts.moduledir, &opts.kversion)
+}

@@ -1,0 +1,274 @@
+//! Finding the modules: the directory walk (excluded names, symlinks followed), depmod.d
+//! search and override priorities when two files give the same module name, and the
+//! modules.order sort.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{Config, Level, Search};
+use crate::name;
+
+/// One module as depmod tracks it.
+pub(crate) struct Mod {
+    pub(crate) path: String,
+    pub(crate) relpath: Option<String>,
+    pub(crate) uncrelpath: Option<String>,
+    pub(crate) modname: String,
+    /// The directory part of path (without the last '/').
+    pub(crate) baselen: usize,
+    pub(crate) sort_idx: i64,
+}
+
+impl Mod {
+    pub(crate) fn shown_path(&self) -> &str {
+        self.relpath.as_deref().unwrap_or(&self.path)
+    }
+}
+
+pub(crate) fn is_excluded(cfg: &Config, name: &str) -> bool {
+    name == "."
+        || name == ".."
+        || name == "build"
+        || name == "source"
+        || cfg.excludes.iter().any(|e| e == name)
+}
+
+pub(crate) struct Search0<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) dirname: String,
+    pub(crate) mods: Vec<Mod>,
+    pub(crate) by_name: HashMap<String, usize>,
+}
+
+impl Search0<'_> {
+    pub(crate) fn priority_keeps_old(
+        &self,
+        old: &Mod,
+        newpath: &str,
+        new_base: usize,
+        new_modname: &str,
+    ) -> bool {
+        let dl = self.dirname.len();
+        let newlen = new_base + 1 + new_modname.len();
+        let oldlen = old.baselen + 1 + old.modname.len();
+        let rel = |p: &str, len: usize| -> Option<String> {
+            if p.starts_with(&self.dirname) && p.len() > dl {
+                Some(p.get(dl + 1..len.min(p.len())).unwrap_or("").to_string())
+            } else {
+                None
+            }
+        };
+        let relnew = rel(newpath, newlen);
+        let relold = rel(&old.path, oldlen);
+        for ov in &self.cfg.overrides {
+            // The overridden path wins whichever came first.
+            if relnew.as_deref() == Some(ov.as_str()) {
+                return false;
+            }
+            if relold.as_deref() == Some(ov.as_str()) {
+                return true;
+            }
+        }
+        let (mut bprio, mut oldprio, mut newprio) = (-1i64, -1i64, -1i64);
+        let mut i = 0i64;
+        for se in &self.cfg.searches {
+            match se {
+                Search::Builtin => bprio = i,
+                Search::External => {
+                    for ext in &self.cfg.externals {
+                        let e = ext.to_string_lossy();
+                        if starts_with_dir(&newpath[..newlen.min(newpath.len())], &e) {
+                            newprio = i;
+                        }
+                        if starts_with_dir(&old.path[..oldlen.min(old.path.len())], &e) {
+                            oldprio = i;
+                        }
+                        i += 1;
+                    }
+                }
+                Search::Path(p) => {
+                    if let Some(r) = &relnew {
+                        if r.len() > p.len()
+                            && r.starts_with(p.as_str())
+                            && r.as_bytes()[p.len()] == b'/'
+                        {
+                            newprio = i;
+                        }
+                    }
+                    if let Some(r) = &relold {
+                        if r.len() > p.len()
+                            && r.starts_with(p.as_str())
+                            && r.as_bytes()[p.len()] == b'/'
+                        {
+                            oldprio = i;
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        if newprio < 0 {
+            newprio = bprio;
+        }
+        if oldprio < 0 {
+            oldprio = bprio;
+        }
+        newprio <= oldprio
+    }
+
+    pub(crate) fn add(&mut self, path: String) {
+        let base = path.rfind('/').unwrap_or(0);
+        let modname = name::modname_from_path(Path::new(&path));
+        if let Some(&i) = self.by_name.get(&modname) {
+            if self.priority_keeps_old(&self.mods[i], &path, base, &modname) {
+                return;
+            }
+            self.by_name.remove(&modname);
+            self.mods.remove(i);
+            for v in self.by_name.values_mut() {
+                if *v > i {
+                    *v -= 1;
+                }
+            }
+        }
+        let dl = self.dirname.len();
+        let relpath = if path.starts_with(&self.dirname) && path.as_bytes().get(dl) == Some(&b'/') {
+            Some(path[dl + 1..].to_string())
+        } else {
+            None
+        };
+        let uncrelpath = relpath.as_ref().map(|r| {
+            let last = r.rfind('/').map(|i| i + 1).unwrap_or(0);
+            let n = (last + modname.len() + 3).min(r.len());
+            r[..n].to_string()
+        });
+        self.by_name.insert(modname.clone(), self.mods.len());
+        self.mods.push(Mod {
+            path,
+            relpath,
+            uncrelpath,
+            modname,
+            baselen: base,
+            sort_idx: 1,
+        });
+    }
+
+    pub(crate) fn search_dir(
+        &mut self,
+        top: &str,
+        log: &mut dyn FnMut(Level, String),
+    ) -> std::io::Result<()> {
+        std::fs::read_dir(top)?;
+        let cfg = self.cfg;
+        let walker = walkdir::WalkDir::new(top)
+            .follow_links(true)
+            .min_depth(1)
+            .into_iter()
+            .filter_entry(|e| !is_excluded(cfg, &e.file_name().to_string_lossy()));
+        for e in walker {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => {
+                    let p = err
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    log(
+                        Level::Error,
+                        format!("could not open directory {p}: {}", io_reason(&err)),
+                    );
+                    continue;
+                }
+            };
+            if !e.file_type().is_file() {
+                continue;
+            }
+            let path = e.path().to_string_lossy().into_owned();
+            let name = e.file_name().to_string_lossy();
+            if name::is_module_filename(&name) {
+                self.add(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn io_reason(e: &walkdir::Error) -> String {
+    match e.io_error() {
+        Some(io) => match io.kind() {
+            std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+            _ => io.to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+pub(crate) fn starts_with_dir(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+}
+
+pub(crate) fn sort_by_modules_order(
+    dirname: &str,
+    mods: &mut [Mod],
+    log: &mut dyn FnMut(Level, String),
+) {
+    let path = format!("{dirname}/modules.order");
+    let Ok(text) = std::fs::read(&path) else {
+        log(
+            Level::Warning,
+            format!("could not open modules.order at {dirname}: No such file or directory"),
+        );
+        return;
+    };
+    let text = String::from_utf8_lossy(&text);
+    if !text.is_empty() && !text.ends_with('\n') {
+        let line = text.split_inclusive('\n').count();
+        log(
+            Level::Error,
+            format!("{dirname}/modules.order:{line} corrupted line misses '\\n'"),
+        );
+        return;
+    }
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let total = lines.len() as i64 + 1;
+    let by_unc: HashMap<&str, usize> = mods
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.uncrelpath.as_deref().map(|u| (u, i)))
+        .collect();
+    let mut idx_of = vec![None; mods.len()];
+    for (k, l) in lines.iter().enumerate() {
+        if let Some(&i) = by_unc.get(l.trim_end_matches('\n')) {
+            idx_of[i] = Some(k as i64 + 1 - total);
+        }
+    }
+    for (i, m) in mods.iter_mut().enumerate() {
+        if let Some(v) = idx_of[i] {
+            m.sort_idx = v;
+        }
+    }
+    mods.sort_by_key(|m| m.sort_idx);
+}
+
+/// -A: true when modules.dep is newer than every module file (kmod then does nothing).
+pub fn up_to_date(dirname: &str) -> bool {
+    let Ok(dep) = std::fs::metadata(format!("{dirname}/modules.dep")).and_then(|m| m.modified())
+    else {
+        return false;
+    };
+    for e in walkdir::WalkDir::new(dirname)
+        .follow_links(true)
+        .into_iter()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy();
+        if !name::is_module_filename(&name) {
+            continue;
+        }
+        match e.metadata().ok().and_then(|m| m.modified().ok()) {
+            Some(t) if t <= dep => {}
+            _ => return false,
+        }
+    }
+    true
+}
