@@ -673,3 +673,19 @@ fn synth_unreadable_directory() {
     );
     assert_dirs_identical(&moddir(a.path()), &moddir(b.path()), "unreadable");
 }
+
+#[test]
+fn synth_non_ascii_file_names_match_kmod() {
+    // `a.xé.ko`: kmod cuts the name at a byte count inside 'é'; rprobe once panicked there.
+    compare_synth(
+        "non-ASCII names",
+        |t| {
+            chain(t, Codec::None);
+            let elf = SynthModule::new("a").export("a_fn").elf();
+            std::fs::write(t.moddir().join("kernel/a.xé.ko"), &elf).expect("write");
+            let elf = SynthModule::new("ab").import("a_fn").elf();
+            std::fs::write(t.moddir().join("kernel/ab.ko"), &elf).expect("write");
+        },
+        &[],
+    );
+}

@@ -1,4 +1,5 @@
 //! End-to-end tests: they drive the built `rprobe` binary and compare it with kmod's tools.
+#![allow(clippy::print_stderr)] // tests report what they skip on stderr
 
 mod util;
 

@@ -119,6 +119,9 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
             }
             // SAFETY: the map is read-only and private to this process; a module file
             // being truncated under us is the one hazard, the same one kmod accepts.
+            // SAFETY: the map is read-only and private to this process; a file changed under
+            // it can only give wrong bytes, which the parsers treat as any bad input.
+            #[allow(unsafe_code)]
             let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
             ModuleBytes::Mapped(map)
         }

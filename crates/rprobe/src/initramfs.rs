@@ -161,9 +161,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             }
         }
     }
-    let tmp = output.with_extension(format!("tmp.{}", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &output)) {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = rprobe_index::atomic::write(&output, &bytes) {
         crate::errln!("initramfs: ERROR: {}: {e}", output.display());
         return 1;
     }

@@ -53,7 +53,7 @@ impl Search0<'_> {
         let oldlen = old.baselen + 1 + old.modname.len();
         let rel = |p: &str, len: usize| -> Option<String> {
             if p.starts_with(&self.dirname) && p.len() > dl {
-                Some(p.get(dl + 1..len.min(p.len())).unwrap_or("").to_string())
+                Some(String::from_utf8_lossy(p.as_bytes().get(dl + 1..len.min(p.len())).unwrap_or(b"")).into_owned())
             } else {
                 None
             }
@@ -77,10 +77,10 @@ impl Search0<'_> {
                 Search::External => {
                     for ext in &self.cfg.externals {
                         let e = ext.to_string_lossy();
-                        if starts_with_dir(&newpath[..newlen.min(newpath.len())], &e) {
+                        if starts_with_dir(byte_prefix(newpath, newlen), &e) {
                             newprio = i;
                         }
-                        if starts_with_dir(&old.path[..oldlen.min(old.path.len())], &e) {
+                        if starts_with_dir(byte_prefix(&old.path, oldlen), &e) {
                             oldprio = i;
                         }
                         i += 1;
@@ -133,14 +133,14 @@ impl Search0<'_> {
         }
         let dl = self.dirname.len();
         let relpath = if path.starts_with(&self.dirname) && path.as_bytes().get(dl) == Some(&b'/') {
-            Some(path[dl + 1..].to_string())
+            Some(String::from_utf8_lossy(&path.as_bytes()[dl + 1..]).into_owned())
         } else {
             None
         };
         let uncrelpath = relpath.as_ref().map(|r| {
             let last = r.rfind('/').map(|i| i + 1).unwrap_or(0);
             let n = (last + modname.len() + 3).min(r.len());
-            r[..n].to_string()
+            String::from_utf8_lossy(byte_prefix(r, n)).into_owned()
         });
         self.by_name.insert(modname.clone(), self.mods.len());
         self.mods.push(Mod {
@@ -203,8 +203,14 @@ pub(crate) fn io_reason(e: &walkdir::Error) -> String {
     }
 }
 
-pub(crate) fn starts_with_dir(path: &str, dir: &str) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+pub(crate) fn starts_with_dir(path: &[u8], dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir.as_bytes()) && path[dir.len()] == b'/'
+}
+
+/// The first `n` bytes of `s` (all of it when shorter). kmod cuts paths at byte counts
+/// that need not fall on a character boundary (`a.xé.ko`), so the cut is made on bytes.
+fn byte_prefix(s: &str, n: usize) -> &[u8] {
+    &s.as_bytes()[..n.min(s.len())]
 }
 
 pub(crate) fn sort_by_modules_order(

@@ -219,6 +219,7 @@ impl Trie {
             return Trie::from_bytes(path, Vec::new());
         }
         // SAFETY: read-only private map; depmod replaces indexes by rename, never in place.
+        #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Trie::check(path, Bytes::Mapped(map))
     }
