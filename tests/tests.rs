@@ -3,6 +3,7 @@
 
 mod util;
 
+mod cli;
 mod depmod;
 mod initramfs;
 mod load;

@@ -53,7 +53,12 @@ impl Search0<'_> {
         let oldlen = old.baselen + 1 + old.modname.len();
         let rel = |p: &str, len: usize| -> Option<String> {
             if p.starts_with(&self.dirname) && p.len() > dl {
-                Some(String::from_utf8_lossy(p.as_bytes().get(dl + 1..len.min(p.len())).unwrap_or(b"")).into_owned())
+                Some(
+                    String::from_utf8_lossy(
+                        p.as_bytes().get(dl + 1..len.min(p.len())).unwrap_or(b""),
+                    )
+                    .into_owned(),
+                )
             } else {
                 None
             }

@@ -1,0 +1,82 @@
+//! The command-line surface shared by every tool: help for insmod/rmmod, and output into a
+//! closed pipe (a C tool dies of SIGPIPE quietly; rprobe must never print a panic).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+#[test]
+fn insmod_and_rmmod_help_print_usage() {
+    for (tool, flag) in [
+        ("insmod", "-h"),
+        ("insmod", "--help"),
+        ("rmmod", "--help"),
+        ("rmmod", "-h"),
+    ] {
+        let o = run(&rprobe(), [tool, flag]);
+        assert_no_panic(&o, tool);
+        assert_eq!(code(&o), 0, "{tool} {flag}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("Usage:") && out.contains(tool),
+            "{tool} {flag}: {out}"
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{tool} {flag} tried to act: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // kmod's words for the missing argument, kmod's exit code.
+    let o = run(&rprobe(), ["insmod"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "insmod: ERROR: missing filename.\n"
+    );
+    let k = run(&kmod("insmod"), [] as [&str; 0]);
+    assert_eq!(code(&k), code(&o), "kmod's insmod exit code");
+}
+
+/// Runs rprobe with `args` and `env`, reads `keep` bytes of its output, closes the pipe and
+/// returns the exit status and stderr.
+fn into_closed_pipe(
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+    keep: usize,
+) -> (Option<i32>, String) {
+    let mut cmd = Command::new(rprobe());
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut buf = vec![0u8; keep];
+    out.read_exact(&mut buf).expect("first bytes");
+    drop(out);
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let proc_modules = tmp.path().join("modules");
+    let mut text = String::new();
+    for i in 0..200_000 {
+        text.push_str(&format!("mod{i} 16384 0 - Live 0x0000000000000000\n"));
+    }
+    std::fs::write(&proc_modules, text).expect("write");
+    let (status, err) = into_closed_pipe(&["lsmod"], &[("RPROBE_PROC_MODULES", &proc_modules)], 64);
+    assert!(!err.contains("panicked"), "lsmod: {err}");
+    assert!(
+        matches!(status, Some(0) | Some(141)),
+        "lsmod status {status:?}: {err}"
+    );
+    assert!(err.is_empty(), "lsmod said: {err}");
+}
