@@ -801,7 +801,7 @@ fn out_dep_bin(
             line.push(' ');
             line.push_str(g.mods[d].shown_path());
         }
-        if t.insert(&m.modname, &line, i as u32) && dups {
+        if t.insert(&m.modname, &line, i as u32).unwrap_or(false) && dups {
             log(Level::Warning, format!("duplicate module deps:\n{line}"));
         }
     }
@@ -828,7 +828,7 @@ fn out_alias_bin(
             log(Level::Warning, format!("Unmatched bracket in {v}"));
             continue;
         };
-        if t.insert(&a, &m.modname, i as u32) && dups {
+        if t.insert(&a, &m.modname, i as u32).unwrap_or(false) && dups {
             log(
                 Level::Warning,
                 format!("duplicate module alias:\n{a} {}", m.modname),
@@ -863,7 +863,10 @@ fn out_symbols_bin(
     let mut t = TrieBuilder::new();
     for (s, owner) in &g.symbols {
         let key = format!("symbol:{s}");
-        if t.insert(&key, &g.mods[*owner].modname, *owner as u32) && dups {
+        if t.insert(&key, &g.mods[*owner].modname, *owner as u32)
+            .unwrap_or(false)
+            && dups
+        {
             log(
                 Level::Warning,
                 format!("duplicate module syms:\n{key} {}", g.mods[*owner].modname),
@@ -916,7 +919,7 @@ fn out_builtin_bin(
             continue;
         }
         let name = record::modname_from_path(Path::new(line.trim_end_matches('\n')));
-        t.insert(&name, "", 0);
+        let _ = t.insert(&name, "", 0);
     }
     Some(t.to_bytes())
 }
@@ -946,7 +949,7 @@ fn out_builtin_alias_bin(
             log(Level::Warning, format!("Unmatched bracket in {value}"));
             continue;
         };
-        t.insert(&a, modname, 0);
+        let _ = t.insert(&a, modname, 0);
     }
     Some(t.to_bytes())
 }

@@ -54,6 +54,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A key or value that kmod's index format cannot hold: it is 7-bit ASCII without NUL
+    /// (kmod's depmod stops with "only 7-bit ASCII is supported").
+    #[error("index key {key:?}: bad character 0x{byte:02x} in its {part} - only 7-bit ASCII is supported")]
+    BadIndexKey {
+        /// The key being inserted (lossless: the offending byte is in `key` or the value).
+        key: String,
+        /// "key" or "value": where the bad byte is.
+        part: &'static str,
+        /// The first byte that is not 7-bit ASCII, or 0 for NUL.
+        byte: u8,
+    },
 }
 
 impl Error {
