@@ -38,6 +38,16 @@ pub enum Error {
         /// The cap in bytes.
         limit: u64,
     },
+    /// A compressed file larger than the decompression cap: refused before reading it.
+    #[error("{path}: compressed file of {size} bytes exceeds the limit of {limit} bytes")]
+    InputTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size on disk.
+        size: u64,
+        /// The cap in bytes.
+        limit: u64,
+    },
     /// Not an ELF file, or an ELF file whose structure is broken.
     #[error("{path}: not a valid kernel module: {reason}")]
     BadElf {
@@ -89,8 +99,8 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(5),
-            Error::TooLarge { .. } => 27, // EFBIG
-            _ => 8,                       // ENOEXEC
+            Error::TooLarge { .. } | Error::InputTooLarge { .. } => 27, // EFBIG
+            _ => 8,                                                     // ENOEXEC
         }
     }
 }
