@@ -101,7 +101,8 @@ impl Compress {
                 e.finish()?
             }
             Compress::Xz => {
-                let stream = liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
+                let stream =
+                    liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
                 let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
                 e.write_all(data)?;
                 e.finish()?
