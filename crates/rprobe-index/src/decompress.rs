@@ -126,10 +126,18 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
             ModuleBytes::Mapped(map)
         }
         codec => {
-            let mut raw = Vec::with_capacity(meta.len() as usize);
-            raw.extend_from_slice(&head[..n]);
-            file.read_to_end(&mut raw).map_err(|e| Error::io(path, e))?;
-            ModuleBytes::Owned(decompress(path, codec, &raw, limit)?)
+            // Nothing is sized by the file: a compressed file larger than the cap is refused
+            // before reading (its content would not fit either), and the rest is decoded as
+            // a stream whose input and output both stop at the cap.
+            if meta.len() > limit {
+                return Err(Error::InputTooLarge {
+                    path: path.into(),
+                    size: meta.len(),
+                    limit,
+                });
+            }
+            let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
+            ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
         }
     };
     Ok(ModuleFile {
@@ -153,20 +161,43 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Decodes `data` (a whole compressed file) with `codec`, refusing more than `limit` bytes.
 /// `path` only names the file in errors.
 pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>> {
+    if codec == Compression::None {
+        if data.len() as u64 > limit {
+            return Err(Error::TooLarge {
+                path: path.into(),
+                limit,
+            });
+        }
+        return Ok(data.to_vec());
+    }
+    decode(path, codec, data, data.len(), limit)
+}
+
+/// Decodes a compressed stream, growing the output as it comes up to `limit` bytes.
+/// `hint` (the input's size, when in memory) only sizes the first allocation, never more
+/// than the cap or a few MiB.
+fn decode(
+    path: &Path,
+    codec: Compression,
+    input: impl Read,
+    hint: usize,
+    limit: u64,
+) -> Result<Vec<u8>> {
     let bad = |message: String| Error::Decompress {
         path: path.into(),
         codec: codec.name(),
         message,
     };
     let reader: Box<dyn Read + '_> = match codec {
-        Compression::None => return Ok(data.to_vec()),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(data)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(data).map_err(|e| bad(e.to_string()))?,
-        ),
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(input).map_err(|e| bad(e.to_string()))?)
+        }
     };
-    let mut out = Vec::with_capacity((data.len() * 4).min(limit as usize));
+    let first = (hint.saturating_mul(4) as u64).min(limit).min(FIRST_ALLOC);
+    let mut out = Vec::with_capacity(first as usize);
     let got = reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
@@ -186,6 +217,9 @@ pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> R
     }
     Ok(out)
 }
+
+/// The largest first allocation for decoded output; it grows from there as data comes.
+const FIRST_ALLOC: u64 = 8 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -256,6 +290,66 @@ mod tests {
             match decompress(p, c, &enc, 1 << 20) {
                 Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 1 << 20),
                 other => panic!("{c:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// A sparse 1 TiB file that starts like xz: refused by size before any allocation.
+    #[test]
+    fn huge_sparse_compressed_file_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sparse.ko.xz");
+        let mut f = File::create(&p).unwrap();
+        f.write_all(&xz(b"\x7fELF")).unwrap();
+        f.set_len(1 << 40).unwrap();
+        drop(f);
+        match open_with_limit(&p, 1 << 20) {
+            Err(e @ Error::InputTooLarge { .. }) => {
+                assert!(e.to_string().contains("sparse.ko.xz"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match open(&p) {
+            Err(Error::InputTooLarge { size, .. }) => assert_eq!(size, 1 << 40),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Opening streams from the file: every codec decodes, bombs stop at the cap.
+    #[test]
+    fn open_streams_each_codec_and_caps_bombs() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 249) as u8).collect();
+        let zeros = vec![0u8; 4 << 20];
+        for (name, enc, bomb) in [
+            ("m.ko.gz", gz(&data), gz(&zeros)),
+            ("m.ko.xz", xz(&data), xz(&zeros)),
+            ("m.ko.zst", zst(&data), zst(&zeros)),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &enc).unwrap();
+            let m = open_with_limit(&p, 1 << 20).unwrap();
+            assert_eq!(&*m.bytes, &data[..], "{name}");
+            std::fs::write(&p, &bomb).unwrap();
+            match open_with_limit(&p, 1 << 20) {
+                Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 1 << 20),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, with or without a codec's magic in front, never panic a decoder.
+        #[test]
+        fn random_bytes_never_panic(magic in 0usize..4,
+                                    body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let heads: [&[u8]; 4] = [b"", &[0x1f, 0x8b, 8, 0], b"\xfd7zXZ\0", &[0x28, 0xb5, 0x2f, 0xfd]];
+            let mut data = heads[magic].to_vec();
+            data.extend_from_slice(&body);
+            let codec = Compression::detect(&data);
+            let _ = decompress(Path::new("r.ko"), codec, &data, 1 << 20);
+            for c in [Compression::Gzip, Compression::Xz, Compression::Zstd] {
+                let _ = decompress(Path::new("r.ko"), c, &body, 1 << 20);
             }
         }
     }

@@ -38,6 +38,16 @@ pub enum Error {
         /// The cap in bytes.
         limit: u64,
     },
+    /// A compressed file larger than the decompression cap: refused before reading it.
+    #[error("{path}: compressed file of {size} bytes exceeds the limit of {limit} bytes")]
+    InputTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size on disk.
+        size: u64,
+        /// The cap in bytes.
+        limit: u64,
+    },
     /// Not an ELF file, or an ELF file whose structure is broken.
     #[error("{path}: not a valid kernel module: {reason}")]
     BadElf {
@@ -53,6 +63,17 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A key or value that kmod's index format cannot hold: it is 7-bit ASCII without NUL
+    /// (kmod's depmod stops with "only 7-bit ASCII is supported").
+    #[error("index key {key:?}: bad character 0x{byte:02x} in its {part} - only 7-bit ASCII is supported")]
+    BadIndexKey {
+        /// The key being inserted (lossless: the offending byte is in `key` or the value).
+        key: String,
+        /// "key" or "value": where the bad byte is.
+        part: &'static str,
+        /// The first byte that is not 7-bit ASCII, or 0 for NUL.
+        byte: u8,
     },
 }
 
@@ -78,8 +99,8 @@ impl Error {
     pub fn errno(&self) -> i32 {
         match self {
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(5),
-            Error::TooLarge { .. } => 27, // EFBIG
-            _ => 8,                       // ENOEXEC
+            Error::TooLarge { .. } | Error::InputTooLarge { .. } => 27, // EFBIG
+            _ => 8,                                                     // ENOEXEC
         }
     }
 }

@@ -2,8 +2,11 @@
 //! header (magic 070701 and 13 hex fields), the NUL-terminated name padded to 4 bytes, the
 //! data padded to 4 bytes; "TRAILER!!!" ends an archive. Archives may be concatenated.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::{Error, Result};
 
@@ -183,77 +186,298 @@ pub struct Listed {
     pub size: u64,
 }
 
+/// The default cap on the bytes decoded while listing an image, over all its compressed
+/// layers together: far above any real initramfs.
+pub const DEFAULT_LIST_LIMIT: u64 = 4 << 30;
+
+/// The most compression layers stacked in one image (compressed data that decodes to
+/// compressed data); the kernel itself unpacks one.
+pub const MAX_LAYERS: usize = 8;
+
+/// The longest entry name accepted (the kernel's PATH_MAX).
+const MAX_NAME: usize = 4096;
+
 /// Decompresses an image (by magic bytes) and lists every entry of every concatenated
-/// archive in it; `path` names the image in errors.
+/// archive in it; `path` names the image in errors. Streams, with [`DEFAULT_LIST_LIMIT`].
 pub fn list(path: &Path, image: &[u8]) -> Result<Vec<Listed>> {
-    let mut out = Vec::new();
-    let mut rest: Vec<u8> = image.to_vec();
-    loop {
-        // Skip zero padding between archives.
-        let start = rest.iter().position(|&b| b != 0).unwrap_or(rest.len());
-        rest.drain(..start);
-        if rest.is_empty() {
-            break;
-        }
-        let codec = rprobe_index::decompress::Compression::detect(&rest);
-        if codec != rprobe_index::decompress::Compression::None {
-            // A compressed member runs to the end of the image.
-            rest = rprobe_index::decompress::decompress(path, codec, &rest, 4 << 30)?;
-            continue;
-        }
-        let used = list_one(path, &rest, &mut out)?;
-        rest.drain(..used);
-    }
-    Ok(out)
+    list_reader(path, image, DEFAULT_LIST_LIMIT)
 }
 
-/// Lists one uncompressed archive; returns the bytes it took.
-fn list_one(path: &Path, b: &[u8], out: &mut Vec<Listed>) -> Result<usize> {
+/// Lists the image file at `path` as a stream, with [`DEFAULT_LIST_LIMIT`].
+pub fn list_file(path: &Path) -> Result<Vec<Listed>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    list_reader(path, f, DEFAULT_LIST_LIMIT)
+}
+
+/// Lists an image read from `image` without holding it: uncompressed archives (zero
+/// padding between them) and compressed members (gzip, xz, zstd, by magic bytes; a
+/// compressed member runs to the end of its stream, and what it decodes to is listed the
+/// same way). File data is skipped, never stored. More than `limit` decoded bytes over
+/// all layers together is [`rprobe_index::Error::TooLarge`]; `path` names the image in
+/// errors.
+pub fn list_reader(path: &Path, image: impl Read, limit: u64) -> Result<Vec<Listed>> {
+    let budget = Rc::new(Budget {
+        used: Cell::new(0),
+        limit,
+        fault: RefCell::new(None),
+    });
+    let mut out = Vec::new();
+    let r = list_layers(path, Box::new(image), &budget, &mut out);
+    match r {
+        Ok(()) => Ok(out),
+        Err(e) => Err(match budget.fault.borrow_mut().take() {
+            Some(Fault::Cap) => rprobe_index::Error::TooLarge {
+                path: path.into(),
+                limit,
+            }
+            .into(),
+            Some(Fault::Codec(codec, message)) => rprobe_index::Error::Decompress {
+                path: path.into(),
+                codec,
+                message,
+            }
+            .into(),
+            None => e,
+        }),
+    }
+}
+
+fn list_layers<'a>(
+    path: &Path,
+    image: Box<dyn Read + 'a>,
+    budget: &Rc<Budget>,
+    out: &mut Vec<Listed>,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.into(),
+        source: e,
+    };
+    let mut s = Stream::new(image);
+    let mut layers = 0;
+    loop {
+        // Skip zero padding between archives.
+        loop {
+            let buf = s.fill(1).map_err(io)?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let len = buf.len();
+            let z = buf.iter().position(|&b| b != 0).unwrap_or(len);
+            s.consume(z);
+            if z < len {
+                break;
+            }
+        }
+        let head = s.fill(6).map_err(io)?;
+        let codec = rprobe_index::decompress::Compression::detect(head);
+        use rprobe_index::decompress::Compression as C;
+        let decoder: Box<dyn Read + 'a> = match codec {
+            C::None => {
+                list_one(path, &mut s, out)?;
+                continue;
+            }
+            C::Gzip => Box::new(flate2::read::MultiGzDecoder::new(s)),
+            C::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(s)),
+            C::Zstd => Box::new(zstd::stream::read::Decoder::new(s).map_err(|e| {
+                Error::Index(rprobe_index::Error::Decompress {
+                    path: path.into(),
+                    codec: codec.name(),
+                    message: e.to_string(),
+                })
+            })?),
+        };
+        layers += 1;
+        if layers > MAX_LAYERS {
+            return Err(Error::BadArchive {
+                path: path.into(),
+                reason: format!("more than {MAX_LAYERS} nested compression layers"),
+            });
+        }
+        s = Stream::new(Box::new(Inflate {
+            inner: decoder,
+            codec: codec.name(),
+            budget: budget.clone(),
+        }));
+    }
+}
+
+/// What stopped a listing inside a decoder, recorded where it happened.
+enum Fault {
+    /// The decoded bytes passed the cap.
+    Cap,
+    /// A decoder failed: its codec and message.
+    Codec(&'static str, String),
+}
+
+/// Decoded bytes so far over every layer, the cap, and the first fault.
+struct Budget {
+    used: Cell<u64>,
+    limit: u64,
+    fault: RefCell<Option<Fault>>,
+}
+
+/// A decoder's output, counted against the budget.
+struct Inflate<'a> {
+    inner: Box<dyn Read + 'a>,
+    codec: &'static str,
+    budget: Rc<Budget>,
+}
+
+impl Read for Inflate<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                let used = self.budget.used.get().saturating_add(n as u64);
+                self.budget.used.set(used);
+                if used > self.budget.limit {
+                    self.budget.fault.borrow_mut().get_or_insert(Fault::Cap);
+                    return Err(std::io::Error::other("decoded size over the cap"));
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.budget
+                    .fault
+                    .borrow_mut()
+                    .get_or_insert_with(|| Fault::Codec(self.codec, e.to_string()));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A reader with a look-ahead buffer big enough for a header and a name.
+struct Stream<'a> {
+    inner: Box<dyn Read + 'a>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Stream<'a> {
+    fn new(inner: Box<dyn Read + 'a>) -> Stream<'a> {
+        Stream {
+            inner,
+            buf: vec![0; 64 << 10],
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// At least `n` buffered bytes (`n` <= the buffer), fewer only at the end of input.
+    fn fill(&mut self, n: usize) -> std::io::Result<&[u8]> {
+        if self.end - self.pos < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            while self.end < n {
+                match self.inner.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(k) => self.end += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.end);
+    }
+
+    /// Skips up to `n` bytes; returns how many there were.
+    fn skip(&mut self, mut n: u64) -> std::io::Result<u64> {
+        let want = n;
+        while n > 0 {
+            let have = self.fill(1)?.len();
+            if have == 0 {
+                break;
+            }
+            let k = (have as u64).min(n) as usize;
+            self.consume(k);
+            n -= k as u64;
+        }
+        Ok(want - n)
+    }
+}
+
+impl Read for Stream<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.end {
+            return self.inner.read(out);
+        }
+        let k = out.len().min(self.end - self.pos);
+        out[..k].copy_from_slice(&self.buf[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
+/// Lists one uncompressed archive from the stream, up to and including its trailer.
+fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()> {
     let bad = |r: &str| Error::BadArchive {
         path: path.into(),
         reason: r.into(),
     };
-    let mut p = 0usize;
+    let io = |e: std::io::Error| Error::Io {
+        path: path.into(),
+        source: e,
+    };
+    // Offsets within this archive: names and data are padded to 4 bytes from its start.
+    let mut p = 0u64;
     loop {
-        let h = b.get(p..p + 110).ok_or_else(|| bad("truncated header"))?;
+        let h = s.fill(110).map_err(io)?;
+        let h = h.get(..110).ok_or_else(|| bad("truncated header"))?;
         if &h[..6] != b"070701" && &h[..6] != b"070702" {
             return Err(bad("bad magic"));
         }
         let field = |i: usize| -> Result<u32> {
-            let s =
+            let f =
                 std::str::from_utf8(&h[6 + i * 8..14 + i * 8]).map_err(|_| bad("bad header"))?;
-            u32::from_str_radix(s, 16).map_err(|_| bad("bad header field"))
+            u32::from_str_radix(f, 16).map_err(|_| bad("bad header field"))
         };
         let mode = field(1)?;
-        let size = field(6)? as usize;
+        let size = u64::from(field(6)?);
         let namesize = field(11)? as usize;
-        let name_end = p + 110 + namesize;
-        let nb = b
-            .get(p + 110..name_end)
-            .ok_or_else(|| bad("truncated name"))?;
+        if namesize > MAX_NAME {
+            return Err(bad("name too long"));
+        }
+        s.consume(110);
+        let nb = s.fill(namesize).map_err(io)?;
+        let nb = nb.get(..namesize).ok_or_else(|| bad("truncated name"))?;
         let name = String::from_utf8_lossy(nb.strip_suffix(&[0]).unwrap_or(nb)).into_owned();
+        s.consume(namesize);
+        let name_end = p + 110 + namesize as u64;
         let data_start = (name_end + 3) & !3;
-        let data_end = data_start
-            .checked_add(size)
-            .ok_or_else(|| bad("bad size"))?;
-        if data_end > b.len() {
+        if s.skip(data_start - name_end).map_err(io)? != data_start - name_end {
+            return Err(bad("truncated name"));
+        }
+        let data_end = data_start + size;
+        let end = (data_end + 3) & !3;
+        if name == "TRAILER!!!" {
+            // Padding after the trailer may be cut short at the end of the image.
+            s.skip(end - data_start).map_err(io)?;
+            return Ok(());
+        }
+        if s.skip(size).map_err(io)? != size {
             return Err(bad("truncated data"));
         }
-        p = (data_end + 3) & !3;
-        if name == "TRAILER!!!" {
-            return Ok(p.min(b.len()));
+        if s.skip(end - data_end).map_err(io)? != end - data_end {
+            return Err(bad("truncated data"));
         }
-        out.push(Listed {
-            name,
-            mode,
-            size: size as u64,
-        });
+        p = end;
+        out.push(Listed { name, mode, size });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     proptest::proptest! {
         /// Damaged images give an error naming the image, never a panic.
@@ -298,5 +522,114 @@ mod tests {
         two.extend(crate::Compress::Zstd.apply(&b).unwrap());
         assert_eq!(list(Path::new("t"), &two).unwrap().len(), 12);
         assert!(list(Path::new("t"), &b[..50]).is_err());
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// zstd of `n` zero bytes, made as a stream (nothing of size `n` is held).
+    fn zstd_zeros(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        zstd::stream::copy_encode(std::io::repeat(0).take(n), &mut out, 1).unwrap();
+        out
+    }
+
+    fn peak_rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// gzip around zstd around 5 GiB of zeros (a few hundred bytes): listing streams and
+    /// stops at the cap without holding the decoded data.
+    #[test]
+    fn stacked_bomb_stops_at_the_cap_in_constant_memory() {
+        let bomb = gzip(&zstd_zeros(5 << 30));
+        assert!(bomb.len() < 4096, "{}", bomb.len());
+        let before = peak_rss_kib();
+        match list(Path::new("bomb.img"), &bomb) {
+            Err(Error::Index(rprobe_index::Error::TooLarge { path, limit })) => {
+                assert_eq!(path, Path::new("bomb.img"));
+                assert_eq!(limit, DEFAULT_LIST_LIMIT);
+            }
+            other => panic!("{other:?}"),
+        }
+        let grown = peak_rss_kib().saturating_sub(before);
+        assert!(grown < 256 << 10, "peak RSS grew by {grown} KiB");
+    }
+
+    #[test]
+    fn small_cap_and_entry_data_are_skipped_not_stored() {
+        // One entry claiming 3 MiB of data: skipped through the stream, counted.
+        let mut a = Archive::new(0);
+        a.add(Entry::file("big", vec![0; 3 << 20], 0o644));
+        let img = gzip(&a.to_bytes());
+        let p = Path::new("i.img");
+        assert_eq!(list_reader(p, &img[..], 4 << 20).unwrap().len(), 1);
+        assert!(matches!(
+            list_reader(p, &img[..], 1 << 20),
+            Err(Error::Index(rprobe_index::Error::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn stacked_and_concatenated_members_list_like_before() {
+        let mut a = Archive::new(0);
+        a.add(Entry::file("lib/modules/x/a.ko", vec![1, 2, 3], 0o644));
+        let b = a.to_bytes();
+        let mut img = b.clone();
+        img.extend([0u8; 8]);
+        img.extend(gzip(&crate::Compress::Zstd.apply(&b).unwrap()));
+        let l = list(Path::new("s"), &img).unwrap();
+        assert_eq!(l.len(), 8);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s.img");
+        std::fs::write(&f, &img).unwrap();
+        assert_eq!(list_file(&f).unwrap(), l);
+        // Too many layers.
+        let mut deep = b.clone();
+        for _ in 0..=MAX_LAYERS {
+            deep = gzip(&deep);
+        }
+        match list(Path::new("deep"), &deep) {
+            Err(Error::BadArchive { reason, .. }) => assert!(reason.contains("layers"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // A corrupt compressed member names its codec.
+        let mut cut = gzip(&b);
+        let n = cut.len();
+        cut[n / 2] ^= 0xff;
+        cut[n - 6] ^= 0xff;
+        assert!(list(Path::new("c"), &cut).is_err());
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        let p = Path::new("h");
+        // A name size of 4 GiB.
+        let mut h = b"070701".to_vec();
+        for f in [1u32, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xFFFF_FFFF, 0] {
+            h.extend(format!("{f:08X}").as_bytes());
+        }
+        assert!(matches!(list(p, &h), Err(Error::BadArchive { .. })));
+        // A data size of 4 GiB with no data.
+        let mut h = b"070701".to_vec();
+        for f in [1u32, 0o100644, 0, 0, 1, 0, 0xFFFF_FFFF, 0, 0, 0, 0, 2, 0] {
+            h.extend(format!("{f:08X}").as_bytes());
+        }
+        h.extend(b"a\0");
+        match list(p, &h) {
+            Err(Error::BadArchive { reason, .. }) => assert_eq!(reason, "truncated data"),
+            other => panic!("{other:?}"),
+        }
     }
 }

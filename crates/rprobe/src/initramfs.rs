@@ -56,14 +56,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if let Some(img) = &args.list {
-        let bytes = match std::fs::read(img) {
-            Ok(b) => b,
-            Err(e) => {
-                crate::errln!("initramfs: ERROR: {}: {e}", img.display());
-                return 1;
-            }
-        };
-        return match rprobe_initramfs::cpio::list(img, &bytes) {
+        return match rprobe_initramfs::cpio::list_file(img) {
             Ok(entries) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
                 for e in entries {

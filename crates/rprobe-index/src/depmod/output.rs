@@ -12,6 +12,28 @@ use crate::index::trie::TrieBuilder;
 use crate::name;
 use crate::{Error, Result};
 
+/// Adds a key to a binary index; a key the format cannot hold (not 7-bit ASCII) is left out
+/// of this index with a warning naming where it came from. True for a duplicate.
+fn insert(
+    t: &mut TrieBuilder,
+    key: &str,
+    value: &str,
+    priority: u32,
+    from: &str,
+    log: &mut dyn FnMut(Level, String),
+) -> bool {
+    match t.insert(key, value, priority) {
+        Ok(dup) => dup,
+        Err(e) => {
+            log(
+                Level::Warning,
+                format!("{from}: {e}: left out of the index"),
+            );
+            false
+        }
+    }
+}
+
 pub(crate) type Writer = fn(&Graph, &str, &mut dyn FnMut(Level, String), bool) -> Option<Vec<u8>>;
 
 pub(crate) fn out_dep(
@@ -46,7 +68,7 @@ pub(crate) fn out_dep_bin(
             line.push(' ');
             line.push_str(g.mods[d].shown_path());
         }
-        if t.insert(&m.modname, &line, i as u32) && dups {
+        if insert(&mut t, &m.modname, &line, i as u32, &m.path, log) && dups {
             log(Level::Warning, format!("duplicate module deps:\n{line}"));
         }
     }
@@ -78,7 +100,7 @@ pub(crate) fn out_alias_bin(
             log(Level::Warning, format!("Unmatched bracket in {v}"));
             continue;
         };
-        if t.insert(&a, &m.modname, i as u32) && dups {
+        if insert(&mut t, &a, &m.modname, i as u32, &m.path, log) && dups {
             log(
                 Level::Warning,
                 format!("duplicate module alias:\n{a} {}", m.modname),
@@ -123,7 +145,15 @@ pub(crate) fn out_symbols_bin(
     let mut t = TrieBuilder::new();
     for (s, owner) in &g.symbols {
         let key = format!("symbol:{s}");
-        if t.insert(&key, &g.mods[*owner].modname, *owner as u32) && dups {
+        if insert(
+            &mut t,
+            &key,
+            &g.mods[*owner].modname,
+            *owner as u32,
+            &g.mods[*owner].path,
+            log,
+        ) && dups
+        {
             log(
                 Level::Warning,
                 format!("duplicate module syms:\n{key} {}", g.mods[*owner].modname),
@@ -176,7 +206,7 @@ pub(crate) fn out_builtin_bin(
             continue;
         }
         let name = name::modname_from_path(Path::new(line.trim_end_matches('\n')));
-        t.insert(&name, "", 0);
+        insert(&mut t, &name, "", 0, "modules.builtin", log);
     }
     Some(t.to_bytes())
 }
@@ -206,7 +236,7 @@ pub(crate) fn out_builtin_alias_bin(
             log(Level::Warning, format!("Unmatched bracket in {value}"));
             continue;
         };
-        t.insert(&a, modname, 0);
+        insert(&mut t, &a, modname, 0, "modules.builtin.modinfo", log);
     }
     Some(t.to_bytes())
 }

@@ -40,9 +40,12 @@ impl Node {
             values: vec![value],
         }
     }
+    /// The child slot for `ch`; callers pass 7-bit bytes only (checked by `insert`), and
+    /// a wider byte grows the table instead of panicking.
     fn child_mut(&mut self, ch: u8) -> &mut Option<Box<Node>> {
-        if self.children.is_empty() {
-            self.children.resize_with(128, || None);
+        let want = (ch as usize + 1).max(128);
+        if self.children.len() < want {
+            self.children.resize_with(want, || None);
         }
         &mut self.children[ch as usize]
     }
@@ -73,7 +76,20 @@ impl TrieBuilder {
 
     /// Adds `value` under `key`. Returns true when the key already held the same value.
     /// Among values of equal priority the one added last comes first, as in kmod.
-    pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> bool {
+    ///
+    /// The format holds 7-bit ASCII without NUL only: a key or value with any other byte
+    /// is refused with [`Error::BadIndexKey`] and the index is left unchanged (kmod's depmod
+    /// stops with a fatal error instead).
+    pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<bool> {
+        for (part, text) in [("key", key), ("value", value)] {
+            if let Some(byte) = text.bytes().find(|&b| b == 0 || b >= 0x80) {
+                return Err(Error::BadIndexKey {
+                    key: key.to_string(),
+                    part,
+                    byte,
+                });
+            }
+        }
         let key = key.as_bytes();
         let mut node = &mut self.root;
         let mut i = 0;
@@ -103,7 +119,7 @@ impl TrieBuilder {
                         value: value.to_string(),
                     },
                 );
-                return dup;
+                return Ok(dup);
             };
             let slot = node.child_mut(ch);
             if slot.is_none() {
@@ -114,7 +130,7 @@ impl TrieBuilder {
                         value: value.to_string(),
                     },
                 )));
-                return false;
+                return Ok(false);
             }
             node = slot
                 .as_mut()
@@ -352,6 +368,11 @@ impl Trie {
 
     /// Every value whose key, taken as an fnmatch pattern, matches `key`: kmod's wildcard
     /// search, with its result order (by priority; equal priorities newest first).
+    ///
+    /// Work is bounded: the path follows `key` (one node per key byte), and each subtree
+    /// walked for a wildcard reads every node at most once (a node reached twice, in an
+    /// index whose nodes share children, which kmod never writes, is a corrupt-index error)
+    /// on its own stack, so a deep chain of nodes cannot overflow the thread's stack.
     pub fn search_wild(&self, key: &str) -> Result<Vec<Value>> {
         let key = key.as_bytes();
         let mut out = Vec::new();
@@ -359,21 +380,23 @@ impl Trie {
         let mut i = 0;
         let mut buf = Vec::new();
         while let Some(n) = node {
-            for (j, &ch) in n.prefix.iter().enumerate() {
+            let prefix = n.prefix;
+            for (j, &ch) in prefix.iter().enumerate() {
                 if ch == b'*' || ch == b'?' || ch == b'[' {
-                    self.wild_all(&n, j, &mut buf, &key[(i + j).min(key.len())..], &mut out)?;
+                    let subkey = &key[(i + j).min(key.len())..];
+                    self.wild_all(n, j, &mut buf, subkey, &mut out)?;
                     return Ok(out);
                 }
                 if key.get(i + j) != Some(&ch) {
                     return Ok(out);
                 }
             }
-            i += n.prefix.len();
+            i += prefix.len();
             for w in [b'*', b'?', b'['] {
                 if let Some(o) = n.child(w) {
                     let c = self.node(o)?;
                     buf.push(w);
-                    self.wild_all(&c, 0, &mut buf, &key[i..], &mut out)?;
+                    self.wild_all(c, 0, &mut buf, &key[i..], &mut out)?;
                     buf.pop();
                 }
             }
@@ -392,75 +415,115 @@ impl Trie {
         Ok(out)
     }
 
-    fn wild_all(
-        &self,
-        n: &RNode<'_>,
+    /// Reads the node at `offset`, failing when this walk has already been there.
+    fn node_once(&self, offset: u32, seen: &mut Seen) -> Result<RNode<'_>> {
+        seen.visit(self, offset)?;
+        self.node(offset)
+    }
+
+    /// Adds the values of every node under `n` (whose prefix from `j` on is not yet in
+    /// `buf`) whose full key matches `subkey`, children before their parent, as kmod does.
+    fn wild_all<'s>(
+        &'s self,
+        n: RNode<'s>,
         j: usize,
         buf: &mut Vec<u8>,
         subkey: &[u8],
         out: &mut Vec<Value>,
     ) -> Result<()> {
-        let pushed = n.prefix.len() - j;
-        buf.extend_from_slice(&n.prefix[j..]);
-        for (k, &o) in n.children.iter().enumerate() {
-            if o & MASK == 0 {
+        let mut seen = Seen::default();
+        let base = buf.len();
+        buf.extend_from_slice(n.prefix.get(j..).unwrap_or_default());
+        // Each frame: the node, the next child slot to visit, the length of `buf` to
+        // restore when the node is done.
+        let mut stack: Vec<(RNode<'s>, usize, usize)> = vec![(n, 0, base)];
+        while let Some((top, k, _)) = stack.last_mut() {
+            let next = top.children[*k..]
+                .iter()
+                .position(|&o| o & MASK != 0)
+                .map(|d| *k + d);
+            if let Some(idx) = next {
+                *k = idx + 1;
+                let ch = top.first.wrapping_add(idx as u8);
+                let o = top.children[idx];
+                let c = self.node_once(o, &mut seen)?;
+                let restore = buf.len();
+                buf.push(ch);
+                buf.extend_from_slice(c.prefix);
+                stack.push((c, 0, restore));
                 continue;
             }
-            let c = self.node(o)?;
-            buf.push(n.first + k as u8);
-            self.wild_all(&c, 0, buf, subkey, out)?;
-            buf.pop();
-        }
-        if !n.values.is_empty() && fnmatch(buf, subkey) {
-            for (p, v) in &n.values {
-                add_value(out, *p, v);
+            if let Some((done, _, restore)) = stack.pop() {
+                if !done.values.is_empty() && fnmatch(buf, subkey) {
+                    for (p, v) in &done.values {
+                        add_value(out, *p, v);
+                    }
+                }
+                buf.truncate(restore);
             }
         }
-        buf.truncate(buf.len() - pushed);
         Ok(())
     }
 
-    /// Every (key, value) pair, keys in byte order: for dumping and tests.
+    /// Every (key, value) pair, keys in byte order: for dumping and tests. A node reached
+    /// twice is a corrupt-index error; the walk does not recurse.
     pub fn entries(&self) -> Result<Vec<(String, Value)>> {
         let mut out = Vec::new();
-        if let Some(r) = self.root()? {
-            self.walk(&r, &mut Vec::new(), &mut out, 0)?;
+        let Some(r) = self.root()? else {
+            return Ok(out);
+        };
+        let mut seen = Seen::default();
+        seen.visit(self, self.root)?;
+        let mut key = Vec::new();
+        let emit = |n: &RNode<'_>, key: &[u8], out: &mut Vec<(String, Value)>| {
+            for (p, v) in &n.values {
+                out.push((
+                    String::from_utf8_lossy(key).into_owned(),
+                    Value {
+                        priority: *p,
+                        value: String::from_utf8_lossy(v).into_owned(),
+                    },
+                ));
+            }
+        };
+        key.extend_from_slice(r.prefix);
+        emit(&r, &key, &mut out);
+        let mut stack: Vec<(RNode<'_>, usize, usize)> = vec![(r, 0, 0)];
+        while let Some((top, k, _)) = stack.last_mut() {
+            let next = top.children[*k..]
+                .iter()
+                .position(|&o| o & MASK != 0)
+                .map(|d| *k + d);
+            let Some(idx) = next else {
+                if let Some((_, _, restore)) = stack.pop() {
+                    key.truncate(restore);
+                }
+                continue;
+            };
+            *k = idx + 1;
+            let ch = top.first.wrapping_add(idx as u8);
+            let c = self.node_once(top.children[idx], &mut seen)?;
+            let restore = key.len();
+            key.push(ch);
+            key.extend_from_slice(c.prefix);
+            emit(&c, &key, &mut out);
+            stack.push((c, 0, restore));
         }
         Ok(out)
     }
+}
 
-    fn walk(
-        &self,
-        n: &RNode<'_>,
-        key: &mut Vec<u8>,
-        out: &mut Vec<(String, Value)>,
-        depth: usize,
-    ) -> Result<()> {
-        if depth > 4096 {
-            return Err(self.bad("trie too deep"));
+/// The nodes one walk has read: a real index is a tree, so every node is reached once.
+#[derive(Default)]
+struct Seen(std::collections::HashSet<u32>);
+
+impl Seen {
+    fn visit(&mut self, trie: &Trie, offset: u32) -> Result<()> {
+        if self.0.insert(offset & MASK) {
+            Ok(())
+        } else {
+            Err(trie.bad("a node is reached twice (shared children or a loop)"))
         }
-        let len = key.len();
-        key.extend_from_slice(n.prefix);
-        for (p, v) in &n.values {
-            out.push((
-                String::from_utf8_lossy(key).into_owned(),
-                Value {
-                    priority: *p,
-                    value: String::from_utf8_lossy(v).into_owned(),
-                },
-            ));
-        }
-        for (k, &o) in n.children.iter().enumerate() {
-            if o & MASK == 0 {
-                continue;
-            }
-            let c = self.node(o)?;
-            key.push(n.first + k as u8);
-            self.walk(&c, key, out, depth + 1)?;
-            key.pop();
-        }
-        key.truncate(len);
-        Ok(())
     }
 }
 
@@ -593,12 +656,12 @@ mod tests {
     #[test]
     fn write_then_read() {
         let mut t = TrieBuilder::new();
-        t.insert("ext4", "kernel/fs/ext4.ko: a b", 0);
-        t.insert("ext3", "x", 0);
-        t.insert("e", "y", 0);
-        t.insert("pci:v*d00001234*", "m1", 0);
-        t.insert("pci:v00008086d*", "m2", 0);
-        t.insert("pci:v00008086d*", "m3", 0);
+        t.insert("ext4", "kernel/fs/ext4.ko: a b", 0).unwrap();
+        t.insert("ext3", "x", 0).unwrap();
+        t.insert("e", "y", 0).unwrap();
+        t.insert("pci:v*d00001234*", "m1", 0).unwrap();
+        t.insert("pci:v00008086d*", "m2", 0).unwrap();
+        t.insert("pci:v00008086d*", "m3", 0).unwrap();
         let bytes = t.to_bytes();
         let r = Trie::from_bytes(Path::new("t"), bytes).unwrap();
         assert_eq!(
@@ -625,7 +688,7 @@ mod tests {
                                        key in "[a-z:*?_]{0,12}") {
             let mut b = TrieBuilder::new();
             for (k, v) in [("ext4", "a"), ("ext3", "b"), ("pci:v*d1234*", "c"), ("usb:v1p*", "d"), ("e", "f")] {
-                b.insert(k, v, 1);
+                b.insert(k, v, 1).unwrap();
             }
             let mut bytes = b.to_bytes();
             let n = bytes.len();
@@ -646,13 +709,208 @@ mod tests {
         let p = Path::new("bad.bin");
         assert!(Trie::from_bytes(p, b"junk".to_vec()).is_err());
         let mut b = TrieBuilder::new();
-        b.insert("abc", "v", 0);
+        b.insert("abc", "v", 0).unwrap();
         let mut bytes = b.to_bytes();
         let n = bytes.len();
         bytes.truncate(n - 3);
         if let Ok(t) = Trie::from_bytes(p, bytes) {
             let _ = t.search("abc");
             let _ = t.search_wild("abc");
+        }
+    }
+
+    /// Index bytes from raw node records: `nodes` are appended after the header in order
+    /// and the root offset (with its flag bits) is `root`.
+    fn raw_index(body: &[u8], root: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC.to_be_bytes());
+        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&root.to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn non_ascii_keys_and_values_are_refused() {
+        let mut b = TrieBuilder::new();
+        assert!(!b.insert("ext4", "a", 0).unwrap());
+        let before = b.to_bytes();
+        match b.insert("caf\u{e9}", "m", 0) {
+            Err(Error::BadIndexKey { key, part, byte }) => {
+                assert_eq!((key.as_str(), part, byte), ("caf\u{e9}", "key", 0xc3));
+            }
+            other => panic!("{other:?}"),
+        }
+        match b.insert("sym", "m\u{ef}", 0) {
+            Err(e @ Error::BadIndexKey { part: "value", .. }) => {
+                assert!(e.to_string().contains("\"sym\""), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            b.insert("a\0b", "m", 0),
+            Err(Error::BadIndexKey { byte: 0, .. })
+        ));
+        assert!(b.insert("x", "a\0", 0).is_err());
+        // A byte >= 0x80 at a split point (the old panic: index 239 of 128 slots).
+        assert!(b.insert("ext\u{f0}\u{9f}\u{98}\u{80}", "m", 0).is_err());
+        assert_eq!(
+            b.to_bytes(),
+            before,
+            "refused inserts leave the index unchanged"
+        );
+    }
+
+    /// A chain 30,000 nodes deep under a '*' root: walked without recursion, on a small
+    /// stack.
+    #[test]
+    fn deep_chain_does_not_overflow_the_stack() {
+        const DEPTH: usize = 30_000;
+        let mut body = Vec::new();
+        // The leaf, at offset 12: one value.
+        let leaf = 12 | F_VALUES;
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&0u32.to_be_bytes());
+        body.extend_from_slice(b"deep\0");
+        let mut child = leaf;
+        for _ in 0..DEPTH {
+            let off = (12 + body.len()) as u32 | F_CHILDS;
+            body.extend_from_slice(b"aa");
+            body.extend_from_slice(&child.to_be_bytes());
+            child = off;
+        }
+        let root = (12 + body.len()) as u32 | F_PREFIX | F_CHILDS;
+        body.extend_from_slice(b"*\0aa");
+        body.extend_from_slice(&child.to_be_bytes());
+        let bytes = raw_index(&body, root);
+        let run = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                let t = Trie::from_bytes(Path::new("deep.bin"), bytes).unwrap();
+                // The root's child and each chain node add one 'a'.
+                let w = t.search_wild(&"a".repeat(DEPTH + 1)).unwrap();
+                assert_eq!(w.len(), 1);
+                assert_eq!(w[0].value, "deep");
+                let e = t.entries().unwrap();
+                assert_eq!(e.len(), 1);
+                assert_eq!(e[0].0.len(), 2 + DEPTH);
+                let key = format!("*{}", "a".repeat(DEPTH + 1));
+                assert_eq!(t.search(&key).unwrap().as_deref(), Some("deep"));
+            })
+            .unwrap();
+        run.join().unwrap();
+    }
+
+    /// 64 layers whose two children are the same node: 2^64 paths in a few hundred
+    /// bytes. Kmod never shares nodes, so this is a corrupt index, found at once.
+    #[test]
+    fn shared_children_are_a_corrupt_index() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&0u32.to_be_bytes());
+        body.extend_from_slice(b"v\0");
+        let mut child = 12 | F_VALUES;
+        for _ in 0..64 {
+            let off = (12 + body.len()) as u32 | F_CHILDS | F_VALUES;
+            body.extend_from_slice(b"ab");
+            body.extend_from_slice(&child.to_be_bytes());
+            body.extend_from_slice(&child.to_be_bytes());
+            body.extend_from_slice(&1u32.to_be_bytes());
+            body.extend_from_slice(&0u32.to_be_bytes());
+            body.extend_from_slice(b"w\0");
+            child = off;
+        }
+        let root = (12 + body.len()) as u32 | F_PREFIX | F_CHILDS;
+        body.extend_from_slice(b"*\0aa");
+        body.extend_from_slice(&child.to_be_bytes());
+        let t = Trie::from_bytes(Path::new("dag.bin"), raw_index(&body, root)).unwrap();
+        let start = std::time::Instant::now();
+        match t.search_wild("x") {
+            Err(Error::BadIndex { path, reason }) => {
+                assert_eq!(path, Path::new("dag.bin"));
+                assert!(reason.contains("twice"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t.entries().is_err());
+        // Exact lookups follow one path and stay correct.
+        assert_eq!(t.search("*aab").unwrap().as_deref(), Some("w"));
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn wildcard_keys_in_the_query_are_not_mistaken_for_sharing() {
+        let mut b = TrieBuilder::new();
+        b.insert("a*", "star", 0).unwrap();
+        b.insert("a*b*", "two", 1).unwrap();
+        b.insert("a?c", "q", 2).unwrap();
+        let t = Trie::from_bytes(Path::new("w.bin"), b.to_bytes()).unwrap();
+        let got: Vec<String> = t
+            .search_wild("a*b*")
+            .unwrap()
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        assert_eq!(got, ["star", "two", "two"]);
+    }
+
+    /// Expected exact-lookup answer: lowest priority; among equals the last inserted.
+    fn model_first(entries: &[(String, String, u32)], key: &str) -> Option<String> {
+        let mut best: Option<&(String, String, u32)> = None;
+        for e in entries.iter().filter(|e| e.0 == key) {
+            if best.is_none_or(|b| e.2 <= b.2) {
+                best = Some(e);
+            }
+        }
+        best.map(|e| e.1.clone())
+    }
+
+    fn any_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "[a-c*?\\[\\]:_]{0,6}",
+            1 => "[\\x00-\\x7f]{0,6}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The writer never panics; whatever it accepted reads back by exact lookup.
+        #[test]
+        fn writer_round_trips(items in proptest::collection::vec((any_text(), any_text(), 0u32..3), 0..40)) {
+            let mut b = TrieBuilder::new();
+            let mut kept = Vec::new();
+            for (k, v, p) in items {
+                let ascii = |s: &str| s.bytes().all(|c| c != 0 && c < 0x80);
+                match b.insert(&k, &v, p) {
+                    Ok(_) => {
+                        proptest::prop_assert!(ascii(&k) && ascii(&v));
+                        kept.push((k, v, p));
+                    }
+                    Err(Error::BadIndexKey { .. }) => proptest::prop_assert!(!(ascii(&k) && ascii(&v))),
+                    Err(e) => proptest::prop_assert!(false, "{e}"),
+                }
+            }
+            let t = Trie::from_bytes(Path::new("rt.bin"), b.to_bytes()).unwrap();
+            for (k, _, _) in &kept {
+                proptest::prop_assert_eq!(t.search(k).unwrap(), model_first(&kept, k));
+            }
+            proptest::prop_assert_eq!(t.entries().unwrap().len(), kept.len());
+            for (k, _, _) in &kept {
+                let _ = t.search_wild(k).unwrap();
+            }
+        }
+
+        /// Random bytes after a valid header never panic a reader.
+        #[test]
+        fn random_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+                                     root in proptest::prelude::any::<u32>(),
+                                     key in "[a-c*?]{0,6}") {
+            if let Ok(t) = Trie::from_bytes(Path::new("r.bin"), raw_index(&body, root)) {
+                let _ = t.search(&key);
+                let _ = t.search_wild(&key);
+                let _ = t.entries();
+            }
         }
     }
 }
