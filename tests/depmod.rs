@@ -689,3 +689,48 @@ fn synth_non_ascii_file_names_match_kmod() {
         &[],
     );
 }
+
+#[test]
+fn synth_non_ascii_alias_is_left_out_and_the_rest_indexed() {
+    // One module carries an alias with a byte >= 0x80 (the trie format holds 7-bit ASCII;
+    // kmod 30 indexes out of bounds on it). rprobe names the module, leaves that one key
+    // out and writes every index: they equal kmod's for the same tree without that key.
+    let build = |bad: bool| {
+        move |t: &SynthTree| {
+            chain(t, Codec::None);
+            let mut m = SynthModule::new("weird")
+                .export("weird_fn")
+                .info("alias", "fs-weird");
+            if bad {
+                m = m.info("alias", "pci:v\u{e9}d*");
+            }
+            t.add(&m, "kernel/misc", Codec::Xz);
+        }
+    };
+    let (_, with_bad) = synth_pair(build(true));
+    let r = depmod_rprobe(with_bad.path(), VER, &[]);
+    assert_no_panic(&r, "non-ASCII alias");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("weird.ko.xz") && err.contains("left out"),
+        "{err}"
+    );
+    let (clean, _) = synth_pair(build(false));
+    let k = depmod_kmod(clean.path(), VER, &[]);
+    assert!(k.status.success());
+    for f in [
+        "modules.dep",
+        "modules.dep.bin",
+        "modules.alias.bin",
+        "modules.symbols.bin",
+        "modules.softdep",
+    ] {
+        let a = std::fs::read(moddir(clean.path()).join(f)).expect("kmod's");
+        let b = std::fs::read(moddir(with_bad.path()).join(f)).expect("rprobe's");
+        assert!(
+            a == b,
+            "{f}: rprobe's differs from kmod's without the bad key"
+        );
+    }
+}

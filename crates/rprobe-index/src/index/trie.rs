@@ -77,12 +77,17 @@ impl TrieBuilder {
     /// Adds `value` under `key`. Returns true when the key already held the same value.
     /// Among values of equal priority the one added last comes first, as in kmod.
     ///
-    /// The format holds 7-bit ASCII without NUL only: a key or value with any other byte
-    /// is refused with [`Error::BadIndexKey`] and the index is left unchanged (kmod's depmod
-    /// stops with a fatal error instead).
+    /// Keys must be 7-bit ASCII without NUL and values free of NUL: anything else is refused
+    /// with [`Error::BadIndexKey`] and the index is left unchanged (kmod 30's depmod indexes
+    /// out of bounds on such a key).
     pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<bool> {
-        for (part, text) in [("key", key), ("value", value)] {
-            if let Some(byte) = text.bytes().find(|&b| b == 0 || b >= 0x80) {
+        // Keys index 128-slot child tables: 7-bit ASCII only. Values are stored as strings
+        // (kmod writes any byte but NUL there, e.g. a module path with 'é').
+        for (part, text, bad) in [
+            ("key", key, (|b: u8| b == 0 || b >= 0x80) as fn(u8) -> bool),
+            ("value", value, |b: u8| b == 0),
+        ] {
+            if let Some(byte) = text.bytes().find(|&b| bad(b)) {
                 return Err(Error::BadIndexKey {
                     key: key.to_string(),
                     part,
@@ -741,7 +746,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match b.insert("sym", "m\u{ef}", 0) {
+        // Values may hold any byte but NUL, as kmod writes them (a path with 'é').
+        let mut v = TrieBuilder::new();
+        assert!(!v.insert("sym", "kernel/a.x\u{e9}.ko:", 0).unwrap());
+        let t = Trie::from_bytes(Path::new("v.bin"), v.to_bytes()).unwrap();
+        assert_eq!(
+            t.search("sym").unwrap().as_deref(),
+            Some("kernel/a.x\u{e9}.ko:")
+        );
+        match b.insert("sym", "m\0", 0) {
             Err(e @ Error::BadIndexKey { part: "value", .. }) => {
                 assert!(e.to_string().contains("\"sym\""), "{e}");
             }
@@ -882,12 +895,13 @@ mod tests {
             let mut kept = Vec::new();
             for (k, v, p) in items {
                 let ascii = |s: &str| s.bytes().all(|c| c != 0 && c < 0x80);
+                let no_nul = |s: &str| !s.contains('\0');
                 match b.insert(&k, &v, p) {
                     Ok(_) => {
-                        proptest::prop_assert!(ascii(&k) && ascii(&v));
+                        proptest::prop_assert!(ascii(&k) && no_nul(&v));
                         kept.push((k, v, p));
                     }
-                    Err(Error::BadIndexKey { .. }) => proptest::prop_assert!(!(ascii(&k) && ascii(&v))),
+                    Err(Error::BadIndexKey { .. }) => proptest::prop_assert!(!(ascii(&k) && no_nul(&v))),
                     Err(e) => proptest::prop_assert!(false, "{e}"),
                 }
             }
