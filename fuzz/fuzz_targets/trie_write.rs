@@ -1,0 +1,45 @@
+//! Arbitrary keys, values and priorities into the index writer, then read back: the
+//! writer never panics, refuses exactly the non-7-bit/NUL strings, and every accepted key
+//! reads back its lowest-priority (then newest) value; the dump has every entry.
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use rprobe_index::index::{Trie, TrieBuilder};
+
+fuzz_target!(|data: &[u8]| {
+    // Records: priority byte, then key and value separated by '\n', records by 0xff.
+    let mut b = TrieBuilder::new();
+    let mut kept: Vec<(String, String, u32)> = Vec::new();
+    for rec in data.split(|&c| c == 0xff) {
+        let Some((&prio, rest)) = rec.split_first() else {
+            continue;
+        };
+        let mut parts = rest.splitn(2, |&c| c == b'\n');
+        let key = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let value = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let prio = u32::from(prio % 4);
+        let ascii = |s: &str| s.bytes().all(|c| c != 0 && c < 0x80);
+        match b.insert(&key, &value, prio) {
+            Ok(_) => {
+                assert!(ascii(&key) && ascii(&value));
+                kept.push((key, value, prio));
+            }
+            Err(_) => assert!(!(ascii(&key) && ascii(&value))),
+        }
+    }
+    let t = Trie::from_bytes(Path::new("w.bin"), b.to_bytes()).expect("own output reads");
+    for (key, _, _) in &kept {
+        let mut best: Option<&(String, String, u32)> = None;
+        for e in kept.iter().filter(|e| &e.0 == key) {
+            if best.is_none_or(|b| e.2 <= b.2) {
+                best = Some(e);
+            }
+        }
+        let want = best.map(|e| e.1.clone());
+        assert_eq!(t.search(key).expect("own output"), want, "key {key:?}");
+        let _ = t.search_wild(key).expect("own output");
+    }
+    assert_eq!(t.entries().expect("own output").len(), kept.len());
+});

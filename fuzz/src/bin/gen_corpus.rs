@@ -1,0 +1,99 @@
+//! Writes synthetic seed inputs for every fuzz target into the directory given as the
+//! first argument (default `corpus`): modules built by rprobe-testkit in every codec,
+//! small indexes, images and configuration files. Nothing third-party.
+
+use std::path::{Path, PathBuf};
+
+use rprobe_index::index::TrieBuilder;
+use rprobe_initramfs::cpio::{Archive, Entry};
+use rprobe_initramfs::Compress;
+use rprobe_testkit::synth::{Codec, SynthModule};
+
+fn put(root: &Path, target: &str, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let dir = root.join(target);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(name), data)
+}
+
+fn main() -> std::io::Result<()> {
+    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
+    let mods = [
+        SynthModule::new("plain"),
+        SynthModule::new("rich")
+            .info("alias", "pci:v00008086d*sv*sd*bc*sc*i*")
+            .info("depends", "plain")
+            .info("license", "GPL")
+            .export("rich_fn")
+            .import_crc("plain_fn", Some(0x1234_5678)),
+        SynthModule::new("signed")
+            .import("printk")
+            .signed(b"Build key", b"\x01\x02\x03\x04", &[0x55; 64]),
+    ];
+    for m in &mods {
+        let elf = m.elf();
+        for c in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd] {
+            put(&root, "module_bytes", &format!("{}{}", m.name, c.suffix()), &c.compress(&elf))?;
+        }
+    }
+
+    let mut t = TrieBuilder::new();
+    let entries = [
+        ("ext4", "kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko", 0),
+        ("pci:v00008086d*sv*sd*bc*sc*i*", "e1000e", 1),
+        ("usb:v*p*d*dc*dsc*dp*ic03isc01ip01in*", "usbhid", 2),
+        ("symbol:printk", "kernel", 3),
+        ("acpi*:PNP0A03:*", "pci_root", 4),
+        ("e", "", 0),
+    ];
+    for (k, v, p) in entries {
+        let _ = t.insert(k, v, p);
+    }
+    let bin = t.to_bytes();
+    // trie_read: first byte = key length taken from the end.
+    let mut seed = vec![4u8];
+    seed.extend_from_slice(&bin);
+    seed.extend_from_slice(b"ext4");
+    put(&root, "trie_read", "small.bin", &seed)?;
+    let mut rec = Vec::new();
+    for (k, v, p) in entries {
+        rec.push(p as u8);
+        rec.extend_from_slice(k.as_bytes());
+        rec.push(b'\n');
+        rec.extend_from_slice(v.as_bytes());
+        rec.push(0xff);
+    }
+    put(&root, "trie_write", "records", &rec)?;
+
+    let mut a = Archive::new(0);
+    a.add(Entry::file("lib/modules/6.1.0/kernel/plain.ko", mods[0].elf(), 0o644));
+    a.add(Entry::symlink("bin/sh", "busybox"));
+    let cpio = a.to_bytes();
+    for (name, c) in [
+        ("none", Compress::None),
+        ("gzip", Compress::Gzip),
+        ("xz", Compress::Xz),
+        ("zstd", Compress::Zstd),
+    ] {
+        let mut img = cpio.clone();
+        img.extend(c.apply(&cpio)?);
+        put(&root, "cpio_list", &format!("{name}.img"), &img)?;
+    }
+
+    put(
+        &root,
+        "modprobe_conf",
+        "sample.conf",
+        b"# sample\nalias eth0 e1000e\nalias pci:v*d* snd_[ab]c\nblacklist pcspkr\n\
+options snd-hda-intel model=auto index=0\ninstall fake /bin/true\nremove fake /bin/false\n\
+softdep a pre: b c post: d\nweakdep a b\noptions x y=\"quoted value\" \\\n  z=1\n\
+modprobe.blacklist=a,b foo.bar=1 baz.qux=\"x y\" quiet\n",
+    )?;
+    put(
+        &root,
+        "depmod_conf",
+        "sample.conf",
+        b"# depmod.d\nsearch updates extra built-in weak-updates\noverride e1000e 6.1.* extra\n\
+external 6.1.* /lib/modules/external\nexclude debug\nmake_map_files\nbogus line \\\n continued\n",
+    )?;
+    Ok(())
+}
