@@ -39,7 +39,7 @@ pub fn tool_module_dir(root: Option<&str>, release: Option<&str>) -> String {
         Some(r) => r.to_string(),
         None => kernel_release().unwrap_or_default(),
     };
-    let dir = format!("{}/lib/modules/{release}", root.unwrap_or(""));
+    let dir = module_dir(root.map(Path::new), None, &release);
     absolute(Path::new(&dir)).to_string_lossy().into_owned()
 }
 

@@ -78,6 +78,9 @@ pub enum InitState {
     Builtin,
 }
 
+/// finit_module's flag asking the kernel to decompress the file itself (linux/module.h).
+const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
+
 /// Load flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadFlags {
@@ -185,9 +188,9 @@ impl Kernel for LinuxKernel {
             errno,
         };
         if codec == Compression::None || (kernel_does && !flags.userspace_decompress) {
-            // MODULE_INIT_COMPRESSED_FILE (4): the kernel decompresses.
+            // The kernel decompresses (nix has no name for this flag yet).
             if codec != Compression::None {
-                f |= ModuleInitFlags::from_bits_retain(4);
+                f |= ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE);
             }
             let file = std::fs::File::open(path).map_err(|e| Error::Io {
                 path: path.into(),
