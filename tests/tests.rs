@@ -3,6 +3,7 @@
 
 mod util;
 
+mod cache;
 mod cli;
 mod depmod;
 mod initramfs;

@@ -6,6 +6,7 @@
 //! modules.order first, then kmod's hash order; duplicate names resolved by depmod.d search
 //! priorities; dependencies sorted by kmod's topological order.
 
+pub mod cache;
 pub mod config;
 mod graph;
 pub mod khash;
@@ -71,6 +72,8 @@ pub struct Options {
     pub warn_dups: bool,
     /// -v.
     pub verbose: bool,
+    /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
+    pub cache: bool,
 }
 
 impl Options {
@@ -240,11 +243,34 @@ pub fn run_collect(
     khash::sort_in_hash_order(&mut mods, 512, |m| m.modname.as_str());
     sort_by_modules_order(&dirname, &mut mods, log);
 
-    // Read every module, in parallel, keeping only records.
+    // Every module's record: from the cache when its file is unchanged, else read (in
+    // parallel), keeping only what the indexes use.
+    let use_cache = opts.cache && all && !opts.to_stdout;
+    let cache_path = output::output_dir(opts, &dirname).join(cache::FILE_NAME);
+    let mut cached = if use_cache {
+        cache::Cache::load(&cache_path, &dirname)
+    } else {
+        cache::Cache::default()
+    };
+    let keys: Vec<Option<cache::FileKey>> = if use_cache {
+        mods.par_iter()
+            .map(|m| cache::FileKey::of(Path::new(&m.path)))
+            .collect()
+    } else {
+        vec![None; mods.len()]
+    };
+    let hits: Vec<Option<ModuleRecord>> = mods
+        .iter()
+        .zip(&keys)
+        .map(|(m, k)| k.as_ref().and_then(|k| cached.take(&m.path, k)))
+        .collect();
+    drop(cached);
     let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
         .par_iter()
-        .map(|m| {
-            record::read_module_with(
+        .zip(hits)
+        .map(|(m, hit)| match hit {
+            Some(rec) => Ok(rec),
+            None => record::read_module_with(
                 Path::new(&m.path),
                 ReadOptions {
                     symbols: true,
@@ -254,13 +280,27 @@ pub fn run_collect(
             .map(|mut r| {
                 // Keep only what the indexes (and image builders) use: memory stays at a
                 // few small records, not the modules' whole modinfo.
-                r.modinfo
-                    .retain(|(k, _)| k == "alias" || k == "softdep" || k == "firmware");
+                r.modinfo.retain(|(k, _)| {
+                    k == "alias" || k == "softdep" || k == "weakdep" || k == "firmware"
+                });
                 r.modinfo.shrink_to_fit();
                 r
-            })
+            }),
         })
         .collect();
+    // The cache of this run, encoded now (the exports move into the symbol table below)
+    // and written after the indexes.
+    let new_cache = if use_cache {
+        let entries: Vec<(&str, cache::FileKey, &ModuleRecord)> = mods
+            .iter()
+            .zip(&keys)
+            .zip(&recs)
+            .filter_map(|((m, k), r)| Some((m.path.as_str(), (*k)?, r.as_ref().ok()?)))
+            .collect();
+        cache::Cache::encode(&dirname, &entries).ok()
+    } else {
+        None
+    };
     let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
     for (m, r) in mods.iter().zip(recs) {
         match r {
@@ -374,6 +414,15 @@ pub fn run_collect(
         symbols,
     };
     let ok = write_outputs(opts, &dirname, &g, log, print)?;
+    if let Some(bytes) = new_cache {
+        // Only an optimisation: a cache that cannot be written is simply not there next time.
+        if crate::atomic::write(&cache_path, &bytes).is_err() && opts.verbose {
+            log(
+                Level::Warning,
+                format!("could not write {}", cache_path.display()),
+            );
+        }
+    }
     Ok((ok, g.recs.into_iter().flatten().collect()))
 }
 

@@ -49,6 +49,10 @@ struct Args {
     /// Verbose.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
+    /// Read every module again instead of reusing the records of unchanged files (the cache
+    /// is also off when RPROBE_DEPMOD_NO_CACHE is set).
+    #[arg(long = "no-cache")]
+    no_cache: bool,
     /// Show the version.
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -130,6 +134,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         sym_prefix: prefix,
         warn_dups: args.warn,
         verbose: args.verbose,
+        cache: !args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none(),
     };
     if args.quick && !args.show && depmod::up_to_date(&opts.dirname()) {
         return 0;

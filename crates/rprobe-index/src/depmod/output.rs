@@ -373,6 +373,14 @@ pub fn outputs() -> impl Iterator<Item = (&'static str, bool)> {
     TABLE.iter().map(|o| (o.name, o.binary))
 }
 
+/// The module directory the indexes are written to: under -o's root, else the tree's own.
+pub(crate) fn output_dir(opts: &Options, dirname: &str) -> PathBuf {
+    match &opts.outdir {
+        Some(o) => PathBuf::from(dirname_for(o, opts)),
+        None => PathBuf::from(dirname),
+    }
+}
+
 /// Builds every index and writes it (or, with -n, prints the text ones to `print`).
 pub(crate) fn write_outputs(
     opts: &Options,
@@ -390,10 +398,7 @@ pub(crate) fn write_outputs(
         print.flush().map_err(|e| Error::io("<stdout>", e))?;
         return Ok(true);
     }
-    let outdir = match &opts.outdir {
-        Some(o) => PathBuf::from(dirname_for(o, opts)),
-        None => PathBuf::from(dirname),
-    };
+    let outdir = output_dir(opts, dirname);
     if opts.outdir.is_some() {
         std::fs::create_dir_all(&outdir).map_err(|e| Error::io(&outdir, e))?;
     }
