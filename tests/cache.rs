@@ -246,3 +246,32 @@ fn cache_never_changes_the_output() {
         assert!(x == y, "step {step}: cached and uncached indexes differ");
     }
 }
+
+#[test]
+fn unchanged_tree_is_not_rewritten_but_a_touched_index_is() {
+    let Some(t) = Tree::new() else { return };
+    let first = t.rprobe(&["-v"]);
+    assert!(first.status.success());
+    let written = Tree::indexes(&t.moddir());
+    let stamp = |n: &str| {
+        std::fs::metadata(t.moddir().join(n))
+            .and_then(|m| m.modified())
+            .expect("mtime")
+    };
+    let before = stamp("modules.dep");
+    // Same tree, same options: the same messages (stdout and stderr), files left alone.
+    let again = t.rprobe(&["-v"]);
+    assert_eq!(again.stdout, first.stdout, "-v lines replayed");
+    assert_eq!(again.stderr, first.stderr, "messages replayed");
+    assert_eq!(stamp("modules.dep"), before, "modules.dep not rewritten");
+    assert!(Tree::indexes(&t.moddir()) == written);
+    // Other options are another run.
+    let quiet = t.rprobe(&[]);
+    assert!(quiet.stdout.is_empty());
+    // An index removed or damaged since: written again, whole.
+    std::fs::remove_file(t.moddir().join("modules.alias.bin")).expect("rm");
+    std::fs::write(t.moddir().join("modules.dep"), b"damaged").expect("damage");
+    t.rprobe(&[]);
+    assert!(Tree::indexes(&t.moddir()) == written, "indexes restored");
+    t.check("after restoring");
+}

@@ -97,8 +97,9 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(Level, String)) -> Result<bool> {
     run_collect(opts, log, &mut std::io::sink()).map(|(ok, _)| ok)
 }
 
-/// [`run`], also returning the records read (their modinfo trimmed to alias, softdep and
-/// firmware; exports moved into the symbol table), for callers such as image builders.
+/// [`run`], also returning the records read (their modinfo trimmed to alias, softdep,
+/// weakdep and firmware), for callers such as image builders. With [`Options::cache`] an
+/// unchanged tree is not processed again and no records are returned.
 /// With -n ([`Options::to_stdout`]) the text indexes go to `print`.
 pub fn run_collect(
     opts: &Options,
@@ -246,7 +247,8 @@ pub fn run_collect(
     // Every module's record: from the cache when its file is unchanged, else read (in
     // parallel), keeping only what the indexes use.
     let use_cache = opts.cache && all && !opts.to_stdout;
-    let cache_path = output::output_dir(opts, &dirname).join(cache::FILE_NAME);
+    let outdir = output::output_dir(opts, &dirname);
+    let cache_path = outdir.join(cache::FILE_NAME);
     let mut cached = if use_cache {
         cache::Cache::load(&cache_path, &dirname)
     } else {
@@ -259,6 +261,32 @@ pub fn run_collect(
     } else {
         vec![None; mods.len()]
     };
+    let inputs = if use_cache {
+        input_digest(opts, &cfg, &dirname)
+    } else {
+        0
+    };
+    if use_cache {
+        let now: Option<Vec<(String, cache::FileKey)>> = mods
+            .iter()
+            .zip(&keys)
+            .map(|(m, k)| Some((m.path.clone(), (*k)?)))
+            .collect();
+        if now.is_some_and(|now| cached.unchanged(inputs, &now, &outdir)) {
+            // Nothing changed since the last run: its messages, and the indexes it wrote.
+            for (lv, m) in std::mem::take(&mut cached.header.messages) {
+                log(cache::level_of(lv), m);
+            }
+            return Ok((true, Vec::new()));
+        }
+    }
+    // From here on, what is logged is kept for the next run to replay.
+    let mut messages: Vec<(u8, String)> = Vec::new();
+    let mut recording = |lv: Level, m: String| {
+        messages.push((cache::level_code(lv), m.clone()));
+        log(lv, m);
+    };
+    let log: &mut dyn FnMut(Level, String) = &mut recording;
     let hits: Vec<Option<ModuleRecord>> = mods
         .iter()
         .zip(&keys)
@@ -288,24 +316,11 @@ pub fn run_collect(
             }),
         })
         .collect();
-    // The cache of this run, encoded now (the exports move into the symbol table below)
-    // and written after the indexes.
-    let new_cache = if use_cache {
-        let entries: Vec<(&str, cache::FileKey, &ModuleRecord)> = mods
-            .iter()
-            .zip(&keys)
-            .zip(&recs)
-            .filter_map(|((m, k), r)| Some((m.path.as_str(), (*k)?, r.as_ref().ok()?)))
-            .collect();
-        cache::Cache::encode(&dirname, &entries).ok()
-    } else {
-        None
-    };
     let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
     for (m, r) in mods.iter().zip(recs) {
         match r {
-            Ok(mut rec) => {
-                for e in std::mem::take(&mut rec.exports) {
+            Ok(rec) => {
+                for e in &rec.exports {
                     symtab.insert(
                         strip(&e.name),
                         Sym {
@@ -414,16 +429,50 @@ pub fn run_collect(
         symbols,
     };
     let ok = write_outputs(opts, &dirname, &g, log, print)?;
-    if let Some(bytes) = new_cache {
-        // Only an optimisation: a cache that cannot be written is simply not there next time.
-        if crate::atomic::write(&cache_path, &bytes).is_err() && opts.verbose {
-            log(
-                Level::Warning,
-                format!("could not write {}", cache_path.display()),
-            );
+    if use_cache && ok {
+        let mut modules = Vec::new();
+        let mut recs = Vec::new();
+        for ((m, k), r) in g.mods.iter().zip(&keys).zip(&g.recs) {
+            if let (Some(k), Some(r)) = (k, r) {
+                modules.push((m.path.clone(), *k));
+                recs.push(r);
+            }
         }
+        let header = cache::Header {
+            rprobe: env!("CARGO_PKG_VERSION").into(),
+            moddir: dirname.clone(),
+            inputs,
+            modules,
+            outputs: outputs()
+                .filter_map(|(n, _)| Some((n.to_string(), cache::FileKey::of(&outdir.join(n))?)))
+                .collect(),
+            messages,
+        };
+        // Only an optimisation: a cache that cannot be written is simply not there next time.
+        let _ = cache::Cache::store(&cache_path, &header, &recs);
     }
     Ok((ok, g.recs.into_iter().flatten().collect()))
+}
+
+/// A digest of what the output depends on besides the module files: the options, the
+/// parsed configuration, rprobe's version and the identity of the package's files.
+fn input_digest(opts: &Options, cfg: &Config, dirname: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    format!("{opts:?}").hash(&mut h);
+    format!("{cfg:?}").hash(&mut h);
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        cache::FileKey::of(&Path::new(dirname).join(f)).hash(&mut h);
+    }
+    for f in [&opts.symvers, &opts.system_map].into_iter().flatten() {
+        cache::FileKey::of(f).hash(&mut h);
+    }
+    h.finish()
 }
 
 pub(crate) fn os_msg(e: &std::io::Error) -> String {

@@ -5,19 +5,29 @@
 //! records from the cache; dependency computation and every writer then run as in a full
 //! run, so the output cannot differ.
 //!
+//! When nothing changed at all (every module file, the options, the configuration and the
+//! package's modules.order/builtin files as last time, and every index still the file the
+//! last run wrote), the run replays the last run's messages and leaves the indexes alone.
+//!
 //! The cache lives beside the indexes it helps write, as `.rprobe-depmod.cache` in the
 //! output module directory: it follows `-b` and `-o` (so a read-only /usr with `-o`
 //! elsewhere works), and its leading dot keeps it out of the `modules.*` globs image
-//! builders copy. A cache that cannot be read, fails its checksum, has another format
-//! version or belongs to another module directory is ignored (and replaced); it is written
-//! atomically like the indexes.
+//! builders copy. A cache that cannot be read, fails a checksum, was written by another
+//! rprobe version or belongs to another module directory is ignored (and replaced); it is
+//! written atomically like the indexes.
+//!
+//! Layout: magic, format version, then two checksummed parts, each `len (u64 LE), postcard
+//! bytes, crc32 (u32 LE)`: the [`Header`] (small: what a skip decision needs) and the
+//! records, decoded only when a module's record is taken.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::Level;
 use crate::record::ModuleRecord;
 
 /// The cache's file name in the output module directory.
@@ -27,11 +37,11 @@ pub const FILE_NAME: &str = ".rprobe-depmod.cache";
 pub const ENV_DISABLE: &str = "RPROBE_DEPMOD_NO_CACHE";
 
 const MAGIC: &[u8; 8] = b"RPRBDMC\0";
-/// Bumped whenever the record or the key changes shape or meaning.
-const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the layout, the record or the key changes shape or meaning.
+const FORMAT_VERSION: u32 = 3;
 
 /// A file's identity: any change to the file changes at least one field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileKey {
     dev: u64,
     ino: u64,
@@ -54,88 +64,209 @@ impl FileKey {
     }
 }
 
-#[derive(Deserialize)]
-struct Payload {
-    moddir: String,
-    entries: Vec<(String, FileKey, ModuleRecord)>,
+/// What a run was: enough to tell that the next one would do exactly the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// rprobe's version: another version's cache is not trusted.
+    pub rprobe: String,
+    /// The module directory the records belong to.
+    pub moddir: String,
+    /// A digest of everything else the output depends on (options, configuration, the
+    /// package's modules.order and builtin files).
+    pub inputs: u64,
+    /// Every module file in the order of the records, with its identity.
+    pub modules: Vec<(String, FileKey)>,
+    /// The index files written, with their identity after writing.
+    pub outputs: Vec<(String, FileKey)>,
+    /// The messages the run logged after finding the modules, to replay.
+    pub messages: Vec<(u8, String)>,
 }
 
-/// The same layout as [`Payload`], borrowed, for writing.
-#[derive(Serialize)]
-struct PayloadRef<'a> {
-    moddir: &'a str,
-    entries: &'a [(&'a str, FileKey, &'a ModuleRecord)],
+/// A level as stored.
+pub fn level_code(l: Level) -> u8 {
+    match l {
+        Level::Error => 0,
+        Level::Warning => 1,
+        Level::Show => 2,
+    }
 }
 
-/// Records by module path, with the identity each was read from.
+/// A stored level.
+pub fn level_of(c: u8) -> Level {
+    match c {
+        0 => Level::Error,
+        1 => Level::Warning,
+        _ => Level::Show,
+    }
+}
+
+/// A loaded cache: its header, and its records once asked for.
 #[derive(Default)]
 pub struct Cache {
-    entries: HashMap<String, (FileKey, ModuleRecord)>,
+    /// The last run's header (empty when there was no usable cache).
+    pub header: Header,
+    records: Option<Box<dyn std::io::Read>>,
+    /// The records part, once read: each record's bytes, decoded only when taken.
+    blob: Vec<u8>,
+    by_path: HashMap<String, (FileKey, std::ops::Range<usize>)>,
+}
+
+/// Reads one `len, bytes, crc` part; None when short, oversized or the checksum fails.
+fn read_part(r: &mut impl std::io::Read, max: u64) -> Option<Vec<u8>> {
+    let mut len = [0u8; 8];
+    r.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > max {
+        return None;
+    }
+    let mut body = Vec::new();
+    r.by_ref().take(len).read_to_end(&mut body).ok()?;
+    let mut sum = [0u8; 4];
+    r.read_exact(&mut sum).ok()?;
+    (body.len() as u64 == len && crc32fast::hash(&body) == u32::from_le_bytes(sum)).then_some(body)
 }
 
 impl Cache {
     /// The cache of module directory `moddir` stored at `path`; empty when there is none
-    /// or it is not usable (damaged, another format version, another directory).
+    /// or it is not usable. Only the header is read here; the records when first taken.
     pub fn load(path: &Path, moddir: &str) -> Cache {
-        std::fs::read(path)
+        std::fs::File::open(path)
             .ok()
-            .and_then(|data| Cache::decode(&data, moddir))
+            .and_then(|f| Cache::decode(std::io::BufReader::new(f), moddir))
             .unwrap_or_default()
     }
 
-    fn decode(data: &[u8], moddir: &str) -> Option<Cache> {
-        let rest = data.strip_prefix(MAGIC.as_slice())?;
-        let (version, rest) = rest.split_first_chunk::<4>()?;
-        if u32::from_le_bytes(*version) != FORMAT_VERSION {
+    fn decode(mut r: impl std::io::Read + 'static, moddir: &str) -> Option<Cache> {
+        let mut magic = [0u8; 12];
+        r.read_exact(&mut magic).ok()?;
+        if &magic[..8] != MAGIC || magic[8..] != FORMAT_VERSION.to_le_bytes() {
             return None;
         }
-        let (payload, sum) = rest.split_last_chunk::<4>()?;
-        if crc32fast::hash(payload) != u32::from_le_bytes(*sum) {
-            return None;
-        }
-        let p: Payload = postcard::from_bytes(payload).ok()?;
-        if p.moddir != moddir {
+        let head = read_part(&mut r, 1 << 30)?;
+        let header: Header = postcard::from_bytes(&head).ok()?;
+        if header.moddir != moddir || header.rprobe != env!("CARGO_PKG_VERSION") {
             return None;
         }
         Some(Cache {
-            entries: p
-                .entries
-                .into_iter()
-                .map(|(path, key, rec)| (path, (key, rec)))
-                .collect(),
+            header,
+            records: Some(Box::new(r)),
+            blob: Vec::new(),
+            by_path: HashMap::new(),
         })
+    }
+
+    /// Reads the records part (once): each record is `len (u32 LE), postcard bytes`, in the
+    /// order of the header's modules. A part that does not check out gives no records.
+    fn records(&mut self) {
+        let Some(mut r) = self.records.take() else {
+            return;
+        };
+        let Some(blob) = read_part(&mut r, 1 << 34) else {
+            return;
+        };
+        let mut tail = [0u8; 1];
+        if !matches!(r.read(&mut tail), Ok(0)) {
+            return;
+        }
+        let mut ranges = Vec::with_capacity(self.header.modules.len());
+        let mut at = 0usize;
+        while at < blob.len() {
+            let Some(len) = blob.get(at..at + 4) else {
+                return;
+            };
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(end) = (at + 4).checked_add(len).filter(|&e| e <= blob.len()) else {
+                return;
+            };
+            ranges.push(at + 4..end);
+            at = end;
+        }
+        if ranges.len() != self.header.modules.len() {
+            return;
+        }
+        self.by_path = self
+            .header
+            .modules
+            .iter()
+            .cloned()
+            .zip(ranges)
+            .map(|((p, k), r)| (p, (k, r)))
+            .collect();
+        self.blob = blob;
     }
 
     /// Takes the cached record of `path` out when the file still has identity `key`.
     pub fn take(&mut self, path: &str, key: &FileKey) -> Option<ModuleRecord> {
-        match self.entries.get(path) {
-            Some((k, _)) if k == key => self.entries.remove(path).map(|(_, rec)| rec),
+        self.records();
+        match self.by_path.get(path) {
+            Some((k, range)) if k == key => {
+                let rec = postcard::from_bytes(self.blob.get(range.clone())?).ok();
+                self.by_path.remove(path);
+                rec
+            }
             _ => None,
         }
     }
 
-    /// How many records it holds.
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    /// True when the last run had exactly these inputs and module files, and every index
+    /// it wrote in `outdir` is still that file: the next run would write the same bytes.
+    pub fn unchanged(&self, inputs: u64, modules: &[(String, FileKey)], outdir: &Path) -> bool {
+        let h = &self.header;
+        !h.outputs.is_empty()
+            && h.inputs == inputs
+            && h.modules == modules
+            && h.outputs
+                .iter()
+                .all(|(name, key)| FileKey::of(&outdir.join(name)).as_ref() == Some(key))
     }
 
-    /// True when it holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// Writes a cache: `header` and the records (in the order of `header.modules`),
+    /// atomically, encoding straight into the file.
+    pub fn store(path: &Path, header: &Header, records: &[&ModuleRecord]) -> std::io::Result<()> {
+        let head = postcard::to_allocvec(header).map_err(std::io::Error::other)?;
+        // The records part, each record length-prefixed so a run decodes only the records
+        // it takes; sized first so nothing is held in memory.
+        let mut sizes = Vec::with_capacity(records.len());
+        for r in records {
+            sizes.push(postcard::experimental::serialized_size(r).map_err(std::io::Error::other)?);
+        }
+        let len: usize = sizes.iter().map(|n| n + 4).sum();
+        crate::atomic::write_with(path, |w| {
+            w.write_all(MAGIC)?;
+            w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+            w.write_all(&(head.len() as u64).to_le_bytes())?;
+            w.write_all(&head)?;
+            w.write_all(&crc32fast::hash(&head).to_le_bytes())?;
+            w.write_all(&(len as u64).to_le_bytes())?;
+            let mut c = Crc {
+                inner: w,
+                hasher: crc32fast::Hasher::new(),
+            };
+            for (r, n) in records.iter().zip(sizes) {
+                c.write_all(&(n as u32).to_le_bytes())?;
+                postcard::to_io(r, &mut c).map_err(std::io::Error::other)?;
+            }
+            let sum = c.hasher.finalize();
+            w.write_all(&sum.to_le_bytes())
+        })
+    }
+}
+
+/// A writer that checksums what passes through it.
+struct Crc<'a> {
+    inner: &'a mut dyn Write,
+    hasher: crc32fast::Hasher,
+}
+
+impl Write for Crc<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 
-    /// The bytes of a cache for `moddir` holding `entries` (path, identity, record).
-    pub fn encode(
-        moddir: &str,
-        entries: &[(&str, FileKey, &ModuleRecord)],
-    ) -> Result<Vec<u8>, postcard::Error> {
-        let payload = postcard::to_allocvec(&PayloadRef { moddir, entries })?;
-        let mut out = Vec::with_capacity(payload.len() + 16);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        Ok(out)
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -165,29 +296,41 @@ mod tests {
         let key = FileKey::of(&f).expect("key");
         let p = d.path().join(FILE_NAME);
         let a = rec("a");
-        let bytes = Cache::encode("/m", &[("/m/a.ko", key, &a)]).expect("encode");
-        crate::atomic::write(&p, &bytes).expect("store");
+        let header = Header {
+            rprobe: env!("CARGO_PKG_VERSION").into(),
+            moddir: "/m".into(),
+            inputs: 7,
+            modules: vec![("/m/a.ko".into(), key)],
+            outputs: vec![("a.ko".into(), key)],
+            messages: vec![(1, "w".into())],
+        };
+        Cache::store(&p, &header, &[&a]).expect("store");
+        assert!(Cache::load(&p, "/m").unchanged(7, &header.modules, d.path()));
+        assert!(!Cache::load(&p, "/m").unchanged(8, &header.modules, d.path()));
         // Another directory's cache, a changed file, damaged bytes: nothing is trusted.
-        assert!(Cache::load(&p, "/other").is_empty());
+        assert!(Cache::load(&p, "/other").header.modules.is_empty());
         std::fs::write(&f, b"xy").expect("rewrite");
         let mut c = Cache::load(&p, "/m");
+        assert_eq!(c.header, header);
+        assert!(
+            !c.unchanged(7, &header.modules, d.path()),
+            "an output changed"
+        );
         assert_eq!(c.take("/m/a.ko", &FileKey::of(&f).expect("key")), None);
         assert_eq!(c.take("/m/a.ko", &key), Some(rec("a")));
-        assert!(c.is_empty());
         let good = std::fs::read(&p).expect("read");
+        let usable = |bytes: Vec<u8>| {
+            Cache::decode(std::io::Cursor::new(bytes), "/m")
+                .is_some_and(|mut c| c.take("/m/a.ko", &key).is_some())
+        };
+        assert!(usable(good.clone()));
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x20;
-            assert!(Cache::decode(&bad, "/m").is_none(), "flip at {i} trusted");
+            assert!(!usable(bad), "flip at {i} trusted");
         }
         for n in 0..good.len() {
-            assert!(
-                Cache::decode(&good[..n], "/m").is_none(),
-                "cut at {n} trusted"
-            );
+            assert!(!usable(good[..n].to_vec()), "cut at {n} trusted");
         }
-        let mut other_version = good.clone();
-        other_version[8] = 99;
-        assert!(Cache::decode(&other_version, "/m").is_none());
     }
 }
