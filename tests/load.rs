@@ -573,3 +573,157 @@ fn probe_remove_states_softdeps_and_commands() {
         "the command, not the kernel, was asked"
     );
 }
+
+// ---- Parallel loading (rprobe-load::parallel) against a SimKernel shared between threads,
+// in which a module started before its dependencies are live fails.
+
+use rprobe_load::parallel::{insert_all, Request, SharedSimKernel};
+
+/// Loads `names` (merged, as `modprobe -a`) with `jobs` threads; returns the kernel and
+/// the failures.
+fn parallel_load(
+    r: &Resolver,
+    names: &[String],
+    base: SimKernel,
+    jobs: usize,
+    delay_us: u64,
+    refuse: &[&str],
+) -> (SharedSimKernel, Vec<ProbeError>) {
+    let mut plans = Vec::new();
+    for n in names {
+        for m in r.lookup(n).expect("lookup") {
+            let steps = r.plan(&m, "", false).expect("plan");
+            plans.push((m, steps));
+        }
+    }
+    let reqs: Vec<Request> = plans
+        .iter()
+        .map(|(m, s)| Request {
+            module: m,
+            steps: s,
+        })
+        .collect();
+    let mut k = SharedSimKernel::new(base, std::time::Duration::from_micros(delay_us));
+    k.refuse = refuse.iter().map(|s| s.to_string()).collect();
+    let errors = insert_all(
+        &k,
+        r,
+        &reqs,
+        &ProbeFlags::default(),
+        jobs,
+        &mut Recorder::default(),
+        &mut |_| {},
+    );
+    (k, errors)
+}
+
+fn real_parallel(flavour: &'static str, step: usize) {
+    let Some(tree) = real_tree(flavour) else {
+        return;
+    };
+    let tmp = link_tree(&tree);
+    kmod_depmod(tmp.path(), &tree.version);
+    let moddir = tmp.path().join("lib/modules").join(&tree.version);
+    let dir = ModuleDir::open(&moddir).expect("dir");
+    let cfg = Config::default();
+    let r = Resolver {
+        dir: &dir,
+        config: &cfg,
+    };
+    let ksyms = kernel_symbols(&moddir);
+    let names: Vec<String> = every(&module_files(&moddir), step)
+        .iter()
+        .map(|f| rprobe_index::name::modname_from_path(f))
+        .collect();
+    let base = || SimKernel {
+        kernel_symbols: ksyms.clone(),
+        ..Default::default()
+    };
+    // Serial (one thread) is exactly kmod's order: the calls of the serial probe, request
+    // after request.
+    let (one, errors) = parallel_load(&r, &names, base(), 1, 0, &[]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut serial = base();
+    for n in &names {
+        for m in r.lookup(n).expect("lookup") {
+            let steps = r.plan(&m, "", false).expect("plan");
+            probe::insert(
+                &mut serial,
+                &m,
+                &steps,
+                &ProbeFlags::default(),
+                &mut Recorder::default(),
+                &mut |_| {},
+            )
+            .expect("serial load");
+        }
+    }
+    let one = one.inner.into_inner().expect("kernel");
+    assert_eq!(one.calls, serial.calls, "--jobs 1 is kmod's serial order");
+    // Four threads, each load taking a while: every module loads (none started before its
+    // dependencies were live), the same set as serial, and loads overlapped.
+    let (four, errors) = parallel_load(&r, &names, base(), 4, 300, &[]);
+    assert!(errors.is_empty(), "{flavour}: {errors:?}");
+    let overlap = four.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    let four = four.inner.into_inner().expect("kernel");
+    let set = |k: &SimKernel| k.loaded.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        set(&four),
+        set(&serial),
+        "{flavour}: same modules as serial"
+    );
+    assert!(overlap > 1, "{flavour}: loads never overlapped");
+}
+
+#[test]
+fn parallel_schedules_respect_dependencies_61() {
+    real_parallel("k61", 6);
+}
+
+#[test]
+fn parallel_schedules_respect_dependencies_612() {
+    real_parallel("k612", 12);
+}
+
+#[test]
+fn parallel_failure_stops_only_what_depends_on_it() {
+    let fx = fixture();
+    let cfg = config("softdep other post: post\n");
+    let r = Resolver {
+        dir: &fx.dir,
+        config: &cfg,
+    };
+    let names: Vec<String> = ["top", "other", "pre"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (k, errors) = parallel_load(&r, &names, SimKernel::default(), 3, 2000, &["base"]);
+    assert!(
+        matches!(errors.as_slice(), [ProbeError::Insert { name, .. }] if name == "base"),
+        "{errors:?}"
+    );
+    let k = k.inner.into_inner().expect("kernel");
+    for m in ["top", "other", "post"] {
+        assert!(
+            !k.calls.iter().any(|c| c == &format!("load {m}")),
+            "{m} depends on the refused base and was started: {:?}",
+            k.calls
+        );
+    }
+    assert!(
+        k.loaded.contains_key("pre"),
+        "independent pre still loads: {:?}",
+        k.calls
+    );
+    // Without the refusal everything loads, post after other.
+    let (k, errors) = parallel_load(&r, &names, SimKernel::default(), 3, 2000, &[]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let k = k.inner.into_inner().expect("kernel");
+    let at = |m: &str| {
+        k.calls
+            .iter()
+            .position(|c| c == &format!("load {m}"))
+            .expect(m)
+    };
+    assert!(at("base") < at("top") && at("base") < at("other") && at("other") < at("post"));
+}

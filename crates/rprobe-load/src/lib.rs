@@ -9,6 +9,7 @@
 //! assert_eq!(k.initstate("dummy"), None::<InitState>);
 //! ```
 
+pub mod parallel;
 pub mod probe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -246,33 +247,10 @@ pub struct SimKernel {
     pub calls: Vec<String>,
 }
 
-impl Kernel for SimKernel {
-    fn initstate(&self, name: &str) -> Option<InitState> {
-        if self.builtin.contains(name) {
-            Some(InitState::Builtin)
-        } else if self.loaded.contains_key(name) {
-            Some(InitState::Live)
-        } else {
-            None
-        }
-    }
-
-    fn refcnt(&self, name: &str) -> Option<u32> {
-        self.loaded.get(name)?;
-        Some(self.holders(name).len() as u32)
-    }
-
-    fn holders(&self, name: &str) -> Vec<String> {
-        self.loaded
-            .iter()
-            .filter(|(_, (_, uses))| uses.iter().any(|u| u == name))
-            .map(|(n, _)| n.clone())
-            .collect()
-    }
-
-    fn load(&mut self, name: &str, path: &Path, params: &str, _flags: LoadFlags) -> Result<()> {
-        self.calls
-            .push(format!("load {name} {params}").trim_end().to_string());
+impl SimKernel {
+    /// Resolves a module's needed symbols against the loaded modules (and the kernel's):
+    /// its exports and the modules it would use, or the error the kernel would give.
+    pub(crate) fn link(&self, name: &str, path: &Path) -> Result<(Vec<String>, Vec<String>)> {
         if self.loaded.contains_key(name) {
             return Err(Error::Kernel {
                 op: "init_module",
@@ -303,8 +281,39 @@ impl Kernel for SimKernel {
             }
         }
         let exports = rec.exports.into_iter().map(|e| e.name).collect();
+        Ok((exports, uses.into_iter().collect()))
+    }
+}
+
+impl Kernel for SimKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        if self.builtin.contains(name) {
+            Some(InitState::Builtin)
+        } else if self.loaded.contains_key(name) {
+            Some(InitState::Live)
+        } else {
+            None
+        }
+    }
+
+    fn refcnt(&self, name: &str) -> Option<u32> {
+        self.loaded.get(name)?;
+        Some(self.holders(name).len() as u32)
+    }
+
+    fn holders(&self, name: &str) -> Vec<String> {
         self.loaded
-            .insert(name.to_string(), (exports, uses.into_iter().collect()));
+            .iter()
+            .filter(|(_, (_, uses))| uses.iter().any(|u| u == name))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn load(&mut self, name: &str, path: &Path, params: &str, _flags: LoadFlags) -> Result<()> {
+        self.calls
+            .push(format!("load {name} {params}").trim_end().to_string());
+        let (exports, uses) = self.link(name, path)?;
+        self.loaded.insert(name.to_string(), (exports, uses));
         Ok(())
     }
 

@@ -1,0 +1,415 @@
+//! Loading plans in parallel: a module starts as soon as every module it must follow is in
+//! the kernel, on a bounded number of threads. What a module must follow is what kmod's
+//! serial order guarantees it: its hard dependencies, its soft dependencies in the order
+//! kmod puts them, and every install command before it (install commands run alone, in
+//! kmod's order, as barriers). Edges always point from the earlier step in kmod's order to
+//! the later one, so one thread gives exactly kmod's order and no schedule can deadlock.
+//!
+//! A required step that fails stops the steps that (transitively) follow it; everything
+//! else still loads. Several requests (`modprobe -a A B C`) are merged into one graph, a
+//! module shared by two plans loaded once.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Condvar, Mutex};
+
+use nix::errno::Errno;
+use rprobe_resolve::{Module, Resolver, Step};
+
+use crate::probe::{CommandKind, CommandRunner, Event, ProbeError, ProbeFlags};
+use crate::{Error, InitState, LinuxKernel, LoadFlags, Result, SimKernel};
+
+/// What parallel loading needs from a kernel: shared between threads, no `&mut`.
+pub trait ConcurrentKernel: Sync {
+    /// The state of a module, None when it is not in the kernel.
+    fn initstate(&self, name: &str) -> Option<InitState>;
+    /// Loads a module file with parameters; may be called from several threads at once.
+    fn load(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        params: &str,
+        flags: LoadFlags,
+    ) -> Result<()>;
+}
+
+impl ConcurrentKernel for LinuxKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        crate::Kernel::initstate(self, name)
+    }
+
+    fn load(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        params: &str,
+        flags: LoadFlags,
+    ) -> Result<()> {
+        // LinuxKernel holds no state: a copy per call is the same kernel.
+        crate::Kernel::load(&mut self.clone(), name, path, params, flags)
+    }
+}
+
+/// One request: the module asked for and its plan (from rprobe-resolve).
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The module requested.
+    pub module: &'a Module,
+    /// Its plan, in kmod's order.
+    pub steps: &'a [Step],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+struct Node<'a> {
+    step: &'a Step,
+    required: bool,
+    after: Vec<usize>,
+    waiting_on: usize,
+    status: Status,
+}
+
+struct State<'a> {
+    nodes: Vec<Node<'a>>,
+    ready: BinaryHeap<Reverse<usize>>,
+    finished: usize,
+    errors: Vec<ProbeError>,
+}
+
+/// Builds the graph of the requests' steps (deduplicated by module name, kmod's order).
+fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<Node<'a>> {
+    let mut nodes: Vec<Node<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for req in requests {
+        for s in req.steps {
+            match index.get(s.module.name.as_str()) {
+                Some(&i) => nodes[i].required |= s.required,
+                None => {
+                    index.insert(&s.module.name, nodes.len());
+                    nodes.push(Node {
+                        step: s,
+                        required: s.required,
+                        after: Vec::new(),
+                        waiting_on: 0,
+                        status: Status::Waiting,
+                    });
+                }
+            }
+        }
+    }
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    let mut link = |a: usize, b: usize| {
+        if a != b {
+            edges.push((a.min(b), a.max(b)));
+        }
+    };
+    let mut barrier: Option<usize> = None;
+    for (j, n) in nodes.iter().enumerate() {
+        let m = &n.step.module;
+        if let Ok(deps) = r.dependencies(m) {
+            for d in deps {
+                if let Some(&i) = index.get(d.name.as_str()) {
+                    link(i, j);
+                }
+            }
+        }
+        if !flags.ignore_commands {
+            if let Ok((pre, post)) = r.softdeps(&m.name) {
+                for p in pre.iter().chain(&post) {
+                    if let Some(&i) = index.get(p.name.as_str()) {
+                        link(i, j);
+                    }
+                }
+            }
+        }
+        // Install commands keep kmod's strict order: after everything before them, before
+        // everything after them.
+        if n.step.install.is_some() {
+            for i in 0..j {
+                link(i, j);
+            }
+            barrier = Some(j);
+        } else if let Some(b) = barrier {
+            link(b, j);
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    for (a, b) in edges {
+        nodes[a].after.push(b);
+        nodes[b].waiting_on += 1;
+    }
+    nodes
+}
+
+/// In the kernel as kmod counts it for loading: live, coming or built in.
+fn in_kernel(k: &dyn ConcurrentKernel, m: &Module) -> bool {
+    m.builtin
+        || matches!(
+            k.initstate(&m.name),
+            Some(InitState::Live | InitState::Coming | InitState::Builtin)
+        )
+}
+
+/// Carries out the requests on up to `jobs` threads (at least one). Returns the failures
+/// that stopped something, in the order they happened; failures kmod goes on after are
+/// reported as [`Event::Error`], as in [`crate::probe::insert`]. A dry run is serial (use
+/// [`crate::probe::insert`]).
+pub fn insert_all(
+    k: &dyn ConcurrentKernel,
+    r: &Resolver,
+    requests: &[Request],
+    flags: &ProbeFlags,
+    jobs: usize,
+    runner: &mut (dyn CommandRunner + Send),
+    report: &mut (dyn FnMut(Event) + Send),
+) -> Vec<ProbeError> {
+    let mut errors = Vec::new();
+    let mut wanted = Vec::new();
+    for req in requests {
+        if in_kernel(k, req.module) {
+            if flags.first_time {
+                errors.push(ProbeError::AlreadyLoaded(req.module.name.clone()));
+            }
+            continue;
+        }
+        wanted.push(*req);
+    }
+    let nodes = graph(r, &wanted, flags);
+    let total = nodes.len();
+    let ready = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.waiting_on == 0)
+        .map(|(i, _)| Reverse(i))
+        .collect();
+    let state = Mutex::new(State {
+        nodes,
+        ready,
+        finished: 0,
+        errors,
+    });
+    let wake = Condvar::new();
+    let runner = Mutex::new(runner);
+    let report = Mutex::new(report);
+    let load_flags = LoadFlags {
+        ignore_modversions: flags.force_modversion,
+        ignore_vermagic: flags.force_vermagic,
+        userspace_decompress: flags.userspace_decompress,
+    };
+    let worker = || loop {
+        let (i, step, required) = {
+            let Ok(mut st) = state.lock() else { return };
+            loop {
+                if st.finished == total {
+                    wake.notify_all();
+                    return;
+                }
+                if let Some(Reverse(i)) = st.ready.pop() {
+                    st.nodes[i].status = Status::Running;
+                    break (i, st.nodes[i].step, st.nodes[i].required);
+                }
+                st = match wake.wait(st) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
+        };
+        let outcome = run_step(k, step, required, load_flags, &runner, &report);
+        let Ok(mut st) = state.lock() else { return };
+        let failed = match outcome {
+            Ok(()) => false,
+            Err(e) => {
+                st.errors.push(e);
+                true
+            }
+        };
+        finish(&mut st, i, failed);
+        wake.notify_all();
+    };
+    let jobs = jobs.clamp(1, total.max(1));
+    std::thread::scope(|s| {
+        for _ in 1..jobs {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    state.into_inner().map(|st| st.errors).unwrap_or_default()
+}
+
+/// Marks node `i` done (or failed, which skips everything after it) and releases what waited.
+fn finish(st: &mut State, i: usize, failed: bool) {
+    st.nodes[i].status = if failed { Status::Failed } else { Status::Done };
+    st.finished += 1;
+    let mut skip: Vec<usize> = Vec::new();
+    for j in st.nodes[i].after.clone() {
+        if failed {
+            skip.push(j);
+        } else {
+            st.nodes[j].waiting_on -= 1;
+            if st.nodes[j].waiting_on == 0 && st.nodes[j].status == Status::Waiting {
+                st.ready.push(Reverse(j));
+            }
+        }
+    }
+    while let Some(j) = skip.pop() {
+        if st.nodes[j].status != Status::Waiting {
+            continue;
+        }
+        st.nodes[j].status = Status::Skipped;
+        st.finished += 1;
+        skip.extend(st.nodes[j].after.iter().copied());
+    }
+}
+
+type SharedRunner<'a> = Mutex<&'a mut (dyn CommandRunner + Send)>;
+type SharedReport<'a> = Mutex<&'a mut (dyn FnMut(Event) + Send)>;
+
+/// One step, as the serial probe does it. Err only for a failure that stops what follows.
+fn run_step(
+    k: &dyn ConcurrentKernel,
+    s: &Step,
+    required: bool,
+    load_flags: LoadFlags,
+    runner: &SharedRunner,
+    report: &SharedReport,
+) -> std::result::Result<(), ProbeError> {
+    let tell = |e: Event| {
+        if let Ok(mut r) = report.lock() {
+            (*r)(e);
+        }
+    };
+    if in_kernel(k, &s.module) {
+        return Ok(());
+    }
+    tell(Event::Step(s));
+    if let Some(cmd) = s.install_command() {
+        let res = match runner.lock() {
+            Ok(mut r) => r.run(CommandKind::Install, &s.module.name, &cmd),
+            Err(_) => Ok(()),
+        };
+        if let Err(failure) = res {
+            let e = ProbeError::Command {
+                kind: CommandKind::Install,
+                module: s.module.name.clone(),
+                command: cmd,
+                failure,
+            };
+            if required {
+                return Err(e);
+            }
+            tell(Event::Error(e));
+        }
+        return Ok(());
+    }
+    let Some(p) = &s.module.path else {
+        return Ok(());
+    };
+    match k.load(&s.module.name, p, s.options.trim_end(), load_flags) {
+        Ok(()) => Ok(()),
+        Err(e) if e.errno() == Some(Errno::EEXIST) => Ok(()),
+        Err(source) if required => Err(ProbeError::Insert {
+            name: s.module.name.clone(),
+            source,
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A [`SimKernel`] shared between threads, for testing schedules: a load takes `delay`,
+/// during which the module is "coming" and its symbols cannot be used yet (a module started
+/// before its dependencies are live fails, as in a real kernel); modules in `refuse` fail
+/// with EPERM; the largest number of loads in flight at once is kept.
+#[derive(Debug, Default)]
+pub struct SharedSimKernel {
+    /// The simulated kernel (live modules, calls).
+    pub inner: Mutex<SimKernel>,
+    /// How long each load takes.
+    pub delay: std::time::Duration,
+    /// Modules whose load the kernel refuses (EPERM).
+    pub refuse: Vec<String>,
+    coming: Mutex<Vec<String>>,
+    /// The most loads in flight at once.
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedSimKernel {
+    /// A shared kernel around `inner` whose loads take `delay`.
+    pub fn new(inner: SimKernel, delay: std::time::Duration) -> SharedSimKernel {
+        SharedSimKernel {
+            inner: Mutex::new(inner),
+            delay,
+            ..Default::default()
+        }
+    }
+}
+
+fn poisoned(name: &str) -> Error {
+    Error::Kernel {
+        op: "finit_module",
+        name: name.into(),
+        errno: Errno::EIO,
+    }
+}
+
+impl ConcurrentKernel for SharedSimKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        if self
+            .coming
+            .lock()
+            .is_ok_and(|c| c.iter().any(|n| n == name))
+        {
+            return Some(InitState::Coming);
+        }
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|k| crate::Kernel::initstate(&*k, name))
+    }
+
+    fn load(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        params: &str,
+        _flags: LoadFlags,
+    ) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        // Symbols resolve against live modules when the load starts.
+        let linked = {
+            let mut k = self.inner.lock().map_err(|_| poisoned(name))?;
+            if self.refuse.iter().any(|r| r == name) {
+                k.calls.push(format!("refused {name}"));
+                return Err(Error::Kernel {
+                    op: "finit_module",
+                    name: name.into(),
+                    errno: Errno::EPERM,
+                });
+            }
+            k.calls
+                .push(format!("load {name} {params}").trim_end().to_string());
+            k.link(name, path)?
+        };
+        let in_flight = {
+            let mut c = self.coming.lock().map_err(|_| poisoned(name))?;
+            c.push(name.to_string());
+            c.len()
+        };
+        self.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        // Live only now: a dependent started meanwhile found its symbols missing.
+        let mut k = self.inner.lock().map_err(|_| poisoned(name))?;
+        k.loaded.insert(name.to_string(), linked);
+        if let Ok(mut c) = self.coming.lock() {
+            c.retain(|n| n != name);
+        }
+        Ok(())
+    }
+}
