@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod depmod;
 mod initramfs;
+mod initstate;
 mod load;
 mod modinfo;
 mod modprobe;

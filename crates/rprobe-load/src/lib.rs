@@ -123,6 +123,35 @@ impl Default for LinuxKernel {
 }
 
 impl LinuxKernel {
+    /// Every device's modalias under the sysfs device tree (the CPU's included, as
+    /// /sys/devices/system/cpu/modalias), deduplicated and sorted, as udev's coldplug sees
+    /// them. Symbolic links are not followed (sysfs is a tree under /sys/devices).
+    pub fn modaliases(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.sys.join("devices")];
+        while let Some(d) = todo.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    todo.push(e.path());
+                } else if ft.is_file() && e.file_name() == "modalias" {
+                    if let Ok(a) = std::fs::read_to_string(e.path()) {
+                        // The CPU's modalias is one line; others too. Empty ones say nothing.
+                        for line in a.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                            out.push(line.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The codecs the kernel decompresses itself (/sys/module/compression).
     pub fn kernel_compression(&self) -> Option<String> {
         std::fs::read_to_string(self.sys.join("module/compression"))
@@ -141,7 +170,10 @@ impl Kernel for LinuxKernel {
                 "going" => Some(InitState::Going),
                 _ => None,
             },
-            Err(_) if d.is_dir() => Some(InitState::Builtin),
+            // As kmod: a module directory without initstate (a module built into the
+            // running kernel) reads as "coming". Built-in for kmod means the target
+            // tree's modules.builtin, which the resolver knows, not sysfs.
+            Err(_) if d.is_dir() => Some(InitState::Coming),
             Err(_) => None,
         }
     }

@@ -149,12 +149,13 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
     nodes
 }
 
-/// In the kernel as kmod counts it for loading: live, coming or built in.
+/// In the kernel as kmod counts it for loading: live, or built in (the tree's
+/// modules.builtin, or the kernel's own word). A "coming" module is not: kmod tries it.
 fn in_kernel(k: &dyn ConcurrentKernel, m: &Module) -> bool {
     m.builtin
         || matches!(
             k.initstate(&m.name),
-            Some(InitState::Live | InitState::Coming | InitState::Builtin)
+            Some(InitState::Live | InitState::Builtin)
         )
 }
 

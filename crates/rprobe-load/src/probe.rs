@@ -147,12 +147,13 @@ pub enum Event<'a> {
     Error(ProbeError),
 }
 
-/// In the kernel as kmod counts it for loading: live, coming or built in.
+/// In the kernel as kmod counts it for loading: live, or built in (the tree's
+/// modules.builtin, or the kernel's own word). A "coming" module is not: kmod tries it.
 fn in_kernel(k: &dyn Kernel, m: &Module) -> bool {
     m.builtin
         || matches!(
             k.initstate(&m.name),
-            Some(InitState::Live | InitState::Coming | InitState::Builtin)
+            Some(InitState::Live | InitState::Builtin)
         )
 }
 
@@ -273,7 +274,13 @@ impl Remover<'_, '_> {
             )
         };
         if cmd.is_none() {
-            match self.k.initstate(&m.name) {
+            // kmod asks the tree's modules.builtin first, then sysfs.
+            let state = if m.builtin {
+                Some(InitState::Builtin)
+            } else {
+                self.k.initstate(&m.name)
+            };
+            match state {
                 None if self.flags.first_time => {
                     return Err(ProbeError::NotInKernel(m.name.clone()))
                 }

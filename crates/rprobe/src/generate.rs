@@ -13,6 +13,7 @@ fn commands() -> Vec<clap::Command> {
         crate::rmmod::command().name("rmmod"),
         crate::lsmod::command().name("lsmod"),
         crate::initramfs::command().name("rprobe-initramfs"),
+        crate::coldplug::command().name("rprobe-coldplug"),
     ]
 }
 

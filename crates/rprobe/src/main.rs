@@ -11,6 +11,7 @@ use std::path::Path;
 #[macro_use]
 mod out;
 
+mod coldplug;
 mod depmod;
 mod generate;
 mod initramfs;
@@ -49,6 +50,7 @@ enum Tool {
     Lsmod,
     Initramfs,
     Generate,
+    Coldplug,
 }
 
 impl Tool {
@@ -62,6 +64,7 @@ impl Tool {
             "lsmod" => Tool::Lsmod,
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
+            "coldplug" => Tool::Coldplug,
             _ => return None,
         })
     }
@@ -76,7 +79,7 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
         .unwrap_or("rprobe")
         .to_string();
     if let Some(tool) = Tool::from_name(&argv0) {
-        if tool != Tool::Initramfs && tool != Tool::Generate {
+        if !matches!(tool, Tool::Initramfs | Tool::Generate | Tool::Coldplug) {
             return (tool, args);
         }
     }
@@ -104,6 +107,7 @@ fn main() -> std::process::ExitCode {
         Tool::Lsmod => lsmod::main(args),
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
+        Tool::Coldplug => coldplug::main(args),
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

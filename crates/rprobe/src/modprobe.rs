@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use rprobe_index::index::ModuleDir;
+use rprobe_load::parallel::{insert_all, Request};
 use rprobe_load::probe::{self, Event, ProbeError, ProbeFlags, ShellRunner};
 use rprobe_load::LinuxKernel;
 use rprobe_resolve::{Config, Module, Resolver, Step};
@@ -83,6 +84,10 @@ pub struct Args {
     /// Show the version.
     #[arg(short = 'V', long = "version")]
     pub version: bool,
+    /// Load up to N modules at once (default: the number of CPUs; 1 loads one after
+    /// another in kmod's order). Dry runs are always serial.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
     /// The kernel command line file for `name.param=` options (default /proc/cmdline).
     #[arg(long = "kernel-cmdline", hide = true)]
     pub kernel_cmdline: Option<PathBuf>,
@@ -120,10 +125,30 @@ pub struct Ctx {
     /// The configuration.
     pub config: Config,
     /// Standard output, buffered as C's stdio buffers it when not a terminal.
-    pub out: std::cell::RefCell<std::io::BufWriter<std::io::Stdout>>,
+    pub out: std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>,
+    /// Plans waiting to be loaded together (parallel loading), in request order.
+    pub pending: std::sync::Mutex<Vec<(Module, Vec<Step>)>>,
 }
 
 impl Ctx {
+    /// Standard output (buffered), locked.
+    pub fn stdout(&self) -> std::sync::MutexGuard<'_, std::io::BufWriter<std::io::Stdout>> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many modules may load at once: --jobs, else the number of CPUs; 1 (kmod's
+    /// serial order) for dry runs.
+    pub fn jobs(&self) -> usize {
+        if self.args.dry_run {
+            return 1;
+        }
+        self.args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+
     /// A resolver over this context.
     pub fn resolver(&self) -> Resolver<'_> {
         Resolver {
@@ -133,8 +158,18 @@ impl Ctx {
     }
 
     /// kmod's LOG(): FATAL, or WARNING with -a (kmod lowers the priority for -a).
+    /// A FATAL message ends modprobe at once with status 1, as kmod's log does (unless -q,
+    /// which silences it and goes on).
     pub fn log(&self, msg: &str) {
-        self.error(if self.args.all { "WARNING" } else { "FATAL" }, msg);
+        if self.args.all {
+            self.error("WARNING", msg);
+            return;
+        }
+        self.error("FATAL", msg);
+        if !self.args.quiet {
+            crate::out::check(std::io::Write::flush(&mut *self.stdout()));
+            std::process::exit(1);
+        }
     }
 
     /// Prints an error in kmod's words unless -q.
@@ -145,29 +180,14 @@ impl Ctx {
     }
 }
 
-/// Runs modprobe with `raw` (argv[0] first); returns the exit code.
-pub fn main(raw: Vec<OsString>) -> i32 {
+/// Parses modprobe's arguments and opens the module directory and configuration.
+fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
     let mut raw = raw;
     if let Ok(env) = std::env::var("MODPROBE_OPTIONS") {
         let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
         raw.splice(1..1, extra);
     }
-    let args: Args = match crate::parse_args("modprobe", &raw, 1) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    if args.version {
-        crate::outln!(
-            std::io::stdout(),
-            "rprobe modprobe version {}",
-            env!("CARGO_PKG_VERSION")
-        );
-        return 0;
-    }
-    if !args.show_config && args.args.is_empty() {
-        crate::errln!("modprobe: ERROR: missing parameters. See -h.");
-        return 1;
-    }
+    let args: Args = crate::parse_args("modprobe", &raw, 1)?;
     let dirname = module_dirname(&args);
     let dir = match ModuleDir::open(std::path::Path::new(&dirname)) {
         Ok(d) => d,
@@ -177,7 +197,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 Ok(d) => d,
                 Err(e) => {
                     crate::errln!("modprobe: ERROR: {e}");
-                    return 1;
+                    return Err(1);
                 }
             }
         }
@@ -196,16 +216,58 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Some(std::path::Path::new(&dirname)),
         Some(&cmdline),
     );
-    let ctx = Ctx {
+    Ok(Ctx {
         args,
         dirname,
         dir,
         config,
-        out: std::cell::RefCell::new(std::io::BufWriter::with_capacity(
+        pending: std::sync::Mutex::new(Vec::new()),
+        out: std::sync::Mutex::new(std::io::BufWriter::with_capacity(
             1 << 16,
             std::io::stdout(),
         )),
+    })
+}
+
+/// coldplug's work, as modprobe `-a -b` over `aliases` (modprobe options in `raw`):
+/// aliases no module claims are skipped quietly, the rest loaded together. Returns the
+/// exit code.
+pub fn run_coldplug(raw: Vec<OsString>, aliases: &[String], quiet: bool) -> i32 {
+    let mut ctx = match context(raw) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
+    ctx.args.quiet |= quiet;
+    let r = ctx.resolver();
+    let mut failed = false;
+    for a in aliases {
+        if r.lookup(a).is_ok_and(|m| !m.is_empty()) {
+            failed |= !insert(&ctx, a, "");
+        }
+    }
+    failed |= !load_pending(&ctx);
+    crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
+    i32::from(failed)
+}
+
+/// Runs modprobe with `raw` (argv[0] first); returns the exit code.
+pub fn main(raw: Vec<OsString>) -> i32 {
+    let ctx = match context(raw) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if ctx.args.version {
+        crate::outln!(
+            std::io::stdout(),
+            "rprobe modprobe version {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return 0;
+    }
+    if !ctx.args.show_config && ctx.args.args.is_empty() {
+        crate::errln!("modprobe: ERROR: missing parameters. See -h.");
+        return 1;
+    }
     for n in &ctx.config.notes {
         ctx.error("ERROR", n);
     }
@@ -231,7 +293,8 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     for (name, opts) in names {
         failed |= !insert(&ctx, &name, &opts);
     }
-    crate::out::check(std::io::Write::flush(&mut *ctx.out.borrow_mut()));
+    failed |= !load_pending(&ctx);
+    crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
     i32::from(failed)
 }
 
@@ -273,7 +336,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     let mut ok = true;
     for m in mods {
         if ctx.args.resolve_alias {
-            crate::outln!(ctx.out.borrow_mut(), "{}", m.name);
+            crate::outln!(ctx.stdout(), "{}", m.name);
             continue;
         }
         let blacklisted = ctx.config.is_blacklisted(&m.name);
@@ -292,7 +355,14 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
             print_steps(ctx, &steps);
             continue;
         }
-        ok &= load(ctx, &m, &steps);
+        if ctx.jobs() > 1 {
+            ctx.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((m, steps));
+        } else {
+            ok &= load(ctx, &m, &steps);
+        }
     }
     ok
 }
@@ -310,7 +380,7 @@ pub fn step_line(s: &Step) -> Option<String> {
 }
 
 fn print_steps(ctx: &Ctx, steps: &[Step]) {
-    let mut out = ctx.out.borrow_mut();
+    let mut out = ctx.stdout();
     for s in steps {
         if let Some(l) = step_line(s) {
             crate::outln!(out, "{l}");
@@ -363,12 +433,12 @@ fn report_error(ctx: &Ctx, e: &ProbeError) {
 }
 
 /// The probe's progress: -v lines on stdout, failures that do not stop it on stderr.
-fn reporter(ctx: &Ctx) -> impl FnMut(Event) + '_ {
+fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
     move |ev| match ev {
         Event::Step(s) => {
             if ctx.args.verbose > 0 {
                 if let Some(l) = step_line(s) {
-                    let mut out = ctx.out.borrow_mut();
+                    let mut out = ctx.stdout();
                     crate::outln!(out, "{l}");
                     crate::out::check(std::io::Write::flush(&mut *out));
                 }
@@ -376,7 +446,7 @@ fn reporter(ctx: &Ctx) -> impl FnMut(Event) + '_ {
         }
         Event::Remove(name) => {
             if ctx.args.verbose > 0 {
-                let mut out = ctx.out.borrow_mut();
+                let mut out = ctx.stdout();
                 crate::outln!(out, "rmmod {name}");
                 crate::out::check(std::io::Write::flush(&mut *out));
             }
@@ -397,6 +467,33 @@ fn load(ctx: &Ctx, m: &Module, steps: &[Step]) -> bool {
             false
         }
     }
+}
+
+/// Loads the plans collected for parallel loading, all at once. False on any failure.
+pub fn load_pending(ctx: &Ctx) -> bool {
+    let plans = std::mem::take(&mut *ctx.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    if plans.is_empty() {
+        return true;
+    }
+    let reqs: Vec<Request> = plans
+        .iter()
+        .map(|(m, steps)| Request { module: m, steps })
+        .collect();
+    let flags = probe_flags(&ctx.args);
+    let mut report = reporter(ctx);
+    let errors = insert_all(
+        &LinuxKernel::default(),
+        &ctx.resolver(),
+        &reqs,
+        &flags,
+        ctx.jobs(),
+        &mut ShellRunner,
+        &mut report,
+    );
+    for e in &errors {
+        report_error(ctx, e);
+    }
+    errors.is_empty()
 }
 
 /// Removes every module named on the command line. Returns the exit code.

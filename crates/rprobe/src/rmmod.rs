@@ -46,6 +46,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 1;
     }
     let mut k = LinuxKernel::default();
+    let builtin = rprobe_index::index::ModuleDir::open(std::path::Path::new(
+        &rprobe_index::moddir::tool_module_dir(None, None),
+    ))
+    .ok();
     let mut code = 0;
     for arg in names {
         let name = if arg.contains('/') || rprobe_index::name::is_module_filename(&arg) {
@@ -53,7 +57,17 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         } else {
             rprobe_index::name::normalize(&arg)
         };
-        match k.initstate(&name) {
+        // As kmod: built in means listed in the running kernel's modules.builtin; a sysfs
+        // directory without initstate is only "coming".
+        let state = if builtin
+            .as_ref()
+            .is_some_and(|d| d.builtin(&name).unwrap_or(false))
+        {
+            Some(InitState::Builtin)
+        } else {
+            k.initstate(&name)
+        };
+        match state {
             Some(InitState::Builtin) => {
                 crate::errln!("rmmod: ERROR: Module {name} is builtin.");
                 code = 1;
