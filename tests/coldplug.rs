@@ -29,7 +29,9 @@ const DEVICES: [(&str, &str); 4] = [
 
 #[test]
 fn coldplug_plan_equals_kmod_modprobe_b_a() {
-    let Some(tree) = real_tree("k612") else { return };
+    let Some(tree) = real_tree("k612") else {
+        return;
+    };
     let tmp = link_tree(&tree);
     kmod_depmod(tmp.path(), &tree.version);
     let sys = tmp.path().join("sys");
@@ -44,7 +46,11 @@ fn coldplug_plan_equals_kmod_modprobe_b_a() {
     let conf_plain = empty_conf(tmp.path());
     let conf_black = tmp.path().join("black.d");
     std::fs::create_dir_all(&conf_black).expect("mkdir");
-    std::fs::write(conf_black.join("b.conf"), "blacklist e1000\nblacklist ahci\n").expect("conf");
+    std::fs::write(
+        conf_black.join("b.conf"),
+        "blacklist e1000\nblacklist ahci\n",
+    )
+    .expect("conf");
     for conf in [&conf_plain, &conf_black] {
         let common: Vec<OsString> = vec![
             "-d".into(),
@@ -67,6 +73,11 @@ fn coldplug_plan_equals_kmod_modprobe_b_a() {
         assert_eq!(code(&r), 0, "{}", String::from_utf8_lossy(&r.stderr));
         let ko = String::from_utf8_lossy(&k.stdout);
         assert!(ko.contains("insmod"), "kmod loads something: {ko}");
-        assert_eq!(String::from_utf8_lossy(&r.stdout), ko, "{}: plan", conf.display());
+        assert_eq!(
+            String::from_utf8_lossy(&r.stdout),
+            ko,
+            "{}: plan",
+            conf.display()
+        );
     }
 }

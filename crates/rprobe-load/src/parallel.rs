@@ -71,7 +71,9 @@ enum Status {
 struct Node<'a> {
     step: &'a Step,
     required: bool,
-    after: Vec<usize>,
+    /// The steps that wait for this one; `true` when they need it (a hard dependency: they
+    /// cannot load without it), `false` when they only come after it in kmod's order.
+    after: Vec<(usize, bool)>,
     waiting_on: usize,
     status: Status,
 }
@@ -104,11 +106,14 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
             }
         }
     }
-    let mut edges: Vec<(usize, usize)> = Vec::new();
-    let mut link = |a: usize, b: usize| {
-        if a != b {
-            edges.push((a.min(b), a.max(b)));
-        }
+    // (earlier, later, needed): hard dependencies are needed, the rest is order only.
+    let mut edges: Vec<(usize, usize, bool)> = Vec::new();
+    // `b` needs `a` (when `needed`) or only comes after it. An edge against kmod's order
+    // (a plan shared with another request) is turned round and only orders.
+    let mut link = |a: usize, b: usize, needed: bool| match a.cmp(&b) {
+        std::cmp::Ordering::Less => edges.push((a, b, needed)),
+        std::cmp::Ordering::Greater => edges.push((b, a, false)),
+        std::cmp::Ordering::Equal => {}
     };
     let mut barrier: Option<usize> = None;
     for (j, n) in nodes.iter().enumerate() {
@@ -116,15 +121,22 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
         if let Ok(deps) = r.dependencies(m) {
             for d in deps {
                 if let Some(&i) = index.get(d.name.as_str()) {
-                    link(i, j);
+                    link(i, j, true);
                 }
             }
         }
         if !flags.ignore_commands {
+            // Pre-softdeps are tried first, but their failure stops nothing; post-softdeps
+            // belong to the module's plan and are not loaded when it fails.
             if let Ok((pre, post)) = r.softdeps(&m.name) {
-                for p in pre.iter().chain(&post) {
+                for p in &pre {
                     if let Some(&i) = index.get(p.name.as_str()) {
-                        link(i, j);
+                        link(i, j, false);
+                    }
+                }
+                for q in &post {
+                    if let Some(&i) = index.get(q.name.as_str()) {
+                        link(j, i, true);
                     }
                 }
             }
@@ -133,17 +145,18 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
         // everything after them.
         if n.step.install.is_some() {
             for i in 0..j {
-                link(i, j);
+                link(i, j, false);
             }
             barrier = Some(j);
         } else if let Some(b) = barrier {
-            link(b, j);
+            link(b, j, false);
         }
     }
-    edges.sort_unstable();
-    edges.dedup();
-    for (a, b) in edges {
-        nodes[a].after.push(b);
+    // One edge per pair; needed wins over order-only.
+    edges.sort_unstable_by(|x, y| (x.0, x.1, !x.2).cmp(&(y.0, y.1, !y.2)));
+    edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
+    for (a, b, needed) in edges {
+        nodes[a].after.push((b, needed));
         nodes[b].waiting_on += 1;
     }
     nodes
@@ -245,28 +258,29 @@ pub fn insert_all(
     state.into_inner().map(|st| st.errors).unwrap_or_default()
 }
 
-/// Marks node `i` done (or failed, which skips everything after it) and releases what waited.
+/// Marks node `i` done or failed and releases what waited for it. What needed a failed (or
+/// skipped) step is skipped in turn, without being started; what only came after it in
+/// kmod's order goes on.
 fn finish(st: &mut State, i: usize, failed: bool) {
     st.nodes[i].status = if failed { Status::Failed } else { Status::Done };
     st.finished += 1;
-    let mut skip: Vec<usize> = Vec::new();
-    for j in st.nodes[i].after.clone() {
-        if failed {
-            skip.push(j);
-        } else {
+    let mut work = vec![(i, failed)];
+    while let Some((n, failed)) = work.pop() {
+        for (j, needed) in st.nodes[n].after.clone() {
+            if st.nodes[j].status != Status::Waiting {
+                continue;
+            }
+            if failed && needed {
+                st.nodes[j].status = Status::Skipped;
+                st.finished += 1;
+                work.push((j, true));
+                continue;
+            }
             st.nodes[j].waiting_on -= 1;
-            if st.nodes[j].waiting_on == 0 && st.nodes[j].status == Status::Waiting {
+            if st.nodes[j].waiting_on == 0 {
                 st.ready.push(Reverse(j));
             }
         }
-    }
-    while let Some(j) = skip.pop() {
-        if st.nodes[j].status != Status::Waiting {
-            continue;
-        }
-        st.nodes[j].status = Status::Skipped;
-        st.finished += 1;
-        skip.extend(st.nodes[j].after.iter().copied());
     }
 }
 

@@ -62,18 +62,26 @@ pub fn boot(
     append: &str,
     timeout: Duration,
 ) -> std::io::Result<Boot> {
+    boot_with(
+        kernel,
+        initrd,
+        append,
+        timeout,
+        &["-m", "1024", "-smp", "1"],
+    )
+}
+
+/// [`boot`] with more qemu arguments (memory, CPUs, devices) in `extra`.
+pub fn boot_with(
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    timeout: Duration,
+    extra: &[&str],
+) -> std::io::Result<Boot> {
     let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-cpu",
-            "max",
-            "-m",
-            "1024",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
-            "-nodefaults",
-        ])
+        .args(["-cpu", "max", "-nographic", "-no-reboot", "-nodefaults"])
+        .args(extra)
         .args(["-serial", "stdio", "-display", "none"])
         .arg("-kernel")
         .arg(kernel)
