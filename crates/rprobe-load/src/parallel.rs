@@ -153,7 +153,7 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
         }
     }
     // One edge per pair; needed wins over order-only.
-    edges.sort_unstable_by(|x, y| (x.0, x.1, !x.2).cmp(&(y.0, y.1, !y.2)));
+    edges.sort_unstable_by_key(|x| (x.0, x.1, !x.2));
     edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
     for (a, b, needed) in edges {
         nodes[a].after.push((b, needed));
