@@ -184,3 +184,163 @@ fn vm_612_xz_modules() {
     e.extend(["in_kernel_decompress", "userspace_decompress"]);
     vm_tier("k612", &e);
 }
+
+/// The whole tree (indexed by rprobe's depmod), busybox, the static rprobe (as modprobe,
+/// rmmod, lsmod) and kmod's own tools with their libraries under /kmod, with `init` as
+/// /init: so the same VM runs both tools on the same modules.
+fn full_image(
+    tree: &rprobe_testkit::RealTree,
+    rprobe_static: &Path,
+    busybox: &Path,
+    init: &str,
+) -> Vec<u8> {
+    let full = link_tree(tree);
+    let conf = empty_conf(full.path());
+    let o = run(
+        &rprobe(),
+        [
+            "depmod".as_ref(),
+            "-b".as_ref(),
+            full.path().as_os_str(),
+            "-C".as_ref(),
+            conf.as_os_str(),
+            tree.version.as_ref(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let moddir = full.path().join("lib/modules").join(&tree.version);
+    let mut a = Archive::new(0);
+    for e in walkdir::WalkDir::new(&moddir).min_depth(1) {
+        let e = e.expect("walk");
+        let name = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && !name.starts_with('.') {
+            let rel = e
+                .path()
+                .strip_prefix(full.path())
+                .expect("rel")
+                .to_string_lossy()
+                .into_owned();
+            a.add_path(e.path(), &rel).expect("add");
+        }
+    }
+    a.add_path(busybox, "bin/busybox").expect("busybox");
+    a.add(Entry::symlink("bin/sh", "busybox"));
+    a.add_path(rprobe_static, "sbin/rprobe").expect("rprobe");
+    for t in ["modprobe", "insmod", "rmmod", "lsmod", "depmod", "modinfo"] {
+        a.add(Entry::symlink(&format!("sbin/{t}"), "rprobe"));
+    }
+    // kmod, with the shared libraries it needs (ldd), called as modprobe from /kmod.
+    let kmod_bin = std::fs::canonicalize(kmod("kmod")).expect("kmod");
+    a.add_path(&kmod_bin, "usr/bin/kmod").expect("kmod");
+    let ldd = run(Path::new("/usr/bin/ldd"), [&kmod_bin]);
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let lib = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(std::path::PathBuf::from);
+        if let Some(lib) = lib {
+            let real = std::fs::canonicalize(&lib).expect("library");
+            let dest = lib.to_string_lossy().trim_start_matches('/').to_string();
+            a.add_path(&real, &dest).expect("library");
+        }
+    }
+    for t in ["modprobe", "rmmod", "lsmod"] {
+        a.add(Entry::symlink(&format!("kmod/{t}"), "/usr/bin/kmod"));
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vm");
+    a.add(Entry::file(
+        "init",
+        std::fs::read(fixtures.join(init)).expect("init"),
+        0o755,
+    ));
+    for d in ["proc", "sys", "tmp", "dev", "etc/modprobe.d"] {
+        a.add(Entry::dir(d));
+    }
+    a.to_bytes()
+}
+
+/// qemu arguments for the parallel tier: two CPUs and devices for coldplug to find (an
+/// e1000 and a virtio NIC on user networking, AHCI, HD audio, xHCI, a virtio RNG).
+const PARALLEL_QEMU: [&str; 18] = [
+    "-m",
+    "2048",
+    "-smp",
+    "2",
+    "-netdev",
+    "user,id=n0",
+    "-device",
+    "e1000,netdev=n0",
+    "-netdev",
+    "user,id=n1",
+    "-device",
+    "virtio-net-pci,netdev=n1",
+    "-device",
+    "ahci,id=ahci0",
+    "-device",
+    "intel-hda",
+    "-device",
+    "hda-duplex",
+];
+
+/// Boots the parallel tier's image; `append` goes on the kernel command line.
+pub fn parallel_boot(append: &str, timeout: Duration) -> Option<vm::Boot> {
+    let tree = real_tree("k612")?;
+    let rp = need(
+        "RPROBE_STATIC_BIN (scripts/build-static)",
+        vm::static_rprobe(),
+    )?;
+    let bb = need("busybox-static", vm::busybox())?;
+    let img = full_image(&tree, &rp, &bb, "parallel.sh");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let initrd = tmp.path().join("initrd.cpio");
+    std::fs::write(&initrd, img).expect("write image");
+    let mut extra: Vec<&str> = PARALLEL_QEMU.to_vec();
+    extra.extend(["-device", "qemu-xhci", "-device", "virtio-rng-pci"]);
+    Some(vm::boot_with(&tree.vmlinuz(), &initrd, append, timeout, &extra).expect("qemu runs"))
+}
+
+#[test]
+fn vm_612_parallel_loading_and_coldplug() {
+    let Some(boot) = parallel_boot("", Duration::from_secs(600)) else {
+        return;
+    };
+    let tail = boot.tail(60);
+    assert!(
+        boot.console.contains("VM-END"),
+        "the init did not finish (timeout: {}):\n{tail}",
+        !boot.finished
+    );
+    assert!(boot.console.contains("cpus=2"), "two CPUs:\n{tail}");
+    let results = boot.results();
+    for name in [
+        "unload_works",
+        "serial_same_set",
+        "parallel_same_set",
+        "coldplug_same_set",
+        "failure_isolated",
+    ] {
+        match results.iter().find(|(n, _, _)| n == name) {
+            Some((_, true, _)) => {}
+            Some((_, false, d)) => panic!("scenario {name} failed: {d}\n{tail}"),
+            None => panic!("scenario {name} printed no result\n{tail}"),
+        }
+    }
+}
+
+/// The benchmark behind docs/benchmarks.md (scripts/bench-load runs it): not a test.
+#[test]
+#[ignore]
+fn vm_612_parallel_bench() {
+    let rounds = std::env::var("RPROBE_BENCH_ROUNDS").unwrap_or_else(|_| "5".into());
+    let Some(boot) = parallel_boot(&format!("bench={rounds}"), Duration::from_secs(1800)) else {
+        return;
+    };
+    for l in boot
+        .console
+        .lines()
+        .filter(|l| l.contains("BENCH") || l.contains("VM-START"))
+    {
+        println!("{}", l.trim_end_matches('\r'));
+    }
+    assert!(boot.console.contains("VM-END"), "{}", boot.tail(40));
+}
