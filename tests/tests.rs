@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod compat;
 mod depmod;
 mod initramfs;
 mod load;

@@ -13,6 +13,7 @@ mod out;
 
 mod depmod;
 mod generate;
+mod getopt;
 mod initramfs;
 mod insmod;
 mod lsmod;
@@ -20,14 +21,33 @@ mod modinfo;
 mod modprobe;
 mod rmmod;
 
-/// Parses a tool's arguments with clap; on failure prints the message and returns the
-/// exit code (0 for --help, else `code`), as kmod's tools exit on a bad option.
+/// Parses a tool's arguments as kmod's getopt_long reads them (abbreviated long options,
+/// getopt's words for a bad option), then with clap; on failure prints the message and
+/// returns the exit code (0 for --help, else `code`), as kmod's tools exit on a bad option.
 pub(crate) fn parse_args<T: clap::Parser>(
     tool: &str,
     raw: &[OsString],
     code: i32,
 ) -> Result<T, i32> {
-    T::try_parse_from(raw).map_err(|e| {
+    parse_args_matches(tool, raw, code).map(|(t, _)| t)
+}
+
+/// [`parse_args`], also returning the arguments as getopt saw them, one option per item
+/// (`-q`, `--verbose`, `--config=DIR`), in the order given, up to and including any `--`.
+pub(crate) fn parse_args_matches<T: clap::Parser>(
+    tool: &str,
+    raw: &[OsString],
+    code: i32,
+) -> Result<(T, Vec<OsString>), i32> {
+    let cmd = T::command();
+    let raw = getopt::check(&cmd, raw).map_err(|msg| {
+        crate::errln!("{msg}");
+        code
+    })?;
+    let parsed = cmd
+        .try_get_matches_from(&raw)
+        .and_then(|m| T::from_arg_matches(&m).map(|t| (t, raw)));
+    parsed.map_err(|e| {
         if e.kind() == clap::error::ErrorKind::DisplayHelp {
             let _ = e.print();
             0

@@ -1,0 +1,449 @@
+//! Divergences from kmod 30 found by reading its sources, each checked live against kmod's
+//! own tool on the same input: depmod.d version patterns (POSIX extended regexes), getopt's
+//! words for bad options and -q/-v in the order given, --show-exports/--show-modversions,
+//! depmod's messages for unreadable modules.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rprobe_testkit::real_tree;
+use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+
+use crate::util::*;
+
+/// Runs kmod's `tool` with argv[0] set to the bare tool name (getopt names argv[0] in its
+/// messages, and rprobe is called as `rprobe TOOL`, which it sees as TOOL).
+fn kmod_as(tool: &str, args: &[OsString]) -> Output {
+    Command::new(kmod(tool))
+        .arg0(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running kmod's {tool}: {e}"))
+}
+
+fn rprobe_as(tool: &str, args: &[OsString]) -> Output {
+    let mut a: Vec<OsString> = vec![tool.into()];
+    a.extend(args.iter().cloned());
+    run(&rprobe(), a)
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts the same stdout, stderr and exit code; `words` maps stderr before comparing.
+fn assert_same(k: &Output, r: &Output, words: fn(&str) -> String, what: &str) {
+    assert_no_panic(r, what);
+    assert_eq!(text(&r.stdout), text(&k.stdout), "{what}: stdout");
+    assert_eq!(
+        words(&text(&r.stderr)),
+        words(&text(&k.stderr)),
+        "{what}: stderr"
+    );
+    assert_eq!(code(r), code(k), "{what}: exit code");
+}
+
+fn verbatim(s: &str) -> String {
+    s.to_string()
+}
+
+/// rprobe's lines with what it adds after kmod's words removed: a last " (reason)".
+/// Each reason must be said once, without the path again and without nested parentheses.
+fn without_reasons(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let Some(i) = l.find(" (") else {
+                return format!("{l}\n");
+            };
+            let reason = &l[i + 2..];
+            assert!(
+                reason.ends_with(')') && !reason[..reason.len() - 1].contains(['(', ')']),
+                "a reason in parentheses, once: {l}"
+            );
+            assert!(
+                !reason.contains('/'),
+                "the reason does not repeat the path: {l}"
+            );
+            format!("{}\n", &l[..i])
+        })
+        .collect()
+}
+
+// ---- 1. depmod.d version patterns --------------------------------------------------------
+
+#[test]
+fn depmod_override_version_patterns_are_posix_extended_regexes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let version = "6.12.5-synth-amd64";
+    // modN is in updates/ (searched first: the default winner) and in kernel/drivers, which
+    // an override line with the Nth pattern prefers when the pattern matches.
+    let patterns = [
+        (r"6\.(1|12)\.", true),
+        (r"^6\.1[0-9]{1}", true),
+        (r"^[[:digit:]]+\.", true),
+        (r"^6\.1(2)?\.", true),
+        (r"[]a]md64$", true),
+        (r"^6\.1(0)\.", false),
+        (r"[]x]md", false),
+        (r"(", false),
+        (r"^(6)\.1\1", false),
+        (r"^[^[:digit:]]", false),
+        (r"*", true),
+    ];
+    let mut conf = String::from("# version patterns\n");
+    let build = |root: &Path| {
+        let t = SynthTree::new(root, version);
+        for (i, _) in patterns.iter().enumerate() {
+            let m = SynthModule::new(&format!("mod{i}")).export(&format!("sym{i}"));
+            t.add(&m, "kernel/drivers", Codec::None);
+            t.add(&m, "updates", Codec::None);
+        }
+        t
+    };
+    for (i, (p, _)) in patterns.iter().enumerate() {
+        conf.push_str(&format!("override mod{i} {p} kernel/drivers\n"));
+    }
+    let (ka, ra) = (tmp.path().join("k"), tmp.path().join("r"));
+    let (tk, tr) = (build(&ka), build(&ra));
+    let confdir = tmp.path().join("conf.d");
+    std::fs::create_dir_all(&confdir).expect("mkdir");
+    std::fs::write(confdir.join("versions.conf"), &conf).expect("write");
+    let args = |root: &Path| {
+        os(&[
+            "-b",
+            root.to_str().expect("utf-8"),
+            "-C",
+            confdir.to_str().expect("utf-8"),
+            version,
+        ])
+    };
+    let k = kmod_as("depmod", &args(&ka));
+    let r = rprobe_as("depmod", &args(&ra));
+    let ks = text(&k.stderr).replace(ka.to_str().expect("utf-8"), "ROOT");
+    let rs = text(&r.stderr).replace(ra.to_str().expect("utf-8"), "ROOT");
+    assert_eq!(rs, ks, "depmod stderr");
+    assert_eq!(text(&r.stdout), text(&k.stdout), "depmod stdout");
+    assert_eq!(code(&r), code(&k), "depmod exit code");
+    let dep_k = std::fs::read_to_string(tk.moddir().join("modules.dep")).expect("kmod dep");
+    let dep_r = std::fs::read_to_string(tr.moddir().join("modules.dep")).expect("rprobe dep");
+    assert_eq!(dep_r, dep_k, "modules.dep");
+    for (i, (p, matches)) in patterns.iter().enumerate() {
+        let from = if *matches {
+            "kernel/drivers/"
+        } else {
+            "updates/"
+        };
+        assert!(
+            dep_k
+                .lines()
+                .any(|l| l.starts_with(&format!("{from}mod{i}.ko:"))),
+            "kmod took mod{i} from {from} for pattern {p}: {dep_k}"
+        );
+    }
+    for f in ["modules.dep.bin", "modules.symbols", "modules.alias"] {
+        assert_eq!(
+            std::fs::read(tr.moddir().join(f)).expect("rprobe"),
+            std::fs::read(tk.moddir().join(f)).expect("kmod"),
+            "{f}"
+        );
+    }
+}
+
+// ---- 2. getopt's words, -q/-v order --------------------------------------------------------
+
+#[test]
+fn bad_options_in_getopts_words() {
+    let cases: &[(&str, &[&str])] = &[
+        ("modprobe", &["--bogus"]),
+        ("modprobe", &["--bogus=1", "x"]),
+        ("modprobe", &["-Z"]),
+        ("modprobe", &["-nZ", "x"]),
+        ("modprobe", &["--s", "x"]),
+        ("modprobe", &["--show-=1", "x"]),
+        ("modprobe", &["--all=1", "x"]),
+        ("modprobe", &["--conf"]),
+        ("modprobe", &["-C"]),
+        ("modprobe", &["-S"]),
+        ("modprobe", &["x", "--", "--bogus"]),
+        ("depmod", &["--bogus"]),
+        ("depmod", &["-Z"]),
+        ("depmod", &["-b"]),
+        ("depmod", &["--basedir"]),
+        ("modinfo", &["--bogus"]),
+        ("modinfo", &["-x", "e1000"]),
+        ("modinfo", &["--field"]),
+        ("modinfo", &["-F"]),
+        ("insmod", &["--bogus"]),
+        ("insmod", &["-Z"]),
+        ("rmmod", &["--bogus"]),
+        ("rmmod", &["-Z", "x"]),
+        ("rmmod", &["--verbose=2", "x"]),
+    ];
+    for (tool, args) in cases {
+        let a = os(args);
+        let k = kmod_as(tool, &a);
+        let r = rprobe_as(tool, &a);
+        assert_same(&k, &r, verbatim, &format!("{tool} {args:?}"));
+    }
+}
+
+#[test]
+fn abbreviated_long_options_work_as_in_kmod() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = SynthTree::new(tmp.path(), "6.1.0-synth");
+    t.add(
+        &SynthModule::new("base").export("base_fn"),
+        "kernel/lib",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("top").import("base_fn"),
+        "kernel/fs",
+        Codec::None,
+    );
+    kmod_depmod(tmp.path(), "6.1.0-synth");
+    let conf = empty_conf(tmp.path());
+    let root = tmp.path().to_str().expect("utf-8");
+    let conf = conf.to_str().expect("utf-8");
+    for args in [
+        vec![
+            "--show-d",
+            "--dirn",
+            root,
+            "--set-v=6.1.0-synth",
+            "--conf",
+            conf,
+            "top",
+        ],
+        vec![
+            "--resolve",
+            "-d",
+            root,
+            "-S",
+            "6.1.0-synth",
+            "-C",
+            conf,
+            "top",
+        ],
+        vec![
+            "--dry",
+            "--verb",
+            "-d",
+            root,
+            "-S",
+            "6.1.0-synth",
+            "-C",
+            conf,
+            "top",
+        ],
+    ] {
+        let a = os(&args);
+        let k = kmod_as("modprobe", &a);
+        let r = rprobe_as("modprobe", &a);
+        assert_same(&k, &r, verbatim, &format!("modprobe {args:?}"));
+    }
+}
+
+#[test]
+fn quiet_and_verbose_apply_in_the_order_given() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let version = "6.1.0-synth";
+    let t = SynthTree::new(tmp.path(), version);
+    t.add(
+        &SynthModule::new("base").export("base_fn"),
+        "kernel/lib",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("top").import("base_fn"),
+        "kernel/fs",
+        Codec::None,
+    );
+    kmod_depmod(tmp.path(), version);
+    let conf = empty_conf(tmp.path());
+    let pre = [
+        "-d",
+        tmp.path().to_str().expect("utf-8"),
+        "-S",
+        version,
+        "-C",
+        conf.to_str().expect("utf-8"),
+    ];
+    for opts in [
+        &["-n", "-v", "-q", "top"][..],
+        &["-n", "-q", "-v", "top"],
+        &["-n", "-v", "top"],
+        &["-nvq", "top"],
+        &["-nqv", "top"],
+        &["--dry-run", "--quiet", "--verbose", "top"],
+        &["-n", "-q", "-v", "bogus"],
+        &["-n", "-q", "-v", "-v", "bogus"],
+        &["-n", "-v", "-q", "bogus"],
+        &["-n", "bogus"],
+        &["-a", "-n", "-q", "-v", "-v", "bogus"],
+        &["-a", "-n", "-q", "-v", "-v", "-v", "bogus"],
+        &["-a", "-n", "bogus", "top"],
+        &["-q", "-D", "top"],
+        &["-q", "-D", "bogus"],
+        &["-q"],
+    ] {
+        let mut a = os(&pre);
+        a.extend(os(opts));
+        let k = kmod_as("modprobe", &a);
+        let r = rprobe_as("modprobe", &a);
+        assert_same(&k, &r, verbatim, &format!("modprobe {opts:?}"));
+    }
+}
+
+// ---- 4. --show-exports, --show-modversions ---------------------------------------------------
+
+fn compare_symbols(file: &Path, what: &str) {
+    let f = file.to_str().expect("utf-8");
+    for opts in [
+        &["--show-exports"][..],
+        &["--show-exports", "--quiet"],
+        &["--show-modversions"],
+        &["--dump-modversions"],
+        &["--show-exports", "--show-modversions"],
+    ] {
+        let mut a = os(opts);
+        a.push(f.into());
+        let k = kmod_as("modprobe", &a);
+        let r = rprobe_as("modprobe", &a);
+        assert_same(&k, &r, without_reasons, &format!("{what}: {opts:?}"));
+    }
+}
+
+#[test]
+fn show_exports_and_modversions_on_real_modules() {
+    let mut files = Vec::new();
+    for flavour in ["k61", "k612", "k612zst"] {
+        let Some(tree) = real_tree(flavour) else {
+            return;
+        };
+        let all = module_files(&tree.moddir());
+        for name in [
+            "/libata.ko",
+            "/e1000.ko",
+            "/snd.ko",
+            "/ext4.ko",
+            "/usbcore.ko",
+        ] {
+            if let Some(p) = all.iter().find(|p| p.to_string_lossy().contains(name)) {
+                files.push(p.clone());
+            }
+        }
+        files.extend(every(&all, all.len() / 5));
+    }
+    assert!(files.len() >= 10, "modules found: {files:?}");
+    for f in &files {
+        compare_symbols(f, &f.display().to_string());
+    }
+}
+
+#[test]
+fn show_exports_and_modversions_on_synthetic_and_bad_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let m = SynthModule::new("mod-loop-a")
+        .export("printA")
+        .export("printA2")
+        .import("printC")
+        .import_crc("printk", Some(0xdead_beef));
+    let plain = m.write(d, "plain", Codec::None);
+    let xz = m.write(d, "xz", Codec::Xz);
+    let zst = m.write(d, "zst", Codec::Zstd);
+    let none = SynthModule::new("noexp").write(d, "plain", Codec::None);
+    let empty = d.join("empty.ko");
+    std::fs::write(&empty, b"").expect("write");
+    let text_file = d.join("text.ko");
+    std::fs::write(&text_file, b"not a module\n").expect("write");
+    let trunc = d.join("trunc.ko");
+    let image = m.elf();
+    std::fs::write(&trunc, &image[..image.len().min(100)]).expect("write");
+    for f in [&plain, &xz, &zst, &none, &empty, &text_file, &trunc] {
+        compare_symbols(f, &f.display().to_string());
+    }
+    let k = kmod_as(
+        "modprobe",
+        &os(&["--show-exports", "--quiet", plain.to_str().expect("utf-8")]),
+    );
+    assert!(
+        text(&k.stdout).starts_with("0x") && text(&k.stdout).contains("\tprintA\n"),
+        "kmod's format: {}",
+        text(&k.stdout)
+    );
+    for args in [
+        &["--show-exports", "/nonexistent/x.ko"][..],
+        &["--show-exports", "-q", "/nonexistent/x.ko"],
+        &["--show-exports", "relative-name"],
+        &["--show-exports"],
+        &["-a", "--show-modversions", "/nonexistent/x.ko"],
+    ] {
+        let a = os(args);
+        let k = kmod_as("modprobe", &a);
+        let r = rprobe_as("modprobe", &a);
+        assert_same(&k, &r, without_reasons, &format!("{args:?}"));
+    }
+}
+
+// ---- 5. depmod's words for unreadable modules ------------------------------------------------
+
+#[test]
+fn depmod_unreadable_modules_keep_kmods_words_and_add_one_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let version = "6.1.0-synth";
+    let build = |root: &Path| {
+        let t = SynthTree::new(root, version);
+        t.add(
+            &SynthModule::new("good").export("good_fn"),
+            "kernel/lib",
+            Codec::None,
+        );
+        let k = t.moddir().join("kernel/bad");
+        std::fs::create_dir_all(&k).expect("mkdir");
+        std::fs::write(k.join("text.ko"), b"not an ELF file at all\n").expect("write");
+        std::fs::write(k.join("empty.ko"), b"").expect("write");
+        let good = SynthModule::new("trunc").export("t").elf();
+        std::fs::write(k.join("trunc.ko"), &good[..good.len().min(100)]).expect("write");
+        t.file(
+            "modules.order",
+            "kernel/lib/good.ko\nkernel/bad/text.ko\nkernel/bad/empty.ko\nkernel/bad/trunc.ko\n",
+        );
+        t
+    };
+    let (ka, ra) = (tmp.path().join("k"), tmp.path().join("r"));
+    build(&ka);
+    build(&ra);
+    let conf = empty_conf(tmp.path());
+    let args = |root: &Path| {
+        os(&[
+            "-b",
+            root.to_str().expect("utf-8"),
+            "-C",
+            conf.to_str().expect("utf-8"),
+            version,
+        ])
+    };
+    let k = kmod_as("depmod", &args(&ka));
+    let r = rprobe_as("depmod", &args(&ra));
+    let fix = |s: &str| without_reasons(&s.replace(ka.to_str().expect("utf-8"), "ROOT"));
+    let fix_r = |s: &str| without_reasons(&s.replace(ra.to_str().expect("utf-8"), "ROOT"));
+    assert_eq!(
+        fix_r(&text(&r.stderr)),
+        fix(&text(&k.stderr)),
+        "depmod stderr"
+    );
+    assert_eq!(code(&r), code(&k), "exit code");
+    assert!(
+        text(&r.stderr).contains("text.ko: Exec format error (not an ELF file)\n"),
+        "{}",
+        text(&r.stderr)
+    );
+}
