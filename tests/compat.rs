@@ -447,3 +447,195 @@ fn depmod_unreadable_modules_keep_kmods_words_and_add_one_reason() {
         text(&r.stderr)
     );
 }
+
+// ---- 6. depmod's cycle report ------------------------------------------------------------
+
+/// kmod's testsuite loop modules (module-playground/mod-loop-*.c): which symbols each one
+/// exports and calls.
+fn loop_modules() -> Vec<SynthModule> {
+    let spec: [(&str, &[&str]); 11] = [
+        ("a", &["B", "F", "G"]),
+        ("b", &["C", "F", "G"]),
+        ("c", &["A"]),
+        ("d", &["E"]),
+        ("e", &["D"]),
+        ("f", &[]),
+        ("g", &[]),
+        ("h", &["I"]),
+        ("i", &["J"]),
+        ("j", &["H", "K"]),
+        ("k", &["H"]),
+    ];
+    spec.iter()
+        .map(|(n, uses)| {
+            let mut m = SynthModule::new(&format!("mod-loop-{n}"))
+                .export(&format!("print{}", n.to_uppercase()));
+            for u in *uses {
+                m = m.import(&format!("print{u}"));
+            }
+            m
+        })
+        .collect()
+}
+
+/// Builds the loop modules under ROOT in `order` (file creation order), in one directory or
+/// spread over three, with a modules.order listing that order when asked.
+fn loop_tree(root: &Path, order: &[usize], with_order_file: bool, split: bool) -> SynthTree {
+    let mods = loop_modules();
+    let t = SynthTree::new(root, "6.1.0-synth");
+    let mut listed = String::new();
+    for &i in order {
+        let sub = if split {
+            format!("kernel/d{}", (i * 5) % 3)
+        } else {
+            "kernel/loop".to_string()
+        };
+        t.add(&mods[i], &sub, Codec::None);
+        listed.push_str(&format!("{sub}/{}.ko\n", mods[i].name));
+    }
+    if with_order_file {
+        t.file("modules.order", &listed);
+    }
+    t
+}
+
+fn depmod_args(root: &Path, conf: &Path) -> Vec<OsString> {
+    os(&[
+        root.to_str().expect("utf-8"),
+        "-C",
+        conf.to_str().expect("utf-8"),
+        "6.1.0-synth",
+    ])
+    .into_iter()
+    .fold(os(&["-b"]), |mut v, a| {
+        v.push(a);
+        v
+    })
+}
+
+/// kmod's depmod on ROOT, stopped if it has not ended after 10 s or printed 1 MB (in some
+/// orders its cycle walk never ends): its stderr (the first MB) and its exit code, None
+/// when it was stopped.
+fn kmod_depmod_bounded(root: &Path, conf: &Path) -> (String, Option<i32>) {
+    let args: Vec<String> = depmod_args(root, conf)
+        .iter()
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "timeout -s KILL 10 {} {} 2>&1 >/dev/null | head -c 1000000; exit ${{PIPESTATUS[0]}}",
+            kmod("depmod").display(),
+            args.join(" ")
+        ))
+        .output()
+        .expect("bash");
+    let c = code(&o);
+    (text(&o.stdout), (c == 0 || c == 1).then_some(c))
+}
+
+#[test]
+fn depmod_cycle_reports_start_where_kmods_do() {
+    let n = loop_modules().len();
+    let orders: Vec<Vec<usize>> = vec![
+        (0..n).collect(),
+        (0..n).rev().collect(),
+        (0..n).map(|i| (i + 4) % n).collect(),
+        (0..n).map(|i| (i * 3) % n).collect(),
+        (0..n).map(|i| (i * 7 + 2) % n).collect(),
+        (0..n).map(|i| (i * 5 + 1) % n).collect(),
+        (0..n).map(|i| (i * 2 + 3) % n).collect(),
+    ];
+    let mut ended = 0;
+    for (oi, order) in orders.iter().enumerate() {
+        for with_order_file in [true, false] {
+            for split in [false, true] {
+                let tmp = tempfile::tempdir().expect("tempdir");
+                let (ka, ra) = (tmp.path().join("k"), tmp.path().join("r"));
+                loop_tree(&ka, order, with_order_file, split);
+                loop_tree(&ra, order, with_order_file, split);
+                let conf = empty_conf(tmp.path());
+                let (ks, kcode) = kmod_depmod_bounded(&ka, &conf);
+                let start = std::time::Instant::now();
+                let r = rprobe_as("depmod", &depmod_args(&ra, &conf));
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(10),
+                    "rprobe ends"
+                );
+                let what =
+                    format!("order {oi} {order:?}, modules.order {with_order_file}, split {split}");
+                let ks = ks.replace(ka.to_str().expect("utf-8"), "ROOT");
+                let rs = text(&r.stderr).replace(ra.to_str().expect("utf-8"), "ROOT");
+                assert!(
+                    ks.contains("Cycle detected: "),
+                    "{what}: kmod found the cycles: {ks}"
+                );
+                match kcode {
+                    Some(c) => {
+                        ended += 1;
+                        assert_eq!(rs, ks, "{what}: depmod stderr");
+                        assert_eq!(code(&r), c, "{what}: exit code");
+                    }
+                    None => {
+                        // kmod goes round a cycle forever: rprobe says what kmod said up to
+                        // its first report, then ends.
+                        let upto = |s: &str| {
+                            let i = s.find("Cycle detected").unwrap_or(0);
+                            s[..i + s[i..].find('\n').unwrap_or(0)].to_string()
+                        };
+                        assert_eq!(upto(&rs), upto(&ks), "{what}: first report");
+                        assert!(rs.contains("dependency cycles!"), "{what}: {rs}");
+                        assert_eq!(code(&r), 1, "{what}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(ended >= 10, "kmod ended in {ended} of 28 layouts");
+}
+
+/// In some orders kmod's cycle walk never ends (from mod_loop_k it goes round h -> i -> j
+/// forever, printing ever longer chains). rprobe prints kmod's first report, does not go
+/// round, and ends.
+#[test]
+fn depmod_cycle_report_ends_where_kmods_never_does() {
+    let n = loop_modules().len();
+    let order: Vec<usize> = (0..n).rev().collect();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("t");
+    loop_tree(&root, &order, true, false);
+    let conf = empty_conf(tmp.path());
+    let args: Vec<String> = depmod_args(&root, &conf)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // kmod's first lines, from a run that is stopped after 3 seconds.
+    let k = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "timeout -s KILL 3 {} {} 2>&1 | head -c 4096",
+            kmod("depmod").display(),
+            args.join(" ")
+        ))
+        .output()
+        .expect("sh");
+    let ks = text(&k.stdout);
+    let first = ks.lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        first, "depmod: ERROR: Cycle detected: mod_loop_k -> mod_loop_h -> mod_loop_i -> mod_loop_j -> mod_loop_k",
+        "kmod's first report"
+    );
+    let start = std::time::Instant::now();
+    let r = rprobe_as("depmod", &depmod_args(&root, &conf));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "rprobe ends"
+    );
+    let rs = text(&r.stderr);
+    assert_eq!(rs.lines().next(), Some(first.as_str()), "{rs}");
+    assert!(
+        rs.ends_with("depmod: ERROR: Found 9 modules in dependency cycles!\n"),
+        "{rs}"
+    );
+    assert_eq!(code(&r), 1);
+}
