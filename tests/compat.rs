@@ -639,3 +639,212 @@ fn depmod_cycle_report_ends_where_kmods_never_does() {
     );
     assert_eq!(code(&r), 1);
 }
+
+// ---- 3. kmod's own command ---------------------------------------------------------------
+
+/// Runs `prog ARGS` in a private mount namespace where /lib/modules/$(uname -r) exists
+/// and holds `devname` as modules.devname (none: the file is missing), as `kmod
+/// static-nodes` reads it; the host is left as it is (the directory above /lib/modules
+/// gets a tmpfs overlay). `scratch` must be an empty directory outside any output path.
+fn in_module_namespace(
+    scratch: &Path,
+    devname: Option<&Path>,
+    prog: &Path,
+    args: &[&str],
+) -> Output {
+    let script = r#"
+set -e
+scratch=$1; src=$2; prog=$3; shift 3
+lib=$(readlink -f /lib)
+mount -t tmpfs rprobe-test "$scratch"
+mkdir "$scratch/up" "$scratch/work"
+mount -t overlay overlay -o "lowerdir=$lib,upperdir=$scratch/up,workdir=$scratch/work" "$lib"
+d=/lib/modules/$(uname -r)
+mkdir -p "$d"
+rm -f "$d/modules.devname"
+if [ -n "$src" ]; then cp "$src" "$d/modules.devname"; fi
+set +e
+exec "$prog" "$@"
+"#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(scratch)
+        .arg(devname.map(|p| p.as_os_str()).unwrap_or_default())
+        .arg(prog)
+        .args(args);
+    cmd.output().expect("unshare")
+}
+
+fn static_nodes_both(devname: Option<&Path>, args: &[&str], what: &str) -> (Output, Output) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (s1, s2) = (tmp.path().join("s1"), tmp.path().join("s2"));
+    std::fs::create_dir_all(&s1).expect("mkdir");
+    std::fs::create_dir_all(&s2).expect("mkdir");
+    let mut kargs = vec!["static-nodes"];
+    kargs.extend(args);
+    let k = in_module_namespace(&s1, devname, &kmod("kmod"), &kargs);
+    let mut rargs = vec!["kmod", "static-nodes"];
+    rargs.extend(args);
+    let r = in_module_namespace(&s2, devname, &rprobe(), &rargs);
+    assert!(
+        !text(&k.stderr).contains("mount:") && !text(&k.stderr).contains("unshare:"),
+        "{what}: the namespace could not be made (root is needed): {}",
+        text(&k.stderr)
+    );
+    (k, r)
+}
+
+#[test]
+fn kmod_static_nodes_like_kmods_on_the_real_612_tree() {
+    let Some(tree) = real_tree("k612") else {
+        return;
+    };
+    let tmp = link_tree(&tree);
+    kmod_depmod(tmp.path(), &tree.version);
+    let devname = tmp
+        .path()
+        .join("lib/modules")
+        .join(&tree.version)
+        .join("modules.devname");
+    assert!(
+        std::fs::read_to_string(&devname)
+            .expect("modules.devname")
+            .lines()
+            .count()
+            > 5,
+        "kmod's depmod wrote device names"
+    );
+    for args in [
+        &[][..],
+        &["--format=human"],
+        &["--format=tmpfiles"],
+        &["--format", "devname"],
+        &["-f", "tmpfiles"],
+        &["-ftmpfiles"],
+        &["--form=devname"],
+        &["--format=bogus"],
+        &["--format"],
+        &["-h"],
+        &["--bogus"],
+        &["-x"],
+        &["-f", "devname", "-f", "human"],
+    ] {
+        let (k, r) = static_nodes_both(Some(&devname), args, &format!("{args:?}"));
+        assert_same(&k, &r, verbatim, &format!("static-nodes {args:?}"));
+    }
+    // --output: the same bytes in the file, parents made; nothing on stdout.
+    for fmt in ["human", "tmpfiles", "devname"] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let (kf, rf) = (
+            out.path().join("k/a/b/nodes"),
+            out.path().join("r/a/b/nodes"),
+        );
+        let (k, _) = static_nodes_both(
+            Some(&devname),
+            &["--format", fmt, "--output", kf.to_str().expect("utf-8")],
+            fmt,
+        );
+        let (_, r) = static_nodes_both(
+            Some(&devname),
+            &["--format", fmt, "-o", rf.to_str().expect("utf-8")],
+            fmt,
+        );
+        assert_same(&k, &r, verbatim, &format!("static-nodes -o, {fmt}"));
+        assert_eq!(
+            std::fs::read(&rf).expect("rprobe's file"),
+            std::fs::read(&kf).expect("kmod's file"),
+            "{fmt}: the output files"
+        );
+    }
+}
+
+#[test]
+fn kmod_static_nodes_on_missing_and_bad_devname_files() {
+    let (k, r) = static_nodes_both(None, &[], "missing");
+    assert_same(&k, &r, verbatim, "static-nodes without modules.devname");
+    let out = tempfile::tempdir().expect("tempdir");
+    let f = out.path().join("x/nodes");
+    let (k, r) = static_nodes_both(None, &["-o", f.to_str().expect("utf-8")], "missing -o");
+    assert_same(&k, &r, verbatim, "static-nodes -o without modules.devname");
+    assert!(
+        !f.exists() && !out.path().join("x").exists(),
+        "nothing made"
+    );
+    let bad = out.path().join("modules.devname");
+    std::fs::write(
+        &bad,
+        "# Device nodes to trigger on-demand module loading.\nfuse fuse c10:229\nbad line\n\n\
+         tun net/tun c10:200\nx y z1:2\n  q\tw  b 1: 2 extra\nsnd_timer snd/timer c116:33\nlast x c1:2",
+    )
+    .expect("write");
+    for fmt in ["human", "tmpfiles", "devname"] {
+        let (k, r) = static_nodes_both(Some(&bad), &["-f", fmt], fmt);
+        assert_same(
+            &k,
+            &r,
+            verbatim,
+            &format!("static-nodes on bad lines, {fmt}"),
+        );
+    }
+    let bad2 = out.path().join("modules.devname2");
+    std::fs::write(&bad2, "fuse fuse c10:229\nno newline at the end").expect("write");
+    let (k, r) = static_nodes_both(Some(&bad2), &[], "last line");
+    assert_same(
+        &k,
+        &r,
+        verbatim,
+        "static-nodes, a bad last line without newline",
+    );
+}
+
+#[test]
+fn kmod_help_version_list_and_bad_commands() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let proc_modules = tmp.path().join("modules");
+    std::fs::write(&proc_modules, "").expect("write");
+    for args in [
+        &[][..],
+        &["help"],
+        &["--help"],
+        &["-h", "list"],
+        &["--he"],
+        &["--bogus"],
+        &["-x"],
+        &["bogus"],
+        &["modprobe", "x"],
+        &["--", "help"],
+        &["list", "extra"],
+        &["static-nodes", "--bogus"],
+    ] {
+        let k = kmod_as("kmod", &os(args));
+        let r = rprobe_as("kmod", &os(args));
+        assert_same(&k, &r, verbatim, &format!("kmod {args:?}"));
+    }
+    // `kmod list` is lsmod.
+    let text_mods = "b 16384 0 - Live 0x0000000000000000\na 20480 1 b, Live 0x0000000000000000\n";
+    std::fs::write(&proc_modules, text_mods).expect("write");
+    let list = Command::new(rprobe())
+        .args(["kmod", "list"])
+        .env("RPROBE_PROC_MODULES", &proc_modules)
+        .output()
+        .expect("run");
+    let lsmod = Command::new(rprobe())
+        .arg("lsmod")
+        .env("RPROBE_PROC_MODULES", &proc_modules)
+        .output()
+        .expect("run");
+    assert_eq!(list.stdout, lsmod.stdout);
+    assert_eq!(code(&list), 0);
+    // --version: kmod's two lines (name and version, then features).
+    let v = rprobe_as("kmod", &os(&["--version"]));
+    assert_eq!(code(&v), 0);
+    assert_eq!(text(&v.stdout).lines().count(), 2, "{}", text(&v.stdout));
+    // The module directory can be named for tests.
+    std::fs::write(tmp.path().join("modules.devname"), "fuse fuse c10:229\n").expect("write");
+    let o = Command::new(rprobe())
+        .args(["kmod", "static-nodes", "-f", "devname"])
+        .env("RPROBE_MODULE_DIR", tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(text(&o.stdout), "fuse fuse c10:229\n");
+}

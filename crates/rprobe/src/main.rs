@@ -1,4 +1,4 @@
-//! rprobe: one binary that acts as modprobe, depmod, modinfo, insmod, rmmod, lsmod and an
+//! rprobe: one binary that acts as modprobe, depmod, modinfo, insmod, rmmod, lsmod, kmod and an
 //! initramfs builder. The tool is picked by the name the binary was called by (argv[0]),
 //! or, when called as `rprobe`, by a first argument naming a tool; otherwise it is modprobe.
 //!
@@ -16,6 +16,7 @@ mod generate;
 mod getopt;
 mod initramfs;
 mod insmod;
+mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
@@ -67,6 +68,7 @@ enum Tool {
     Insmod,
     Rmmod,
     Lsmod,
+    Kmod,
     Initramfs,
     Generate,
 }
@@ -80,6 +82,7 @@ impl Tool {
             "insmod" => Tool::Insmod,
             "rmmod" => Tool::Rmmod,
             "lsmod" => Tool::Lsmod,
+            "kmod" => Tool::Kmod,
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
             _ => return None,
@@ -122,6 +125,7 @@ fn main() -> std::process::ExitCode {
         Tool::Insmod => insmod::main(args),
         Tool::Rmmod => rmmod::main(args),
         Tool::Lsmod => lsmod::main(args),
+        Tool::Kmod => kmod::main(args),
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
     };
@@ -143,6 +147,10 @@ mod tests {
         let (t, a) = dispatch(v(&["rprobe", "modinfo", "x"]));
         assert_eq!(t, Tool::Modinfo);
         assert_eq!(a, v(&["modinfo", "x"]));
+        assert_eq!(dispatch(v(&["/usr/bin/kmod", "list"])).0, Tool::Kmod);
+        let (t, a) = dispatch(v(&["rprobe", "kmod", "static-nodes"]));
+        assert_eq!(t, Tool::Kmod);
+        assert_eq!(a, v(&["kmod", "static-nodes"]));
         let (t, a) = dispatch(v(&["rprobe", "-D", "ext4"]));
         assert_eq!(t, Tool::Modprobe);
         assert_eq!(a, v(&["modprobe", "-D", "ext4"]));

@@ -15,7 +15,7 @@ use rprobe_resolve::{Config, Module, Resolver, Step};
 #[command(
     name = "modprobe",
     disable_version_flag = true,
-    after_help = "rprobe is also depmod, modinfo, insmod, rmmod and lsmod (called by those names, \
+    after_help = "rprobe is also depmod, modinfo, insmod, rmmod, lsmod and kmod (called by those names, \
 or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure) and \
 `rprobe generate man|completions DIR`."
 )]
