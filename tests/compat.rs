@@ -848,3 +848,105 @@ fn kmod_help_version_list_and_bad_commands() {
         .expect("run");
     assert_eq!(text(&o.stdout), "fuse fuse c10:229\n");
 }
+
+// ---- 7. lsmod's columns from sysfs -------------------------------------------------------
+
+/// libkmod's own messages reduced to what they say ("libkmod: ERROR file.c:12 func: MSG"
+/// becomes "ERROR: MSG"); rprobe's "lsmod: ERROR: MSG" likewise.
+fn libkmod_words(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix("libkmod: ERROR ") {
+                let rest = rest.split_once(' ').map(|x| x.1).unwrap_or(rest);
+                let msg = rest.split_once(": ").map(|x| x.1).unwrap_or(rest);
+                format!("ERROR: {msg}\n")
+            } else if let Some(m) = l.strip_prefix("lsmod: ") {
+                format!("{m}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// Runs `prog ARGS` in a private mount namespace whose /proc/modules is `proc_modules`
+/// and whose /sys/module is the directory `sys_module`.
+fn in_lsmod_namespace(
+    proc_modules: &Path,
+    sys_module: &Path,
+    prog: &Path,
+    args: &[&str],
+) -> Output {
+    let script = r#"
+set -e
+pm=$1; sm=$2; prog=$3; shift 3
+mount --bind "$sm" /sys/module
+mount -t tmpfs rprobe-proc /proc
+cp "$pm" /proc/modules
+set +e
+exec "$prog" "$@"
+"#;
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(proc_modules)
+        .arg(sys_module)
+        .arg(prog)
+        .args(args)
+        .output()
+        .expect("unshare")
+}
+
+#[test]
+fn lsmod_used_by_in_sysfs_holders_order_as_kmod() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sm = tmp.path().join("sys-module");
+    let w = |p: &str, t: &str| {
+        let p = sm.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, t).expect("write");
+    };
+    let d = |p: &str| std::fs::create_dir_all(sm.join(p)).expect("mkdir");
+    w("a/coresize", "20480\n");
+    w("a/refcnt", "3\n");
+    // Holders made in an order unlike /proc/modules' "b,c,d".
+    for h in ["d", "b", "c"] {
+        d(&format!("a/holders/{h}"));
+    }
+    w("b/refcnt", "0\n");
+    d("b/holders");
+    w("d/coresize", "4096\n");
+    w("d/refcnt", "1\n");
+    d("d/holders/a");
+    // c: no directory in sysfs at all.
+    // /proc/modules lists a's users in the reverse of the directory's order, so following
+    // /proc/modules would show another order than kmod's.
+    let mut in_dir: Vec<String> = std::fs::read_dir(sm.join("a/holders"))
+        .expect("holders")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let dir_order = in_dir.join(",");
+    in_dir.reverse();
+    let pm = tmp.path().join("modules");
+    std::fs::write(
+        &pm,
+        format!(
+            "a 16384 3 {}, Live 0x0000000000000000\nb 8192 0 - Live 0x0000000000000000\n\
+             c 4096 0 - Live 0x0000000000000000\nd 12288 1 a, Live 0x0000000000000000\n",
+            in_dir.join(",")
+        ),
+    )
+    .expect("write");
+    let k = in_lsmod_namespace(&pm, &sm, &kmod("lsmod"), &[]);
+    assert!(
+        !text(&k.stderr).contains("mount:") && !text(&k.stderr).contains("unshare:"),
+        "the namespace could not be made (root is needed): {}",
+        text(&k.stderr)
+    );
+    let r = in_lsmod_namespace(&pm, &sm, &rprobe(), &["lsmod"]);
+    assert_same(&k, &r, libkmod_words, "lsmod");
+    assert!(
+        text(&k.stdout).contains(&format!("a                      20480  3 {dir_order}\n")),
+        "kmod follows the directory: {}",
+        text(&k.stdout)
+    );
+}
