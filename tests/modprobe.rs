@@ -501,6 +501,8 @@ fn generated_man_pages_and_completions() {
         man.contains(".TH modprobe 8") && man.contains("show\\-depends"),
         "{man}"
     );
+    let kmod_man = std::fs::read_to_string(tmp.path().join("kmod.8")).expect("kmod man page");
+    assert!(kmod_man.contains("static\\-nodes"), "{kmod_man}");
     let comp = std::fs::read_to_string(tmp.path().join("depmod.bash")).expect("completion");
     assert!(comp.contains("--basedir"), "{comp}");
 }

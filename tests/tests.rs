@@ -6,6 +6,7 @@ mod util;
 mod cache;
 mod cli;
 mod coldplug;
+mod compat;
 mod depmod;
 mod initramfs;
 mod initstate;

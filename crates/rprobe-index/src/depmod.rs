@@ -483,14 +483,30 @@ pub(crate) fn os_msg(e: &std::io::Error) -> String {
     }
 }
 
-/// kmod's strerror for a module it cannot read, with what is actually wrong after it.
+/// kmod's strerror for a module it cannot read, unchanged, then once, in parentheses,
+/// what is actually wrong (without the path, which the message already names).
 fn kmod_reason(e: &Error) -> String {
+    /// The error's text without its leading "PATH: " and without parentheses of its own.
+    fn why(e: &Error, path: &std::path::Path) -> String {
+        let text = e.to_string();
+        let prefix = format!("{}: ", path.display());
+        let text = text.strip_prefix(&prefix).unwrap_or(&text);
+        text.replace(" (", ": ").replace(')', "")
+    }
     match e {
         Error::Io { source, .. } => os_msg(source),
         Error::BadElf { reason, .. } if reason.starts_with("no ELF magic") => {
-            format!("Exec format error ({reason})")
+            "Exec format error (not an ELF file)".into()
         }
-        Error::Empty { .. } => "Exec format error (empty file)".into(),
-        other => format!("Invalid argument ({other})"),
+        Error::Empty { .. } => "Invalid argument (empty file)".into(),
+        Error::BadElf { path, .. }
+        | Error::Decompress { path, .. }
+        | Error::TooLarge { path, .. }
+        | Error::InputTooLarge { path, .. }
+        | Error::BadIndex { path, .. } => format!("Invalid argument ({})", why(e, path)),
+        other => format!(
+            "Invalid argument ({})",
+            other.to_string().replace(" (", ": ").replace(')', "")
+        ),
     }
 }

@@ -267,6 +267,39 @@ impl<'a> ElfModule<'a> {
             .collect())
     }
 
+    /// The entries of __versions in file order, each (CRC, symbol) with a leading '.'
+    /// dropped from the name, as kmod's `--show-modversions` lists them. `Ok(None)` when
+    /// the module has no __versions section; an error when its size is not a whole number
+    /// of 64-byte entries.
+    pub fn modversions(&self) -> Result<Option<Vec<(u64, String)>>> {
+        let verlen = 64;
+        let crclen = if self.is_64() { 8 } else { 4 };
+        let Some(v) = self.section("__versions")? else {
+            return Ok(None);
+        };
+        if v.len() % verlen != 0 {
+            return Err(Error::bad_elf(
+                self.path,
+                format!(
+                    "__versions holds {} bytes, not a multiple of {verlen}",
+                    v.len()
+                ),
+            ));
+        }
+        Ok(Some(
+            v.chunks(verlen)
+                .map(|e| {
+                    let name = c_str(&e[crclen..]);
+                    let name = name.strip_prefix(b".").unwrap_or(name);
+                    (
+                        self.read_uint(&e[..crclen], crclen),
+                        String::from_utf8_lossy(name).into_owned(),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
     /// The undefined symbols of .symtab in table order, each with its CRC from __versions,
     /// then the __versions entries no symbol named (module_layout), as kmod lists them.
     pub fn imports(&self) -> Result<Vec<Import>> {

@@ -14,6 +14,7 @@ pub mod name;
 
 // Module files (reader side): decompression, ELF parsing, modinfo, signatures, records.
 pub mod decompress;
+pub mod devname;
 pub mod elf;
 pub mod record;
 pub mod signature;

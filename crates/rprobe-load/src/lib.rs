@@ -407,6 +407,54 @@ pub fn parse_proc_modules(text: &str) -> Vec<ProcModule> {
         .collect()
 }
 
+/// lsmod's output as kmod's lsmod makes it: the modules of /proc/modules in its order;
+/// size from SYS/module/NAME/coresize (else /proc/modules), the use count from
+/// SYS/module/NAME/refcnt and the holders from SYS/module/NAME/holders in directory order
+/// (libkmod's kmod_module_get_size, _get_refcnt, _get_holders). A value that cannot be read
+/// is shown as kmod shows it, a negative errno; a holders directory that cannot be opened is
+/// reported through `error` and shows none.
+pub fn lsmod_text_sysfs(proc_modules: &str, sys: &Path, error: &mut dyn FnMut(String)) -> String {
+    fn neg_errno(e: &std::io::Error) -> i64 {
+        -i64::from(e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32))
+    }
+    let mut o = String::from("Module                  Size  Used by\n");
+    for m in parse_proc_modules(proc_modules) {
+        let dir = sys.join("module").join(&m.name);
+        let size: i64 = match std::fs::metadata(&dir) {
+            Err(e) => neg_errno(&e),
+            Ok(_) => match std::fs::read_to_string(dir.join("coresize")) {
+                Ok(t) => t.trim().parse().unwrap_or(-22),
+                Err(_) => i64::try_from(m.size).unwrap_or(i64::MAX),
+            },
+        };
+        let refcnt: i64 = match std::fs::read_to_string(dir.join("refcnt")) {
+            Ok(t) => t.trim().parse().unwrap_or(-22),
+            Err(e) => neg_errno(&e),
+        };
+        o.push_str(&format!("{:<19} {:>8}  {}", m.name, size, refcnt));
+        let holders = dir.join("holders");
+        match std::fs::read_dir(&holders) {
+            Ok(rd) => {
+                let mut first = true;
+                for e in rd.flatten() {
+                    o.push_str(if first { " " } else { "," });
+                    o.push_str(&e.file_name().to_string_lossy());
+                    first = false;
+                }
+            }
+            Err(e) => {
+                let why = e
+                    .raw_os_error()
+                    .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
+                    .unwrap_or_else(|| e.to_string());
+                error(format!("could not open '{}': {why}", holders.display()));
+            }
+        }
+        o.push('\n');
+    }
+    o
+}
+
 /// lsmod's output for /proc/modules text, as kmod's lsmod prints it.
 pub fn lsmod_text(proc_modules: &str) -> String {
     let mut o = String::from("Module                  Size  Used by\n");

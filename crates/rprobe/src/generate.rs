@@ -12,6 +12,7 @@ fn commands() -> Vec<clap::Command> {
         crate::insmod::command().name("insmod"),
         crate::rmmod::command().name("rmmod"),
         crate::lsmod::command().name("lsmod"),
+        crate::kmod::command().name("kmod"),
         crate::initramfs::command().name("rprobe-initramfs"),
         crate::coldplug::command().name("rprobe-coldplug"),
     ]

@@ -1,4 +1,5 @@
-//! `lsmod`: the loaded modules from /proc/modules, in kmod's format.
+//! `lsmod`: the loaded modules from /proc/modules, with sizes, use counts and holders from
+//! /sys/module as kmod's lsmod reads them, in kmod's format.
 
 use std::ffi::OsString;
 
@@ -8,10 +9,22 @@ pub fn main(args: Vec<OsString>) -> i32 {
         crate::errln!("Usage: {}", args[0].to_string_lossy());
         return 1;
     }
-    let path = std::env::var_os("RPROBE_PROC_MODULES").unwrap_or_else(|| "/proc/modules".into());
+    let fake_proc = std::env::var_os("RPROBE_PROC_MODULES");
+    let sys = std::env::var_os("RPROBE_SYSFS");
+    let path = fake_proc.clone().unwrap_or_else(|| "/proc/modules".into());
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
+        // A test's /proc/modules without a sysfs tree: the columns of that file alone.
+        Ok(text) if fake_proc.is_some() && sys.is_none() => {
             crate::out!("{}", rprobe_load::lsmod_text(&text));
+            0
+        }
+        // As kmod: sizes, use counts and holders (in directory order) from sysfs.
+        Ok(text) => {
+            let sys = std::path::PathBuf::from(sys.unwrap_or_else(|| "/sys".into()));
+            let out = rprobe_load::lsmod_text_sysfs(&text, &sys, &mut |e| {
+                crate::errln!("lsmod: ERROR: {e}");
+            });
+            crate::out!("{out}");
             0
         }
         Err(e) => {

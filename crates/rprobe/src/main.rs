@@ -1,4 +1,4 @@
-//! rprobe: one binary that acts as modprobe, depmod, modinfo, insmod, rmmod, lsmod and an
+//! rprobe: one binary that acts as modprobe, depmod, modinfo, insmod, rmmod, lsmod, kmod and an
 //! initramfs builder. The tool is picked by the name the binary was called by (argv[0]),
 //! or, when called as `rprobe`, by a first argument naming a tool; otherwise it is modprobe.
 //!
@@ -14,21 +14,42 @@ mod out;
 mod coldplug;
 mod depmod;
 mod generate;
+mod getopt;
 mod initramfs;
 mod insmod;
+mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
 mod rmmod;
 
-/// Parses a tool's arguments with clap; on failure prints the message and returns the
-/// exit code (0 for --help, else `code`), as kmod's tools exit on a bad option.
+/// Parses a tool's arguments as kmod's getopt_long reads them (abbreviated long options,
+/// getopt's words for a bad option), then with clap; on failure prints the message and
+/// returns the exit code (0 for --help, else `code`), as kmod's tools exit on a bad option.
 pub(crate) fn parse_args<T: clap::Parser>(
     tool: &str,
     raw: &[OsString],
     code: i32,
 ) -> Result<T, i32> {
-    T::try_parse_from(raw).map_err(|e| {
+    parse_args_matches(tool, raw, code).map(|(t, _)| t)
+}
+
+/// [`parse_args`], also returning the arguments as getopt saw them, one option per item
+/// (`-q`, `--verbose`, `--config=DIR`), in the order given, up to and including any `--`.
+pub(crate) fn parse_args_matches<T: clap::Parser>(
+    tool: &str,
+    raw: &[OsString],
+    code: i32,
+) -> Result<(T, Vec<OsString>), i32> {
+    let cmd = T::command();
+    let raw = getopt::check(&cmd, raw).map_err(|msg| {
+        crate::errln!("{msg}");
+        code
+    })?;
+    let parsed = cmd
+        .try_get_matches_from(&raw)
+        .and_then(|m| T::from_arg_matches(&m).map(|t| (t, raw)));
+    parsed.map_err(|e| {
         if e.kind() == clap::error::ErrorKind::DisplayHelp {
             let _ = e.print();
             0
@@ -48,6 +69,7 @@ enum Tool {
     Insmod,
     Rmmod,
     Lsmod,
+    Kmod,
     Initramfs,
     Generate,
     Coldplug,
@@ -62,6 +84,7 @@ impl Tool {
             "insmod" => Tool::Insmod,
             "rmmod" => Tool::Rmmod,
             "lsmod" => Tool::Lsmod,
+            "kmod" => Tool::Kmod,
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
             "coldplug" => Tool::Coldplug,
@@ -105,6 +128,7 @@ fn main() -> std::process::ExitCode {
         Tool::Insmod => insmod::main(args),
         Tool::Rmmod => rmmod::main(args),
         Tool::Lsmod => lsmod::main(args),
+        Tool::Kmod => kmod::main(args),
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
         Tool::Coldplug => coldplug::main(args),
@@ -127,6 +151,10 @@ mod tests {
         let (t, a) = dispatch(v(&["rprobe", "modinfo", "x"]));
         assert_eq!(t, Tool::Modinfo);
         assert_eq!(a, v(&["modinfo", "x"]));
+        assert_eq!(dispatch(v(&["/usr/bin/kmod", "list"])).0, Tool::Kmod);
+        let (t, a) = dispatch(v(&["rprobe", "kmod", "static-nodes"]));
+        assert_eq!(t, Tool::Kmod);
+        assert_eq!(a, v(&["kmod", "static-nodes"]));
         let (t, a) = dispatch(v(&["rprobe", "-D", "ext4"]));
         assert_eq!(t, Tool::Modprobe);
         assert_eq!(a, v(&["modprobe", "-D", "ext4"]));

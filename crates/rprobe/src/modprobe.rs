@@ -16,7 +16,7 @@ use rprobe_resolve::{Config, Module, Resolver, Step};
 #[command(
     name = "modprobe",
     disable_version_flag = true,
-    after_help = "rprobe is also depmod, modinfo, insmod, rmmod and lsmod (called by those names, \
+    after_help = "rprobe is also depmod, modinfo, insmod, rmmod, lsmod and kmod (called by those names, \
 or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure) and \
 `rprobe generate man|completions DIR`."
 )]
@@ -60,6 +60,12 @@ pub struct Args {
     /// Print the configuration.
     #[arg(short = 'c', long = "showconfig", alias = "show-config")]
     pub show_config: bool,
+    /// Print the symbol versions (__versions) a module file needs: "0xCRC<TAB>SYMBOL".
+    #[arg(long = "show-modversions", alias = "dump-modversions")]
+    pub show_modversions: bool,
+    /// Print the symbols a module file exports: "0xCRC<TAB>SYMBOL".
+    #[arg(long = "show-exports")]
+    pub show_exports: bool,
     /// Do everything but load or remove.
     #[arg(short = 'n', long = "dry-run", alias = "show")]
     pub dry_run: bool,
@@ -76,8 +82,8 @@ pub struct Args {
     #[arg(short = 's', long = "syslog")]
     pub syslog: bool,
     /// Quiet.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
+    #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
+    pub quiet: u8,
     /// Verbose (repeatable).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -93,6 +99,38 @@ pub struct Args {
     pub kernel_cmdline: Option<PathBuf>,
     /// The module name (or names with -a/-r) and parameters.
     pub args: Vec<String>,
+    /// kmod's `verbose`: a syslog priority, LOG_WARNING unless -q (LOG_EMERG) or -v (one
+    /// more each) say otherwise, applied in the order given (`-v -q` is quiet, `-q -v` is
+    /// LOG_ALERT). Messages up to this priority are printed.
+    #[arg(skip)]
+    pub log_level: i32,
+}
+
+/// syslog's priorities as kmod's tools use them.
+pub mod prio {
+    /// FATAL.
+    pub const CRIT: i32 = 2;
+    /// ERROR.
+    pub const ERR: i32 = 3;
+    /// WARNING, and the default verbosity.
+    pub const WARNING: i32 = 4;
+    /// -q.
+    pub const EMERG: i32 = 0;
+}
+
+/// kmod's verbosity after -q and -v in the order they were given (`opts`: one option per
+/// item, as [`crate::parse_args_matches`] returns them).
+fn log_level(opts: &[OsString]) -> i32 {
+    let mut level = prio::WARNING;
+    for o in opts.iter().skip(1) {
+        match o.to_str() {
+            Some("--") => break,
+            Some("-q" | "--quiet") => level = prio::EMERG,
+            Some("-v" | "--verbose") => level = level.saturating_add(1),
+            _ => {}
+        }
+    }
+    level
 }
 
 /// The module directory as kmod computes it from -d and -S.
@@ -166,17 +204,28 @@ impl Ctx {
             return;
         }
         self.error("FATAL", msg);
-        if !self.args.quiet {
+        if prio::CRIT <= self.args.log_level {
             crate::out::check(std::io::Write::flush(&mut *self.stdout()));
             std::process::exit(1);
         }
     }
 
-    /// Prints an error in kmod's words unless -q.
+    /// Prints a message in kmod's words at kmod's level ("FATAL", "ERROR", "WARNING"),
+    /// when the verbosity (-q, -v) lets that level through.
     pub fn error(&self, level: &str, msg: &str) {
-        if !self.args.quiet {
+        let p = match level {
+            "FATAL" => prio::CRIT,
+            "ERROR" => prio::ERR,
+            _ => prio::WARNING,
+        };
+        if p <= self.args.log_level {
             crate::errln!("modprobe: {level}: {msg}");
         }
+    }
+
+    /// kmod prints each action (insmod/rmmod/install lines) with --show-depends or -v.
+    pub fn show_actions(&self) -> bool {
+        self.args.log_level > prio::WARNING
     }
 }
 
@@ -187,7 +236,13 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
         let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
         raw.splice(1..1, extra);
     }
-    let args: Args = crate::parse_args("modprobe", &raw, 1)?;
+    let args: Args = match crate::parse_args_matches("modprobe", &raw, 1) {
+        Ok((a, m)) => Args {
+            log_level: log_level(&m),
+            ..a
+        },
+        Err(code) => return Err(code),
+    };
     let dirname = module_dirname(&args);
     let dir = match ModuleDir::open(std::path::Path::new(&dirname)) {
         Ok(d) => d,
@@ -237,7 +292,9 @@ pub fn run_coldplug(raw: Vec<OsString>, aliases: &[String], quiet: bool) -> i32 
         Ok(c) => c,
         Err(code) => return code,
     };
-    ctx.args.quiet |= quiet;
+    if quiet {
+        ctx.args.log_level = prio::EMERG;
+    }
     let r = ctx.resolver();
     let mut failed = false;
     for a in aliases {
@@ -273,6 +330,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     if ctx.args.show_config {
         return show_config(&ctx);
+    }
+    if ctx.args.show_modversions || ctx.args.show_exports {
+        let code = show_symbols(&ctx, &ctx.args.args[0], ctx.args.show_modversions);
+        crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
+        return code;
     }
     if ctx.args.remove {
         return remove_all(&ctx);
@@ -314,6 +376,74 @@ fn show_config(ctx: &Ctx) -> i32 {
     }
     crate::out::check(std::io::stdout().write_all(out.as_bytes()));
     0
+}
+
+/// kmod's words for why a module file's symbols could not be read (its errno text), then
+/// once, in parentheses, what is actually wrong.
+fn symbols_error(e: &rprobe_index::Error) -> String {
+    use nix::errno::Errno;
+    use rprobe_index::Error as E;
+    let flat = |s: &str| s.replace(" (", ": ").replace(')', "");
+    match e {
+        E::Io { source, .. } => match source.raw_os_error() {
+            Some(n) => Errno::from_raw(n).desc().to_string(),
+            None => source.to_string(),
+        },
+        E::BadElf { reason, .. } if reason.starts_with("no ELF magic") => {
+            format!("{} (not an ELF file)", Errno::ENOEXEC.desc())
+        }
+        E::BadElf { reason, .. } => format!("{} ({})", Errno::EINVAL.desc(), flat(reason)),
+        E::Empty { .. } => format!("{} (empty file)", Errno::EINVAL.desc()),
+        other => {
+            let t = other.to_string();
+            let why = t.split_once(": ").map(|x| x.1).unwrap_or(&t);
+            format!("{} ({})", Errno::EINVAL.desc(), flat(why))
+        }
+    }
+}
+
+/// `--show-modversions` (versions) or `--show-exports` on the module file `file`: one
+/// "0x%08x<TAB>SYMBOL" line each, as kmod prints them. Returns the exit code.
+fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
+    use rprobe_index::elf::ElfModule;
+    let path = std::path::Path::new(file);
+    if std::fs::metadata(path).is_err() {
+        ctx.log(&format!("Module {file} not found."));
+        return 1;
+    }
+    let what = if versions { "modversions" } else { "symbols" };
+    let list = rprobe_index::decompress::open(path).and_then(|m| {
+        let elf = ElfModule::parse(path, &m.bytes)?;
+        if versions {
+            return elf.modversions();
+        }
+        let exports = elf.exports()?;
+        if exports.is_empty() && elf.section("__ksymtab_strings")?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(exports.into_iter().map(|e| (e.crc, e.name)).collect()))
+    });
+    match list {
+        Ok(Some(list)) => {
+            let mut out = ctx.stdout();
+            for (crc, sym) in list {
+                crate::outln!(out, "0x{crc:08x}\t{sym}");
+            }
+            0
+        }
+        Ok(None) => {
+            let e = nix::errno::Errno::ENOENT.desc();
+            ctx.log(&format!("could not get {what} of {file}: {e}"));
+            1
+        }
+        Err(e) => {
+            ctx.log(&format!(
+                "could not get {what} of {file}: {}",
+                symbols_error(&e)
+            ));
+            1
+        }
+    }
 }
 
 /// Looks `name` up and loads (or shows) each module it names. False on failure.
@@ -436,7 +566,7 @@ fn report_error(ctx: &Ctx, e: &ProbeError) {
 fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
     move |ev| match ev {
         Event::Step(s) => {
-            if ctx.args.verbose > 0 {
+            if ctx.show_actions() {
                 if let Some(l) = step_line(s) {
                     let mut out = ctx.stdout();
                     crate::outln!(out, "{l}");
@@ -445,7 +575,7 @@ fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
             }
         }
         Event::Remove(name) => {
-            if ctx.args.verbose > 0 {
+            if ctx.show_actions() {
                 let mut out = ctx.stdout();
                 crate::outln!(out, "rmmod {name}");
                 crate::out::check(std::io::Write::flush(&mut *out));

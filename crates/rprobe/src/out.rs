@@ -41,3 +41,12 @@ macro_rules! errln {
         let _ = std::io::stderr().write_fmt(format_args!("{}\n", format_args!($($t)*)));
     }};
 }
+
+/// Writes formatted text to standard error as it is (no newline added), ignoring failure.
+#[macro_export]
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_fmt(format_args!($($t)*));
+    }};
+}

@@ -124,85 +124,214 @@ impl Config {
     }
 }
 
-/// depmod.d version patterns: "*" or an extended regular expression searched in the
-/// kernel version. Supported here: literals, '.', '*', '+', '?', '^', '$', [..] classes and
-/// alternation-free groups — what real configuration files use.
+/// depmod.d version patterns, as kmod's depmod reads them: "*" matches every kernel;
+/// anything else is a POSIX extended regular expression searched anywhere in the kernel
+/// version (regcomp with REG_EXTENDED, then regexec). A pattern that does not compile
+/// matches nothing, as in kmod. Matching runs in time linear in the input (no backtracking).
 pub fn kernel_matches(pattern: &str, kversion: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = kversion.chars().collect();
-    if p.first() == Some(&'^') {
-        return re_here(&p[1..], &s);
-    }
-    (0..=s.len()).any(|i| re_here(&p, &s[i..]))
+    let Some(re) = posix_ere_to_regex(pattern) else {
+        return false;
+    };
+    regex::bytes::RegexBuilder::new(&re)
+        .unicode(false)
+        .size_limit(1 << 20)
+        .build()
+        .map(|r| r.is_match(kversion.as_bytes()))
+        .unwrap_or(false)
 }
 
-fn atom_len(p: &[char]) -> usize {
-    match p.first() {
-        Some('\\') => 2.min(p.len()),
-        Some('[') => p.iter().position(|&c| c == ']').map(|i| i + 1).unwrap_or(1),
-        _ => 1,
-    }
+/// Writes one literal character in the regex crate's syntax.
+fn lit(c: char, out: &mut String) {
+    let mut b = [0u8; 4];
+    out.push_str(&regex::escape(c.encode_utf8(&mut b)));
 }
 
-fn atom_matches(a: &[char], c: char) -> bool {
-    match a.first() {
-        Some('.') => true,
-        Some('\\') => a.get(1) == Some(&c),
-        Some('[') if a.len() > 1 => {
-            let inner = &a[1..a.len() - 1];
-            let (neg, inner) = match inner.first() {
-                Some('^') => (true, &inner[1..]),
-                _ => (false, inner),
-            };
-            let mut m = false;
-            let mut i = 0;
-            while i < inner.len() {
-                if i + 2 < inner.len() && inner[i + 1] == '-' {
-                    m |= inner[i] <= c && c <= inner[i + 2];
-                    i += 3;
-                } else {
-                    m |= inner[i] == c;
-                    i += 1;
+/// Translates a POSIX extended regular expression (glibc's dialect) into the regex crate's
+/// syntax, or None where glibc's regcomp would refuse it (or it uses what the regex crate
+/// lacks, back-references). What differs: inside brackets a leading ']' is literal, a
+/// backslash is literal and '[' only opens [:class:], [.c.] or [=c=]; outside, an unmatched
+/// ')' is literal, a backslash before an ordinary character is that character, and "(?" is
+/// an error.
+fn posix_ere_to_regex(p: &str) -> Option<String> {
+    let c: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            '[' => i = bracket(&c, i, &mut out)?,
+            '\\' => {
+                let n = *c.get(i + 1)?;
+                match n {
+                    '<' | '>' | 'b' | 'B' | 'w' | 'W' | 's' | 'S' => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    '`' => out.push_str("\\A"),
+                    '\'' => out.push_str("\\z"),
+                    '1'..='9' => return None,
+                    _ => lit(n, &mut out),
                 }
+                i += 2;
             }
-            m != neg
+            '(' => {
+                if c.get(i + 1) == Some(&'?') {
+                    return None;
+                }
+                depth += 1;
+                out.push('(');
+                i += 1;
+            }
+            ')' => {
+                if depth == 0 {
+                    out.push_str("\\)");
+                } else {
+                    depth -= 1;
+                    out.push(')');
+                }
+                i += 1;
+            }
+            '#' | '&' | '~' | '-' | ' ' => {
+                lit(c[i], &mut out);
+                i += 1;
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
         }
-        Some(&x) => x == c,
-        None => false,
     }
+    Some(out)
 }
 
-fn re_here(p: &[char], s: &[char]) -> bool {
-    if p.is_empty() {
-        return true;
+/// Translates the bracket expression opening at `c[start]` into `out`; returns the index
+/// after its closing ']', or None when it is not closed.
+fn bracket(c: &[char], start: usize, out: &mut String) -> Option<usize> {
+    let mut i = start + 1;
+    out.push('[');
+    if c.get(i) == Some(&'^') {
+        out.push('^');
+        i += 1;
     }
-    if p == ['$'] {
-        return s.is_empty();
-    }
-    let n = atom_len(p);
-    let (atom, rest) = p.split_at(n);
-    match rest.first() {
-        Some('*') | Some('+') | Some('?') => {
-            let op = rest[0];
-            let rest = &rest[1..];
-            let min = usize::from(op == '+');
-            let max = if op == '?' { 1 } else { usize::MAX };
-            let mut k = 0;
-            while k < max && k < s.len() && atom_matches(atom, s[k]) {
-                k += 1;
-            }
-            (min..=k).rev().any(|j| re_here(rest, &s[j..]))
+    // Items: a literal (possibly a range start) or a class name.
+    let mut first = true;
+    loop {
+        let ch = *c.get(i)?;
+        if ch == ']' && !first {
+            out.push(']');
+            return Some(i + 1);
         }
-        _ => !s.is_empty() && atom_matches(atom, s[0]) && re_here(rest, &s[1..]),
+        first = false;
+        let (lo, next) = if ch == '[' && matches!(c.get(i + 1), Some(':' | '.' | '=')) {
+            let kind = c[i + 1];
+            let body_start = i + 2;
+            let mut j = body_start;
+            while !(c.get(j) == Some(&kind) && c.get(j + 1) == Some(&']')) {
+                if j >= c.len() {
+                    return None;
+                }
+                j += 1;
+            }
+            let body: String = c[body_start..j].iter().collect();
+            if kind == ':' {
+                const CLASSES: [&str; 12] = [
+                    "alnum", "alpha", "blank", "cntrl", "digit", "graph", "lower", "print",
+                    "punct", "space", "upper", "xdigit",
+                ];
+                if !CLASSES.contains(&body.as_str()) {
+                    return None;
+                }
+                out.push_str(&format!("[:{body}:]"));
+                i = j + 2;
+                continue;
+            }
+            // A collating element or equivalence class of one character is that character.
+            let mut chars = body.chars();
+            match (chars.next(), chars.next()) {
+                (Some(x), None) => (x, j + 2),
+                _ => return None,
+            }
+        } else {
+            (ch, i + 1)
+        };
+        // A range "lo-hi" unless '-' is last before ']'.
+        if c.get(next) == Some(&'-') && c.get(next + 1).is_some_and(|&h| h != ']') {
+            let hi_at = next + 1;
+            let (hi, after) = if c[hi_at] == '[' && matches!(c.get(hi_at + 1), Some('.' | '=')) {
+                let kind = c[hi_at + 1];
+                let hi = *c.get(hi_at + 2)?;
+                if c.get(hi_at + 3) != Some(&kind) || c.get(hi_at + 4) != Some(&']') {
+                    return None;
+                }
+                (hi, hi_at + 5)
+            } else {
+                (c[hi_at], hi_at + 1)
+            };
+            if hi < lo {
+                return None;
+            }
+            lit(lo, out);
+            out.push('-');
+            lit(hi, out);
+            i = after;
+        } else {
+            lit(lo, out);
+            i = next;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each pattern against glibc's answer (regcomp REG_EXTENDED + regexec, as kmod).
+    #[test]
+    fn posix_extended_patterns() {
+        let v61 = "6.1.0-28-amd64";
+        let v612 = "6.12.12+deb12-amd64";
+        for (pat, m61, m612) in [
+            (r"6\.(1|12)\.", true, true),
+            (r"^6\.1[0-9]{1}", false, true),
+            (r"^[[:digit:]]+\.", true, true),
+            (r"^6\.1(2)?\.", true, true),
+            (r"^6\.1(2)\.", false, true),
+            (r"[]a]md", true, true),
+            (r"[]x]md", false, false),
+            (r"[^]a]md64$", false, false),
+            (r"-(amd|arm)64$", true, true),
+            (r"\+deb", false, true),
+            (r"[+]deb", false, true),
+            (r"[a\]md", true, true),
+            (r"^6\.1\.0-[[:digit:]]{2}-", true, false),
+            (r"6.1)", false, false),
+            (r"(", false, false),
+            (r"[", false, false),
+            (r"[[:nope:]]", false, false),
+            (r"(?i)AMD", false, false),
+            (r"^(6)\1", false, false),
+            (r"[[.-.]]28", true, false),
+            (r"[z-a]", false, false),
+            (r"a&&b|amd", true, true),
+        ] {
+            assert_eq!(kernel_matches(pat, v61), m61, "{pat} on {v61}");
+            assert_eq!(kernel_matches(pat, v612), m612, "{pat} on {v612}");
+        }
+    }
+
+    /// Patterns that make a backtracking matcher explode finish at once.
+    #[test]
+    fn no_exponential_backtracking() {
+        let long = "a".repeat(64);
+        let t = std::time::Instant::now();
+        assert!(!kernel_matches("(a*)*b", &long));
+        assert!(!kernel_matches("^(a|aa)+$b", &long));
+        assert!(!kernel_matches("a*a*a*a*a*a*a*a*a*a*a*a*b", &long));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
 
     #[test]
     fn version_patterns() {

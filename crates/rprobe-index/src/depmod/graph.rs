@@ -14,14 +14,28 @@ pub(crate) struct Graph {
     pub(crate) symbols: Vec<(String, usize)>,
 }
 
+/// Removes `m` from kmod's circular root list as kmod_list_remove_data does: the list's
+/// head becomes the entry after the removed one (the list turns), so later roots are taken
+/// from there and wrap around to the old head.
+fn remove_root(roots: &mut Vec<usize>, m: usize) {
+    if let Some(p) = roots.iter().position(|&r| r == m) {
+        roots.remove(p);
+        let len = roots.len();
+        if len > 0 {
+            roots.rotate_left(p % len);
+        }
+    }
+}
+
+/// Prints each dependency cycle as kmod's depmod does: a walk from every module still used
+/// after the topological sort, in module order, the root list turning as kmod's does when
+/// modules are taken out of it, each cycle printed from the root it was found from.
 pub(crate) fn report_cycles(
     mods: &[Mod],
     deps: &[Vec<usize>],
     users: &[usize],
     log: &mut dyn FnMut(Level, String),
 ) {
-    // Walk from every module still used after the sort, as kmod does, and print each cycle
-    // found back at its start.
     let mut roots: Vec<usize> = (0..mods.len()).filter(|&i| users[i] > 0).collect();
     let mut in_loop: std::collections::BTreeSet<&str> = Default::default();
     let mut visited = vec![false; mods.len()];
@@ -43,7 +57,7 @@ pub(crate) fn report_cycles(
                 for &c in chain.iter().rev() {
                     names.push(&mods[c].modname);
                     in_loop.insert(&mods[c].modname);
-                    roots.retain(|&r| r != c);
+                    remove_root(&mut roots, c);
                 }
                 names.push(&mods[m].modname);
                 log(
@@ -52,9 +66,27 @@ pub(crate) fn report_cycles(
                 );
                 continue;
             }
+            // A module met again below itself (not the root) is a cycle that does not pass
+            // through the root: kmod's walk goes round it forever (it never ends, printing
+            // ever longer chains). rprobe does not enter it; whenever kmod's walk ends, this
+            // never happens, so the output is kmod's.
+            if m != root && {
+                let mut p = verts[v].1;
+                let mut again = false;
+                while let Some(pv) = p {
+                    if verts[pv].0 == m {
+                        again = true;
+                        break;
+                    }
+                    p = verts[pv].1;
+                }
+                again
+            } {
+                continue;
+            }
             visited[m] = true;
             if deps[m].is_empty() {
-                roots.retain(|&r| r != m);
+                remove_root(&mut roots, m);
                 continue;
             }
             for &d in &deps[m] {

@@ -1,0 +1,262 @@
+//! kmod's tools read their options with glibc's getopt_long: long options may be shortened
+//! to any unambiguous prefix, and a bad option is reported in getopt's words
+//! (`modprobe: unrecognized option '--bogus'`). This module checks the arguments the way
+//! getopt_long does, against a tool's clap definition, and rewrites them into a form clap
+//! reads the same way (full long names, values attached), so clap never has to report an
+//! option error in its own words.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+/// One option as getopt_long sees it.
+struct Opt {
+    /// The clap argument id (options sharing it are the same option, as getopt's `val`).
+    id: String,
+    /// Long names, the primary first, then aliases (kmod's tables list them in that order).
+    longs: Vec<String>,
+    /// Short names.
+    shorts: Vec<char>,
+    /// Whether it takes a value (getopt's required_argument).
+    takes_value: bool,
+    /// Hidden options are rprobe's own: matched only by their full name.
+    hidden: bool,
+}
+
+fn options(cmd: &clap::Command) -> Vec<Opt> {
+    cmd.get_arguments()
+        .filter(|a| !a.is_positional())
+        .map(|a| {
+            let mut longs: Vec<String> = a.get_long().map(str::to_string).into_iter().collect();
+            longs.extend(
+                a.get_all_aliases()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string),
+            );
+            let mut shorts: Vec<char> = a.get_short().into_iter().collect();
+            shorts.extend(a.get_all_short_aliases().unwrap_or_default());
+            Opt {
+                id: a.get_id().to_string(),
+                longs,
+                shorts,
+                takes_value: a.get_action().takes_values(),
+                hidden: a.is_hide_set(),
+            }
+        })
+        .collect()
+}
+
+/// What getopt_long would say about `raw` (argv[0] first, which prefixes its messages), or
+/// the arguments rewritten for clap: long options spelled in full with `=VALUE` attached,
+/// bundled short options split, option values attached to their option.
+pub fn check(cmd: &clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, String> {
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let opts = options(&cmd);
+    let argv0 = raw
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out: Vec<OsString> = raw.first().cloned().into_iter().collect();
+    let mut i = 1;
+    while i < raw.len() {
+        let arg = &raw[i];
+        let bytes = arg.as_bytes();
+        i += 1;
+        if bytes == b"--" {
+            out.extend(raw[i - 1..].iter().cloned());
+            break;
+        }
+        if bytes.len() < 2 || bytes[0] != b'-' {
+            out.push(arg.clone());
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if let Some(body) = text.strip_prefix("--") {
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let (opt, full) = find_long(&opts, name).map_err(|e| match e {
+                LongErr::Unknown => format!("{argv0}: unrecognized option '--{body}'"),
+                LongErr::Ambiguous(list) => {
+                    let mut m = format!("{argv0}: option '--{body}' is ambiguous; possibilities:");
+                    for l in list {
+                        m.push_str(&format!(" '--{l}'"));
+                    }
+                    m
+                }
+            })?;
+            match (opt.takes_value, value) {
+                (false, Some(_)) => {
+                    return Err(format!(
+                        "{argv0}: option '--{full}' doesn't allow an argument"
+                    ))
+                }
+                (false, None) => out.push(format!("--{full}").into()),
+                (true, Some(_)) => {
+                    let v = &bytes[bytes.iter().position(|&b| b == b'=').unwrap_or(0) + 1..];
+                    out.push(joined(&format!("--{full}="), v));
+                }
+                (true, None) => {
+                    let Some(v) = raw.get(i) else {
+                        return Err(format!("{argv0}: option '--{full}' requires an argument"));
+                    };
+                    i += 1;
+                    out.push(joined(&format!("--{full}="), v.as_bytes()));
+                }
+            }
+            continue;
+        }
+        // A bundle of short options: "-nvq", "-Cdir", "-C dir".
+        let mut k = 1;
+        while k < bytes.len() {
+            let c = char::from(bytes[k]);
+            let Some(opt) = opts
+                .iter()
+                .find(|o| bytes[k].is_ascii() && o.shorts.contains(&c))
+            else {
+                let shown = if bytes[k].is_ascii() {
+                    c.to_string()
+                } else {
+                    String::from_utf8_lossy(&bytes[k..k + 1]).into_owned()
+                };
+                return Err(format!("{argv0}: invalid option -- '{shown}'"));
+            };
+            k += 1;
+            if !opt.takes_value {
+                out.push(format!("-{c}").into());
+                continue;
+            }
+            let value: &[u8] = if k < bytes.len() {
+                &bytes[k..]
+            } else if let Some(v) = raw.get(i) {
+                i += 1;
+                v.as_bytes()
+            } else {
+                return Err(format!("{argv0}: option requires an argument -- '{c}'"));
+            };
+            out.push(match opt.longs.first() {
+                Some(l) => joined(&format!("--{l}="), value),
+                None => joined(&format!("-{c}"), value),
+            });
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `prefix` followed by the raw bytes of `v` (as they came from the command line).
+fn joined(prefix: &str, v: &[u8]) -> OsString {
+    let mut b = prefix.as_bytes().to_vec();
+    b.extend_from_slice(v);
+    OsString::from_vec(b)
+}
+
+enum LongErr {
+    Unknown,
+    Ambiguous(Vec<String>),
+}
+
+/// getopt_long's long-option match: an exact name wins; else the one option whose names
+/// start with `name` (several names of one option are not ambiguous); else the first match
+/// and every later one that is a different option, in table order.
+fn find_long<'a>(opts: &'a [Opt], name: &str) -> Result<(&'a Opt, String), LongErr> {
+    for o in opts {
+        if let Some(l) = o.longs.iter().find(|l| *l == name) {
+            return Ok((o, l.clone()));
+        }
+    }
+    if name.is_empty() {
+        return Err(LongErr::Unknown);
+    }
+    let mut first: Option<(&Opt, &String)> = None;
+    let mut ambiguous: Vec<String> = Vec::new();
+    for o in opts.iter().filter(|o| !o.hidden) {
+        for l in o.longs.iter().filter(|l| l.starts_with(name)) {
+            match first {
+                None => first = Some((o, l)),
+                Some((f, fl)) => {
+                    if f.id != o.id || f.takes_value != o.takes_value {
+                        if ambiguous.is_empty() {
+                            ambiguous.push(fl.clone());
+                        }
+                        ambiguous.push(l.clone());
+                    }
+                }
+            }
+        }
+    }
+    match first {
+        _ if !ambiguous.is_empty() => Err(LongErr::Ambiguous(ambiguous)),
+        Some((o, l)) => Ok((o, l.clone())),
+        None => Err(LongErr::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd() -> clap::Command {
+        clap::Command::new("t")
+            .arg(
+                clap::Arg::new("all")
+                    .short('a')
+                    .long("all")
+                    .action(clap::ArgAction::SetTrue),
+            )
+            .arg(
+                clap::Arg::new("show")
+                    .short('c')
+                    .long("showconfig")
+                    .alias("show-config")
+                    .action(clap::ArgAction::SetTrue),
+            )
+            .arg(clap::Arg::new("sv").short('S').long("set-version"))
+            .arg(clap::Arg::new("rest").num_args(0..))
+    }
+
+    fn v(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn getopt_words() {
+        let c = cmd();
+        let e = |a: &[&str]| check(&c, &v(a)).unwrap_err();
+        assert_eq!(e(&["t", "--bogus=1"]), "t: unrecognized option '--bogus=1'");
+        assert_eq!(e(&["t", "-aZ"]), "t: invalid option -- 'Z'");
+        assert_eq!(e(&["t", "-S"]), "t: option requires an argument -- 'S'");
+        assert_eq!(
+            e(&["t", "--set"]),
+            "t: option '--set-version' requires an argument"
+        );
+        assert_eq!(
+            e(&["t", "--al=1"]),
+            "t: option '--all' doesn't allow an argument"
+        );
+        assert_eq!(
+            e(&["t", "--s"]),
+            "t: option '--s' is ambiguous; possibilities: '--showconfig' '--set-version'"
+        );
+    }
+
+    #[test]
+    fn rewrites_for_clap() {
+        let c = cmd();
+        assert_eq!(
+            check(&c, &v(&["t", "--show-c", "-acS", "-x", "m", "--", "-z"])).unwrap(),
+            v(&[
+                "t",
+                "--show-config",
+                "-a",
+                "-c",
+                "--set-version=-x",
+                "m",
+                "--",
+                "-z"
+            ])
+        );
+    }
+}
