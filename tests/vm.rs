@@ -318,6 +318,7 @@ fn vm_612_parallel_loading_and_coldplug() {
         "parallel_same_set",
         "coldplug_same_set",
         "failure_isolated",
+        "remove_like_kmod",
     ] {
         match results.iter().find(|(n, _, _)| n == name) {
             Some((_, true, _)) => {}
