@@ -10,4 +10,5 @@ mod initramfs;
 mod load;
 mod modinfo;
 mod modprobe;
+mod robustness;
 mod vm;

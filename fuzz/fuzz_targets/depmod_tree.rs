@@ -26,7 +26,10 @@ fn tree() -> &'static Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
     TREE.get_or_init(|| {
         // Keep decompression bombs small: the cap is what is under test, not the machine.
-        std::env::set_var(rprobe_index::decompress::MAX_SIZE_ENV, (8u64 << 20).to_string());
+        std::env::set_var(
+            rprobe_index::decompress::MAX_SIZE_ENV,
+            (8u64 << 20).to_string(),
+        );
         // Memory-backed when possible: each run writes and syncs every index.
         let shm = Path::new("/dev/shm");
         let dir = if shm.is_dir() {
@@ -37,7 +40,11 @@ fn tree() -> &'static Tree {
         .expect("temporary directory");
         let root = dir.path().to_path_buf();
         let t = SynthTree::new(&root, VERSION);
-        t.add(&SynthModule::new("alpha").export("alpha_fn"), "kernel", Codec::None);
+        t.add(
+            &SynthModule::new("alpha").export("alpha_fn"),
+            "kernel",
+            Codec::None,
+        );
         t.add(
             &SynthModule::new("beta").import("alpha_fn"),
             "kernel",

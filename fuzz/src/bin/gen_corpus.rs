@@ -25,14 +25,21 @@ fn main() -> std::io::Result<()> {
             .info("license", "GPL")
             .export("rich_fn")
             .import_crc("plain_fn", Some(0x1234_5678)),
-        SynthModule::new("signed")
-            .import("printk")
-            .signed(b"Build key", b"\x01\x02\x03\x04", &[0x55; 64]),
+        SynthModule::new("signed").import("printk").signed(
+            b"Build key",
+            b"\x01\x02\x03\x04",
+            &[0x55; 64],
+        ),
     ];
     for m in &mods {
         let elf = m.elf();
         for c in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd] {
-            put(&root, "module_bytes", &format!("{}{}", m.name, c.suffix()), &c.compress(&elf))?;
+            put(
+                &root,
+                "module_bytes",
+                &format!("{}{}", m.name, c.suffix()),
+                &c.compress(&elf),
+            )?;
         }
     }
 
@@ -65,7 +72,11 @@ fn main() -> std::io::Result<()> {
     put(&root, "trie_write", "records", &rec)?;
 
     let mut a = Archive::new(0);
-    a.add(Entry::file("lib/modules/6.1.0/kernel/plain.ko", mods[0].elf(), 0o644));
+    a.add(Entry::file(
+        "lib/modules/6.1.0/kernel/plain.ko",
+        mods[0].elf(),
+        0o644,
+    ));
     a.add(Entry::symlink("bin/sh", "busybox"));
     let cpio = a.to_bytes();
     for (name, c) in [
@@ -102,7 +113,10 @@ fn main() -> std::io::Result<()> {
             .export("alpha_fn"),
     ];
     for (i, m) in tree_mods.iter().enumerate() {
-        for (n, c) in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd].into_iter().enumerate() {
+        for (n, c) in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd]
+            .into_iter()
+            .enumerate()
+        {
             let mut seed = vec![n as u8];
             seed.extend(c.compress(&m.elf()));
             put(&root, "depmod_tree", &format!("m{i}{}", c.suffix()), &seed)?;
