@@ -270,8 +270,8 @@ fn damaged_modules_are_named_once_and_the_good_ones_indexed_as_kmod_does() {
         assert!(!a.is_empty());
         assert_eq!(a, b, "{f}: keys and values");
     }
-    // modules.alias (text) also holds the non-ASCII alias: the text format can, only the
-    // trie cannot (and kmod 30 writes it there too before dying on the .bin).
+    // modules.alias (text) also holds the non-ASCII alias: the text format can hold it,
+    // only the trie cannot.
     let alias = String::from_utf8_lossy(&read(&ours.join("modules.alias")))
         .replace("alias pci:v\u{e9}d* weird\n", "");
     assert_eq!(
