@@ -13,4 +13,5 @@ mod initstate;
 mod load;
 mod modinfo;
 mod modprobe;
+mod robustness;
 mod vm;

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::depmod::config::{kernel_matches, logical_lines, Config, Notes};
+use rprobe_index::conf::logical_lines;
+use rprobe_index::depmod::config::{kernel_matches, Config, Notes};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_resolve::config::{fnmatch, underscores};
+use rprobe_index::name::{alias_normalize, normalize};
+use rprobe_resolve::config::fnmatch;
 use rprobe_resolve::Config;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = c.remove_for(n);
         let _ = c.softdep_for(n);
         let _ = c.is_blacklisted(n);
-        let _ = underscores(n);
+        let _ = normalize(n);
+        let _ = alias_normalize(n);
         let _ = fnmatch(n, cmdline);
     }
     let _ = c.show();

@@ -12,7 +12,7 @@ mod graph;
 pub mod khash;
 mod output;
 mod search;
-mod symbols;
+pub mod symbols;
 
 use graph::{report_cycles, Graph};
 pub use output::outputs;
@@ -125,72 +125,31 @@ pub fn run_collect(
     // Kernel symbols first (owner: none), as kmod loads them before the modules.
     let mut symtab: HashMap<String, Sym> = HashMap::new();
     let prefix = opts.sym_prefix;
-    let strip = |s: &str| -> String {
-        match prefix {
-            Some(p) if s.as_bytes().first() == Some(&p) => s[1..].to_string(),
-            _ => s.to_string(),
-        }
-    };
+    let strip = |s: &str| -> String { symbols::strip_prefix(s, prefix).to_string() };
     let mut check_crcs = false;
     let mut print_unknown = opts.print_unknown;
-    if let Some(sv) = &opts.symvers {
+    let kernel = if let Some(sv) = &opts.symvers {
         let text = std::fs::read_to_string(sv).map_err(|e| Error::io(sv, e))?;
-        for (n, line) in text.lines().enumerate() {
-            let mut w = line.split([' ', '\t']).filter(|s| !s.is_empty());
-            let (Some(ver), Some(sym), Some(wh)) = (w.next(), w.next(), w.next()) else {
-                continue;
-            };
-            if wh != "vmlinux" {
-                continue;
-            }
-            let v = ver.trim_start_matches("0x").trim_start_matches("0X");
-            match u64::from_str_radix(v, 16) {
-                Ok(crc) => {
-                    symtab.insert(strip(sym), Sym { owner: None, crc });
-                }
-                Err(_) => log(
-                    Level::Error,
-                    format!(
-                        "{}:{} Invalid symbol version {ver}: Success",
-                        sv.display(),
-                        n + 1
-                    ),
-                ),
-            }
-        }
-        add_fake_syms(&mut symtab);
         check_crcs = true;
+        Some(symbols::parse_symvers(sv, &text, prefix))
     } else if let Some(map) = &opts.system_map {
-        let text = std::fs::read(map).map_err(|e| Error::io(map, e))?;
-        let text = String::from_utf8_lossy(&text);
-        for (n, raw) in text.split_inclusive('\n').enumerate() {
-            let line = raw.trim_end_matches('\n');
-            let mut parts = line.splitn(3, ' ');
-            let (Some(_), Some(_), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
-                log(
-                    Level::Error,
-                    format!("{}:{}: invalid line: {raw}", map.display(), n + 1),
-                );
-                continue;
-            };
-            let name = match prefix {
-                Some(p) if name.as_bytes().first() == Some(&p) => &name[1..],
-                _ => name,
-            };
-            if let Some(s) = name.strip_prefix("__ksymtab_") {
-                symtab.insert(
-                    s.to_string(),
-                    Sym {
-                        owner: None,
-                        crc: 0,
-                    },
-                );
-            }
+        let bytes = std::fs::read(map).map_err(|e| Error::io(map, e))?;
+        Some(symbols::parse_system_map(map, &bytes, prefix))
+    } else {
+        if print_unknown {
+            log(Level::Warning, "-e needs -E or -F".into());
+            print_unknown = false;
+        }
+        None
+    };
+    if let Some((table, messages)) = kernel {
+        for (lv, m) in messages {
+            log(lv, m);
+        }
+        for (name, crc) in table {
+            symtab.insert(name, Sym { owner: None, crc });
         }
         add_fake_syms(&mut symtab);
-    } else if print_unknown {
-        log(Level::Warning, "-e needs -E or -F".into());
-        print_unknown = false;
     }
 
     // Find the modules.
@@ -356,11 +315,7 @@ pub fn run_collect(
             if let Some(k) = key.strip_prefix('.') {
                 key = k;
             }
-            if let Some(p) = prefix {
-                if key.as_bytes().first() == Some(&p) {
-                    key = &key[1..];
-                }
-            }
+            key = symbols::strip_prefix(key, prefix);
             let Some(sym) = symtab.get(key) else {
                 if print_unknown && !weak {
                     log(

@@ -25,14 +25,21 @@ fn main() -> std::io::Result<()> {
             .info("license", "GPL")
             .export("rich_fn")
             .import_crc("plain_fn", Some(0x1234_5678)),
-        SynthModule::new("signed")
-            .import("printk")
-            .signed(b"Build key", b"\x01\x02\x03\x04", &[0x55; 64]),
+        SynthModule::new("signed").import("printk").signed(
+            b"Build key",
+            b"\x01\x02\x03\x04",
+            &[0x55; 64],
+        ),
     ];
     for m in &mods {
         let elf = m.elf();
         for c in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd] {
-            put(&root, "module_bytes", &format!("{}{}", m.name, c.suffix()), &c.compress(&elf))?;
+            put(
+                &root,
+                "module_bytes",
+                &format!("{}{}", m.name, c.suffix()),
+                &c.compress(&elf),
+            )?;
         }
     }
 
@@ -65,7 +72,11 @@ fn main() -> std::io::Result<()> {
     put(&root, "trie_write", "records", &rec)?;
 
     let mut a = Archive::new(0);
-    a.add(Entry::file("lib/modules/6.1.0/kernel/plain.ko", mods[0].elf(), 0o644));
+    a.add(Entry::file(
+        "lib/modules/6.1.0/kernel/plain.ko",
+        mods[0].elf(),
+        0o644,
+    ));
     a.add(Entry::symlink("bin/sh", "busybox"));
     let cpio = a.to_bytes();
     for (name, c) in [
@@ -77,6 +88,39 @@ fn main() -> std::io::Result<()> {
         let mut img = cpio.clone();
         img.extend(c.apply(&cpio)?);
         put(&root, "cpio_list", &format!("{name}.img"), &img)?;
+    }
+
+    // symvers: first byte = -P prefix (0: none), then the file.
+    put(
+        &root,
+        "symvers",
+        "Module.symvers",
+        b"\x000x00000002\tprintk\tvmlinux\tEXPORT_SYMBOL\n0x1\tother\tdrivers/x\tEXPORT_SYMBOL_GPL\n\
+0xZZ\tbad\tvmlinux\tEXPORT_SYMBOL\nshort\n",
+    )?;
+    put(
+        &root,
+        "symvers",
+        "System.map",
+        b"_ffffffff81000000 T _stext\nffffffff82000000 r ___ksymtab_printk\nbadline\n",
+    )?;
+    // depmod_tree: first byte = suffix (0 .ko, 1 .ko.gz, 2 .ko.xz, 3 .ko.zst), then the file.
+    let tree_mods = [
+        SynthModule::new("bad").export("bad_fn").import("alpha_fn"),
+        SynthModule::new("bad")
+            .info("alias", "pci:v00008086d*sv*sd*bc*sc*i*")
+            .info("softdep", "pre: alpha")
+            .export("alpha_fn"),
+    ];
+    for (i, m) in tree_mods.iter().enumerate() {
+        for (n, c) in [Codec::None, Codec::Gzip, Codec::Xz, Codec::Zstd]
+            .into_iter()
+            .enumerate()
+        {
+            let mut seed = vec![n as u8];
+            seed.extend(c.compress(&m.elf()));
+            put(&root, "depmod_tree", &format!("m{i}{}", c.suffix()), &seed)?;
+        }
     }
 
     put(
