@@ -56,12 +56,11 @@ impl Compression {
     }
 }
 
-/// The bytes of a module, mapped or decoded.
+/// The bytes of a module, read or decoded into memory (never mapped: a file truncated
+/// under a mapping would end the process with SIGBUS).
 #[derive(Debug)]
 pub enum ModuleBytes {
-    /// A plain file, memory-mapped.
-    Mapped(memmap2::Mmap),
-    /// Decoded (or read) into memory.
+    /// Read or decoded into memory.
     Owned(Vec<u8>),
 }
 
@@ -69,7 +68,6 @@ impl Deref for ModuleBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            ModuleBytes::Mapped(m) => m,
             ModuleBytes::Owned(v) => v,
         }
     }
@@ -117,13 +115,16 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
                     limit,
                 });
             }
-            // SAFETY: the map is read-only and private to this process; a module file
-            // being truncated under us is the one hazard, the same one kmod accepts.
-            // SAFETY: the map is read-only and private to this process; a file changed under
-            // it can only give wrong bytes, which the parsers treat as any bad input.
-            #[allow(unsafe_code)]
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-            ModuleBytes::Mapped(map)
+            // Read, not mapped: a module truncated under a mapping (a package being
+            // replaced) would kill the process with SIGBUS, and unmapping thousands of files
+            // from several threads costs more in TLB shootdowns than the copy. The size
+            // was checked against the cap above.
+            let mut data = Vec::with_capacity(meta.len() as usize);
+            data.extend_from_slice(&head[..n]);
+            file.take(limit.saturating_sub(n as u64))
+                .read_to_end(&mut data)
+                .map_err(|e| Error::io(path, e))?;
+            ModuleBytes::Owned(data)
         }
         codec => {
             // Nothing is sized by the file: a compressed file larger than the cap is refused
