@@ -80,7 +80,11 @@ struct Node<'a> {
 
 struct State<'a> {
     nodes: Vec<Node<'a>>,
-    ready: BinaryHeap<Reverse<usize>>,
+    /// Steps whose predecessors are done: the one with the most work still behind it
+    /// first (then kmod's order); with one thread, kmod's order alone.
+    ready: BinaryHeap<(u64, Reverse<usize>)>,
+    /// Each step's priority.
+    rank: Vec<u64>,
     finished: usize,
     errors: Vec<ProbeError>,
 }
@@ -198,15 +202,21 @@ pub fn insert_all(
     }
     let nodes = graph(r, &wanted, flags);
     let total = nodes.len();
+    let rank = if jobs > 1 {
+        critical_path(&nodes)
+    } else {
+        vec![0; nodes.len()]
+    };
     let ready = nodes
         .iter()
         .enumerate()
         .filter(|(_, n)| n.waiting_on == 0)
-        .map(|(i, _)| Reverse(i))
+        .map(|(i, _)| (rank[i], Reverse(i)))
         .collect();
     let state = Mutex::new(State {
         nodes,
         ready,
+        rank,
         finished: 0,
         errors,
     });
@@ -226,7 +236,7 @@ pub fn insert_all(
                     wake.notify_all();
                     return;
                 }
-                if let Some(Reverse(i)) = st.ready.pop() {
+                if let Some((_, Reverse(i))) = st.ready.pop() {
                     st.nodes[i].status = Status::Running;
                     break (i, st.nodes[i].step, st.nodes[i].required);
                 }
@@ -258,6 +268,31 @@ pub fn insert_all(
     state.into_inner().map(|st| st.errors).unwrap_or_default()
 }
 
+/// For each step, the work on the longest chain of steps that need it, itself included,
+/// with a module's file size standing for its work (decompressing and relocating it):
+/// starting the longest chains first keeps every CPU busy to the end.
+fn critical_path(nodes: &[Node]) -> Vec<u64> {
+    let mut rank = vec![0u64; nodes.len()];
+    // Edges go from earlier to later steps, so later steps are ranked first.
+    for i in (0..nodes.len()).rev() {
+        let own = nodes[i]
+            .step
+            .module
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(1, |m| m.len().max(1));
+        let after = nodes[i]
+            .after
+            .iter()
+            .map(|&(j, _)| rank[j])
+            .max()
+            .unwrap_or(0);
+        rank[i] = own.saturating_add(after);
+    }
+    rank
+}
+
 /// Marks node `i` done or failed and releases what waited for it. What needed a failed (or
 /// skipped) step is skipped in turn, without being started; what only came after it in
 /// kmod's order goes on.
@@ -278,7 +313,8 @@ fn finish(st: &mut State, i: usize, failed: bool) {
             }
             st.nodes[j].waiting_on -= 1;
             if st.nodes[j].waiting_on == 0 {
-                st.ready.push(Reverse(j));
+                let r = st.rank[j];
+                st.ready.push((r, Reverse(j)));
             }
         }
     }
