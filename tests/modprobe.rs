@@ -506,3 +506,43 @@ fn generated_man_pages_and_completions() {
     let comp = std::fs::read_to_string(tmp.path().join("depmod.bash")).expect("completion");
     assert!(comp.contains("--basedir"), "{comp}");
 }
+
+#[test]
+fn softdeps_reaching_a_module_by_name_and_by_alias_list_it_twice() {
+    // kmod keeps a module found through an alias apart from the same module found by name:
+    // with `softdep xfs pre: crc32c_generic post: dummy`, xfs's plan lists crc32c_generic
+    // once through libcrc32c's `pre: crypto-crc32c` and again as xfs's own pre-softdep.
+    let Some(tree) = real_tree("k612") else {
+        return;
+    };
+    let tmp = link_tree(&tree);
+    kmod_depmod(tmp.path(), &tree.version);
+    let conf = tmp.path().join("softdep.d");
+    std::fs::create_dir_all(&conf).expect("mkdir");
+    std::fs::write(
+        conf.join("x.conf"),
+        "softdep xfs pre: crc32c_generic post: dummy\nsoftdep ext4 pre: crc32c_generic jbd2 post: xfs\n",
+    )
+    .expect("conf");
+    let names: Vec<String> = ["xfs", "ext4", "libcrc32c", "btrfs", "crc32c_generic"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    compare_show_depends(tmp.path(), &tree.version, &conf, &names, "softdeps twice");
+    let (k, _) = modprobe_both(
+        &[
+            "-d".into(),
+            tmp.path().into(),
+            "-S".into(),
+            tree.version.clone().into(),
+            "-C".into(),
+            conf.clone().into(),
+            "-D".into(),
+        ],
+        &["xfs".to_string()],
+    );
+    let twice = String::from_utf8_lossy(&k.stdout)
+        .matches("crc32c_generic")
+        .count();
+    assert_eq!(twice, 2, "kmod lists crc32c_generic twice here");
+}

@@ -272,7 +272,11 @@ impl Resolver<'_> {
         required: &mut HashSet<String>,
         list: &mut Vec<(Module, bool)>,
     ) -> Result<()> {
-        if !visited.insert(m.name.clone()) {
+        // kmod marks module objects visited, and a module found through an alias is another
+        // object than the same module found by name: key by both, so a module reached both
+        // ways is listed twice, as kmod lists it.
+        let key = format!("{}\\{}", m.name, m.alias.as_deref().unwrap_or(""));
+        if !visited.insert(key) {
             return Ok(());
         }
         let deps = self.dependencies(m)?;
