@@ -11,20 +11,6 @@ use crate::util::*;
 
 const VER: &str = "6.1.0-synth";
 
-/// Every modules.* file in a module directory except those the package ships.
-fn index_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("modules."))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn assert_dirs_identical(a: &Path, b: &Path, what: &str) {
     let fa = index_files(a);
     let fb = index_files(b);

@@ -167,6 +167,15 @@ fn fixture() -> Fixture {
     }
 }
 
+/// An event as the tests compare it.
+fn describe(e: Event) -> String {
+    match e {
+        Event::Step(s) => format!("step {}", s.module.name),
+        Event::Remove(n) => format!("remove {n}"),
+        Event::Error(e) => format!("error {e}"),
+    }
+}
+
 fn config(text: &str) -> Config {
     let mut c = Config::default();
     c.parse(text, "test.conf");
@@ -191,11 +200,7 @@ fn insert(
     let steps = r.plan(&mods[0], "", flags.ignore_commands).expect("plan");
     let mut events = Vec::new();
     let res = probe::insert(k, &mods[0], &steps, flags, runner, &mut |e| {
-        events.push(match e {
-            Event::Step(s) => format!("step {}", s.module.name),
-            Event::Remove(n) => format!("remove {n}"),
-            Event::Error(e) => format!("error {e}"),
-        })
+        events.push(describe(e))
     });
     (res, events)
 }
@@ -215,11 +220,7 @@ fn remove(
     let mods = r.lookup(name).expect("lookup");
     let mut events = Vec::new();
     let res = probe::remove(k, &r, &mods[0], flags, runner, &mut |e| {
-        events.push(match e {
-            Event::Step(s) => format!("step {}", s.module.name),
-            Event::Remove(n) => format!("remove {n}"),
-            Event::Error(e) => format!("error {e}"),
-        })
+        events.push(describe(e))
     });
     (res, events)
 }

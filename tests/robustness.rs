@@ -18,20 +18,6 @@ fn moddir(root: &Path) -> PathBuf {
     root.join("lib/modules").join(VER)
 }
 
-/// Every modules.* file in a directory, sorted by name.
-fn index_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("modules."))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Every file in a directory (names), sorted.
 fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

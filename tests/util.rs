@@ -108,3 +108,34 @@ pub fn module_files(dir: &Path) -> Vec<PathBuf> {
 pub fn every<T: Clone>(v: &[T], step: usize) -> Vec<T> {
     v.iter().step_by(step.max(1)).cloned().collect()
 }
+
+/// Every modules.* file in a directory, sorted by name.
+pub fn index_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("modules."))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Runs rprobe's depmod on ROOT/lib/modules/VERSION with configuration `conf`; asserts it
+/// succeeded.
+pub fn rprobe_depmod(root: &Path, conf: &Path, version: &str) {
+    let o = run(
+        &rprobe(),
+        [
+            "depmod".as_ref(),
+            "-b".as_ref(),
+            root.as_os_str(),
+            "-C".as_ref(),
+            conf.as_os_str(),
+            version.as_ref(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -29,18 +29,7 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
     // The closure, resolved by rprobe over indexes rprobe's depmod wrote for the whole tree.
     let full = link_tree(tree);
     let conf = empty_conf(full.path());
-    let o = run(
-        &rprobe(),
-        [
-            "depmod".as_ref(),
-            "-b".as_ref(),
-            full.path().as_os_str(),
-            "-C".as_ref(),
-            conf.as_os_str(),
-            tree.version.as_ref(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    rprobe_depmod(full.path(), &conf, &tree.version);
     let moddir = full.path().join("lib/modules").join(&tree.version);
     let dir = ModuleDir::open(&moddir).expect("module dir");
     let cfg = Config::load(Some(std::slice::from_ref(&conf)), Some(&moddir), None);
@@ -73,18 +62,7 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
     ] {
         std::fs::copy(moddir.join(f), subdir.join(f)).expect("copy");
     }
-    let o = run(
-        &rprobe(),
-        [
-            "depmod".as_ref(),
-            "-b".as_ref(),
-            sub.path().as_os_str(),
-            "-C".as_ref(),
-            conf.as_os_str(),
-            tree.version.as_ref(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    rprobe_depmod(sub.path(), &conf, &tree.version);
 
     let mut a = Archive::new(0);
     for e in walkdir::WalkDir::new(sub.path()).min_depth(1) {
@@ -196,18 +174,7 @@ fn full_image(
 ) -> Vec<u8> {
     let full = link_tree(tree);
     let conf = empty_conf(full.path());
-    let o = run(
-        &rprobe(),
-        [
-            "depmod".as_ref(),
-            "-b".as_ref(),
-            full.path().as_os_str(),
-            "-C".as_ref(),
-            conf.as_os_str(),
-            tree.version.as_ref(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    rprobe_depmod(full.path(), &conf, &tree.version);
     let moddir = full.path().join("lib/modules").join(&tree.version);
     let mut a = Archive::new(0);
     for e in walkdir::WalkDir::new(&moddir).min_depth(1) {

@@ -166,14 +166,8 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
     nodes
 }
 
-/// In the kernel as kmod counts it for loading: live, or built in (the tree's
-/// modules.builtin, or the kernel's own word). A "coming" module is not: kmod tries it.
 fn in_kernel(k: &dyn ConcurrentKernel, m: &Module) -> bool {
-    m.builtin
-        || matches!(
-            k.initstate(&m.name),
-            Some(InitState::Live | InitState::Builtin)
-        )
+    crate::probe::counts_as_loaded(m, k.initstate(&m.name))
 }
 
 /// Carries out the requests on up to `jobs` threads (at least one). Returns the failures
@@ -223,11 +217,7 @@ pub fn insert_all(
     let wake = Condvar::new();
     let runner = Mutex::new(runner);
     let report = Mutex::new(report);
-    let load_flags = LoadFlags {
-        ignore_modversions: flags.force_modversion,
-        ignore_vermagic: flags.force_vermagic,
-        userspace_decompress: flags.userspace_decompress,
-    };
+    let load_flags = flags.load_flags();
     let worker = || loop {
         let (i, step, required) = {
             let Ok(mut st) = state.lock() else { return };

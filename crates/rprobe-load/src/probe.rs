@@ -35,6 +35,17 @@ pub struct ProbeFlags {
     pub wait: Option<Duration>,
 }
 
+impl ProbeFlags {
+    /// The flags each load passes to the kernel.
+    pub fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            ignore_modversions: self.force_modversion,
+            ignore_vermagic: self.force_vermagic,
+            userspace_decompress: self.userspace_decompress,
+        }
+    }
+}
+
 /// Which kind of configured command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandKind {
@@ -150,11 +161,13 @@ pub enum Event<'a> {
 /// In the kernel as kmod counts it for loading: live, or built in (the tree's
 /// modules.builtin, or the kernel's own word). A "coming" module is not: kmod tries it.
 fn in_kernel(k: &dyn Kernel, m: &Module) -> bool {
-    m.builtin
-        || matches!(
-            k.initstate(&m.name),
-            Some(InitState::Live | InitState::Builtin)
-        )
+    counts_as_loaded(m, k.initstate(&m.name))
+}
+
+/// kmod's "already in the kernel" for loading: built in (the tree's modules.builtin), or a
+/// state of live or built in. A "coming" module is not: kmod tries it.
+pub(crate) fn counts_as_loaded(m: &Module, state: Option<InitState>) -> bool {
+    m.builtin || matches!(state, Some(InitState::Live | InitState::Builtin))
 }
 
 /// Carries out the plan `steps` for the requested module `m`: steps already in the kernel
@@ -174,11 +187,7 @@ pub fn insert(
         }
         return Ok(());
     }
-    let load_flags = LoadFlags {
-        ignore_modversions: flags.force_modversion,
-        ignore_vermagic: flags.force_vermagic,
-        userspace_decompress: flags.userspace_decompress,
-    };
+    let load_flags = flags.load_flags();
     for s in steps {
         if in_kernel(k, &s.module) {
             if flags.first_time && s.module.name == m.name {
