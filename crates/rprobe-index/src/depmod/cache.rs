@@ -136,7 +136,9 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    fn decode(mut r: impl std::io::Read + 'static, moddir: &str) -> Option<Cache> {
+    /// A cache read from `r` (the bytes of a cache file) for module directory `moddir`;
+    /// None when they are not a usable cache. Records are read when first taken.
+    pub fn decode(mut r: impl std::io::Read + 'static, moddir: &str) -> Option<Cache> {
         let mut magic = [0u8; 12];
         r.read_exact(&mut magic).ok()?;
         if &magic[..8] != MAGIC || magic[8..] != FORMAT_VERSION.to_le_bytes() {
@@ -274,6 +276,26 @@ impl Write for Crc<'_> {
 mod tests {
     use super::*;
     use crate::decompress::Compression;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes, alone or after a valid magic and version, are never trusted
+        /// by accident and never panic, whatever is asked of them.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512), prefixed in any::<bool>()) {
+            let mut data = Vec::new();
+            if prefixed {
+                data.extend_from_slice(MAGIC);
+                data.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            }
+            data.extend_from_slice(&body);
+            if let Some(mut c) = Cache::decode(std::io::Cursor::new(data), "/m") {
+                let key = FileKey { dev: 0, ino: 0, size: 0, mtime: (0, 0), ctime: (0, 0) };
+                let _ = c.take("/m/a.ko", &key);
+                let _ = c.unchanged(0, &[], Path::new("/nonexistent"));
+            }
+        }
+    }
 
     fn rec(name: &str) -> ModuleRecord {
         ModuleRecord {
