@@ -491,7 +491,7 @@ fn generated_man_pages_and_completions() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for what in [&["man"][..], &["completions", "bash"]] {
         let mut args: Vec<&std::ffi::OsStr> = vec!["generate".as_ref()];
-        args.extend(what.iter().map(|w| w.as_ref()));
+        args.extend(what.iter().map(std::ffi::OsStr::new));
         args.push(tmp.path().as_os_str());
         let o = run(&rprobe(), args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
