@@ -655,6 +655,25 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
         let target = in_root_ok(root, &format!("readlink -f \"$(command -v {t})\""));
         assert_eq!(target.trim(), "/usr/sbin/rprobe", "{t}");
     }
+    // kmod's man pages that rprobe has one for are rprobe's too.
+    let pages = TOOLS
+        .iter()
+        .map(|t| format!("man8/{t}.8.gz"))
+        .chain(PAGES5.iter().map(|n| format!("man5/{n}.5.gz")));
+    let mut switched_pages = 0;
+    for page in pages {
+        let path = format!("/usr/share/man/{page}");
+        if !kmod_list.lines().any(|l| l == path) {
+            continue;
+        }
+        switched_pages += 1;
+        let text = in_root_ok(root, &format!("zcat {path}"));
+        assert!(text.contains("rprobe"), "{path} is not rprobe's page");
+        let target = in_root_ok(root, &format!("readlink {path}"));
+        assert_eq!(target.trim(), format!("/usr/share/rprobe/man/{page}"));
+    }
+    // Debian's kmod 30 ships all ten.
+    assert_eq!(switched_pages, 10, "kmod's man pages: {kmod_list}");
     let v = in_root_ok(root, "modprobe --version; depmod --version; kmod --version");
     assert!(
         v.contains("rprobe modprobe version")
