@@ -457,6 +457,48 @@ fn module_names_complete_from_a_real_tree() {
             .expect("bash");
         assert_eq!(stdout(&o).trim(), "--show-depends", "{}", stderr(&o));
     }
+    if let Some(zsh) = need("zsh", find_program("zsh")) {
+        let o = run(
+            &rprobe(),
+            [
+                "generate".as_ref(),
+                "completions".as_ref(),
+                "zsh".as_ref(),
+                comp.path().as_os_str(),
+            ],
+        );
+        assert!(o.status.success());
+        let file = comp.path().join("_modprobe");
+        let text = std::fs::read_to_string(&file).expect("_modprobe");
+        // The module-name argument's action is rprobe's function (options keep theirs).
+        let positional: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("'*::"))
+            .collect();
+        assert!(
+            !positional.is_empty()
+                && positional
+                    .iter()
+                    .all(|l| l.contains(":_rprobe_modules_modprobe'")),
+            "{positional:?}"
+        );
+        // zsh's compadd filters by the current word itself; outside a completion, a stand-in
+        // prints what it is given: every module name.
+        let script = format!(
+            "compdef() {{ }}; source \"$0\"; compadd() {{ [[ $1 == -a ]] && print -l -- ${{(P)2}} }}; \
+             words=(modprobe -q -d {root} -S {v} ext); CURRENT=6; \
+             _rprobe_modules_modprobe x",
+            v = tree.version
+        );
+        let o = Command::new(&zsh)
+            .args(["-f", "-c", &script])
+            .arg(&file)
+            .env("PATH", &path)
+            .output()
+            .expect("zsh");
+        let got: BTreeSet<String> = stdout(&o).lines().map(str::to_string).collect();
+        assert!(got == want, "zsh: {} names: {}", got.len(), stderr(&o));
+    }
     if let Some(fish) = need("fish", find_program("fish")) {
         let o = run(
             &rprobe(),
