@@ -726,9 +726,12 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     // A real operation through the switched name, checked against kmod's own depmod run
     // later in the same root (after switching back) on the same tree.
     let version = "6.1.0-test";
-    small_tree(&root.join("srv/a"), version);
+    // rprobe's depmod works where the system's modules are (and keeps its cache there).
+    small_tree(root, version);
     small_tree(&root.join("srv/b"), version);
-    in_root_ok(root, &format!("depmod -b /srv/a {version}"));
+    in_root_ok(root, &format!("depmod {version}"));
+    let cache = root.join(format!("lib/modules/{version}/.rprobe-depmod.cache"));
+    assert!(cache.is_file(), "rprobe's depmod ran");
     // Switching twice is harmless.
     in_root_ok(root, "rprobe-switch on");
 
@@ -741,7 +744,14 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     let v = in_root_ok(root, "modprobe --version");
     assert!(v.starts_with("kmod version"), "{v}");
     in_root_ok(root, &format!("depmod -b /srv/b {version}"));
-    let dir = |x: &str| root.join(format!("srv/{x}/lib/modules/{version}"));
+    let dir = |x: &str| {
+        let r = if x == "a" {
+            String::new()
+        } else {
+            format!("srv/{x}/")
+        };
+        root.join(format!("{r}lib/modules/{version}"))
+    };
     let kmod_made = crate::util::index_files(&dir("b"));
     assert!(
         kmod_made.contains(&"modules.dep.bin".to_string()),
@@ -776,6 +786,7 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
             "{p}: there before the install, there after dpkg -r"
         );
     }
+    assert!(!cache.exists(), "depmod's cache is left after dpkg -r");
     let o = in_root(root, "dpkg -s rprobe");
     assert!(!o.status.success(), "rprobe still known to dpkg");
 }
