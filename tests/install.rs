@@ -309,7 +309,9 @@ fn every_man_page_exists_and_renders_without_warnings() {
 /// Loads each completion file in its shell; an error or a message fails.
 #[test]
 fn completions_are_written_per_shell_and_load_without_error() {
-    let shells: [(&str, fn(&str) -> String, &[&str]); 3] = [
+    /// A shell, its completion file's name for a command, and how it loads a file.
+    type Shell = (&'static str, fn(&str) -> String, &'static [&'static str]);
+    let shells: [Shell; 3] = [
         ("bash", |t| t.to_string(), &["-c", "source \"$0\""]),
         (
             "zsh",
