@@ -445,6 +445,26 @@ fn module_names_complete_from_a_real_tree() {
             .expect("bash");
         let got: BTreeSet<String> = stdout(&o).lines().map(str::to_string).collect();
         assert_eq!(got, expect_ext, "bash: {}", stderr(&o));
+        // rmmod completes the loaded modules.
+        let proc = comp.path().join("proc-modules");
+        std::fs::write(
+            &proc,
+            "ext4 1036288 1 - Live 0x0000000000000000\nextcon_core 20480 0 - Live 0x0000000000000000\nxfs 2269184 0 - Live 0x0000000000000000\n",
+        )
+        .expect("write");
+        let o = Command::new(&bash)
+            .args([
+                "-c",
+                "source \"$0\"; COMP_WORDS=(rmmod -v ext); COMP_CWORD=2; \
+                 $(complete -p rmmod | sed 's/.* -F \\([^ ]*\\) .*/\\1/') rmmod ext -v; \
+                 printf '%s\\n' \"${COMPREPLY[@]}\"",
+            ])
+            .arg(comp.path().join("rmmod"))
+            .env("PATH", &path)
+            .env("RPROBE_PROC_MODULES", &proc)
+            .output()
+            .expect("bash");
+        assert_eq!(stdout(&o), "ext4\nextcon_core\n", "rmmod: {}", stderr(&o));
         // An option is still completed as an option.
         let o = Command::new(&bash)
             .args([

@@ -138,7 +138,7 @@ fn complete_modules_command() -> clap::Command {
             clap::Arg::new("loaded")
                 .long("loaded")
                 .action(clap::ArgAction::SetTrue)
-                .help("Print the loaded modules (/proc/modules) instead"),
+                .help("Print the loaded modules (/proc/modules, or $RPROBE_PROC_MODULES) instead"),
         )
 }
 
@@ -676,7 +676,11 @@ pub fn complete_modules(args: Vec<OsString>) -> i32 {
         }
     };
     let mut names: Vec<String> = if m.get_flag("loaded") {
-        std::fs::read_to_string("/proc/modules")
+        // RPROBE_PROC_MODULES: the file lsmod reads instead of /proc/modules (tests).
+        let proc = std::env::var_os("RPROBE_PROC_MODULES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/proc/modules"));
+        std::fs::read_to_string(proc)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
