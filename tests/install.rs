@@ -754,6 +754,39 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     in_root_ok(root, &format!("depmod {version}"));
     let cache = root.join(format!("lib/modules/{version}/.rprobe-depmod.cache"));
     assert!(cache.is_file(), "rprobe's depmod ran");
+    // Debian's mkinitramfs on the switched system: the image's modprobe (kept as a link by
+    // initramfs-tools) resolves inside the image and is rprobe.
+    std::fs::write(
+        root.join(format!("boot/config-{version}")),
+        "CONFIG_BLK_DEV_INITRD=y\nCONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n",
+    )
+    .expect("kernel config");
+    in_root_ok(
+        root,
+        &format!(
+            "mkinitramfs -o /tmp/initrd.img {version} && mkdir /tmp/img && \
+             unmkinitramfs /tmp/initrd.img /tmp/img"
+        ),
+    );
+    let img = root.join("tmp/img");
+    let img = if img.join("main").is_dir() {
+        img.join("main")
+    } else {
+        img
+    };
+    for tool in ["/sbin/modprobe", "/sbin/rmmod", "/bin/kmod"] {
+        let o = Command::new("chroot")
+            .arg(&img)
+            .args([tool, "--version"])
+            .output()
+            .expect("chroot into the image");
+        assert!(
+            o.status.success() && stdout(&o).contains("rprobe"),
+            "{tool} in the image: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
     // Switching twice is harmless.
     in_root_ok(root, "rprobe-switch on");
 
