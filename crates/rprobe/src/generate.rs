@@ -12,7 +12,7 @@
 //! by `rprobe complete-modules`, which reads modules.dep of the module directory the
 //! command line names (-d/-b and -S/-k) or of the running kernel.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -163,14 +163,15 @@ const USAGE: &str =
 
 /// Runs `generate`; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let a: Vec<String> = args
-        .iter()
-        .skip(1)
-        .map(|s| s.to_string_lossy().into_owned())
-        .collect();
-    let res = match a.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["man", dir] => create(dir).and_then(|d| write_man(&d)),
-        ["completions", shell @ ("bash" | "zsh" | "fish"), dir] => {
+    let a: Vec<&OsStr> = args.iter().skip(1).map(OsString::as_os_str).collect();
+    let word = |i: usize| a.get(i).and_then(|s| s.to_str());
+    let res = match (a.as_slice(), word(0), word(1)) {
+        ([_], Some("-h" | "--help"), _) => {
+            crate::outln!(std::io::stdout(), "{USAGE}");
+            return 0;
+        }
+        ([_, dir], Some("man"), _) => create(dir).and_then(|d| write_man(&d)),
+        ([_, _, dir], Some("completions"), Some(shell @ ("bash" | "zsh" | "fish"))) => {
             create(dir).and_then(|d| write_completions(shell, &d))
         }
         _ => {
@@ -187,7 +188,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn create(dir: &str) -> Result<PathBuf, String> {
+fn create(dir: &OsStr) -> Result<PathBuf, String> {
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
