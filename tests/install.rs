@@ -541,6 +541,8 @@ fn module_names_complete_from_a_real_tree() {
                 ),
             ])
             .arg(comp.path().join("modinfo.fish"))
+            // modinfo also completes file names: run where no file starts with "ext".
+            .current_dir(comp.path())
             .env("PATH", &path)
             .env("HOME", comp.path())
             .env("XDG_CONFIG_HOME", comp.path())

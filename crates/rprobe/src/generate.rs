@@ -657,9 +657,11 @@ fn fish_modules(name: &str) -> Option<Extra> {
     }
     let _ = writeln!(s, "    rprobe complete-modules $args 2>/dev/null");
     let _ = writeln!(s, "end");
+    // modinfo also takes module files: file names stay offered beside module names.
+    let files = if name == "modinfo" { "" } else { " -f" };
     let _ = writeln!(
         s,
-        "complete -c {name} -f -n 'not string match -q -- \"-*\" (commandline -ct)' -a '(__rprobe_modules_{id})'"
+        "complete -c {name}{files} -n 'not string match -q -- \"-*\" (commandline -ct)' -a '(__rprobe_modules_{id})'"
     );
     Some(Extra {
         append: s,
