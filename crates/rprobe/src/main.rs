@@ -73,6 +73,7 @@ enum Tool {
     Initramfs,
     Generate,
     Coldplug,
+    CompleteModules,
 }
 
 impl Tool {
@@ -88,6 +89,7 @@ impl Tool {
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
             "coldplug" => Tool::Coldplug,
+            "complete-modules" => Tool::CompleteModules,
             _ => return None,
         })
     }
@@ -102,7 +104,10 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
         .unwrap_or("rprobe")
         .to_string();
     if let Some(tool) = Tool::from_name(&argv0) {
-        if !matches!(tool, Tool::Initramfs | Tool::Generate | Tool::Coldplug) {
+        if !matches!(
+            tool,
+            Tool::Initramfs | Tool::Generate | Tool::Coldplug | Tool::CompleteModules
+        ) {
             return (tool, args);
         }
     }
@@ -132,6 +137,7 @@ fn main() -> std::process::ExitCode {
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
         Tool::Coldplug => coldplug::main(args),
+        Tool::CompleteModules => generate::complete_modules(args),
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
