@@ -760,14 +760,20 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
         &cache.join("depmod"),
         Path::new(&format!("/lib/modules/{version}")),
     );
-    assert!(cache_file.is_file(), "rprobe's depmod ran and kept its cache");
+    assert!(
+        cache_file.is_file(),
+        "rprobe's depmod ran and kept its cache"
+    );
     let beside: Vec<_> = std::fs::read_dir(root.join(format!("lib/modules/{version}")))
         .expect("module dir")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with("modules.") && n != "kernel")
         .collect();
-    assert!(beside.is_empty(), "depmod left {beside:?} beside the indexes");
+    assert!(
+        beside.is_empty(),
+        "depmod left {beside:?} beside the indexes"
+    );
     // Debian's mkinitramfs on the switched system: the image's modprobe (kept as a link by
     // initramfs-tools) resolves inside the image and is rprobe.
     std::fs::write(
