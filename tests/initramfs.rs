@@ -363,3 +363,297 @@ fn firmware_and_host_modules() {
         "only what the host uses"
     );
 }
+
+/// A synthetic tree for the daily-use options: `fwuser` names firmware `fw/a.bin`.
+fn daily_tree(root: &Path, version: &str) {
+    use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+    let t = SynthTree::new(root, version);
+    t.add(
+        &SynthModule::new("fwuser").info("firmware", "fw/a.bin"),
+        "kernel",
+        Codec::None,
+    );
+}
+
+fn initramfs(root: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let o = Command::new(rprobe())
+        .arg("initramfs")
+        .arg("-b")
+        .arg(root)
+        .arg("-C")
+        .arg(empty_conf(root))
+        .args(args)
+        .output()
+        .expect("run rprobe initramfs");
+    assert_no_panic(&o, "initramfs");
+    o
+}
+
+/// The image's bytes of one file, read with GNU cpio from an uncompressed image.
+fn cpio_extract(img: &Path, name: &str) -> Vec<u8> {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cpio -i --quiet --to-stdout '{name}' < '{}'",
+            img.display()
+        ))
+        .output()
+        .expect("cpio");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// Firmware is searched as the kernel searches: in each --firmware-dir in turn,
+/// updates/RELEASE, updates, RELEASE, then the directory; the default is BASEDIR/lib/firmware.
+#[test]
+fn firmware_search_order_is_the_kernels() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let v = "6.1.0-fw";
+    daily_tree(root, v);
+    let first = root.join("first");
+    let second = root.join("lib/firmware");
+    let places = [
+        second.join("updates").join(v),
+        second.join("updates"),
+        second.join(v),
+        second.clone(),
+    ];
+    for (i, p) in places.iter().enumerate() {
+        std::fs::create_dir_all(p.join("fw")).expect("mkdir");
+        std::fs::write(p.join("fw/a.bin"), format!("place {i}")).expect("write");
+    }
+    std::fs::create_dir_all(&first).expect("mkdir");
+    let img = root.join("img");
+    let build = |extra: &[&std::ffi::OsStr]| {
+        let mut a: Vec<&std::ffi::OsStr> = vec![
+            "-k".as_ref(),
+            v.as_ref(),
+            "--compress".as_ref(),
+            "none".as_ref(),
+            "--module".as_ref(),
+            "fwuser".as_ref(),
+            "-o".as_ref(),
+            img.as_os_str(),
+        ];
+        a.extend_from_slice(extra);
+        let o = initramfs(root, &a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(cpio_extract(&img, "lib/firmware/fw/a.bin")).expect("utf-8")
+    };
+    // Default directory (BASEDIR/lib/firmware), each place taken away in turn.
+    for (i, p) in places.iter().enumerate() {
+        assert_eq!(build(&[]), format!("place {i}"), "default dir, place {i}");
+        std::fs::remove_file(p.join("fw/a.bin")).expect("rm");
+        if i + 1 < places.len() {
+            continue;
+        }
+    }
+    std::fs::write(places[3].join("fw/a.bin"), "place 3").expect("write");
+    // Two directories: the first wins when it has the file, else the second.
+    let args = [
+        "--firmware-dir".as_ref(),
+        first.as_os_str(),
+        "--firmware-dir".as_ref(),
+        second.as_os_str(),
+    ];
+    assert_eq!(build(&args), "place 3");
+    std::fs::create_dir_all(first.join("updates/fw")).expect("mkdir");
+    std::fs::write(first.join("updates/fw/a.bin"), "first").expect("write");
+    assert_eq!(build(&args), "first");
+}
+
+/// `--list --long` prints what GNU `cpio -tv` prints for the same image (both in UTC).
+#[test]
+fn list_long_matches_cpio_tv() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let v = "6.1.0-long";
+    daily_tree(root, v);
+    let exe = root.join("tool");
+    std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(
+        &exe,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o4755),
+    )
+    .expect("chmod");
+    std::os::unix::fs::symlink("tool", root.join("link")).expect("symlink");
+    let img = root.join("img");
+    for (epoch, what) in [("0", "old"), ("", "now")] {
+        let mut cmd = Command::new(rprobe());
+        cmd.arg("initramfs")
+            .args(["-k", v, "--compress", "none", "--module", "fwuser"])
+            .arg("-b")
+            .arg(root)
+            .arg("-C")
+            .arg(empty_conf(root))
+            .arg("-o")
+            .arg(&img)
+            .arg("--include")
+            .arg(format!("{}:bin/tool", exe.display()))
+            .arg("--include")
+            .arg(format!("{}:bin/sh", root.join("link").display()));
+        if epoch.is_empty() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            cmd.env("SOURCE_DATE_EPOCH", (now - 3600).to_string());
+        } else {
+            cmd.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let o = cmd.output().expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ours = Command::new(rprobe())
+            .args(["initramfs", "--list"])
+            .arg(&img)
+            .arg("--long")
+            .env("TZ", "UTC")
+            .output()
+            .expect("list");
+        assert!(
+            ours.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let theirs = Command::new("sh")
+            .arg("-c")
+            .arg(format!("cpio -tv --quiet < '{}'", img.display()))
+            .env("TZ", "UTC")
+            .output()
+            .expect("cpio -tv");
+        assert!(theirs.status.success());
+        let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+        let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+        assert!(
+            ours.contains(" -> tool") && ours.contains("rws"),
+            "{what}: {ours}"
+        );
+        assert_eq!(ours, theirs, "{what}: --list --long against cpio -tv");
+    }
+}
+
+/// -k defaults to the running kernel's release; --compress-level is honoured and checked.
+#[test]
+fn kernel_defaults_to_the_running_one_and_levels_apply() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let release = rprobe_index::moddir::kernel_release().expect("uname");
+    daily_tree(root, &release);
+    let out = |name: &str| root.join(name);
+    let o = initramfs(
+        root,
+        &[
+            "--module".as_ref(),
+            "fwuser".as_ref(),
+            "--compress".as_ref(),
+            "none".as_ref(),
+            "-o".as_ref(),
+            out("plain").as_os_str(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        list(&out("plain")).contains(&format!("lib/modules/{release}/kernel/fwuser.ko")),
+        "built for the running kernel"
+    );
+    let plain = std::fs::read(out("plain")).expect("read");
+    let mut sizes = Vec::new();
+    for level in ["1", "9"] {
+        let o = initramfs(
+            root,
+            &[
+                "--module".as_ref(),
+                "fwuser".as_ref(),
+                "--compress".as_ref(),
+                "gzip".as_ref(),
+                "--compress-level".as_ref(),
+                level.as_ref(),
+                "-o".as_ref(),
+                out(level).as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let gz = std::fs::read(out(level)).expect("read");
+        let back = Command::new("gzip")
+            .arg("-dc")
+            .arg(out(level))
+            .output()
+            .expect("gzip -dc");
+        assert!(back.stdout == plain, "level {level} holds the same archive");
+        sizes.push(gz.len());
+    }
+    assert!(
+        sizes[0] > sizes[1],
+        "level 1 {} vs level 9 {}",
+        sizes[0],
+        sizes[1]
+    );
+    let o = initramfs(
+        root,
+        &[
+            "--module".as_ref(),
+            "fwuser".as_ref(),
+            "--compress".as_ref(),
+            "xz".as_ref(),
+            "--compress-level".as_ref(),
+            "12".as_ref(),
+            "-o".as_ref(),
+            out("bad").as_os_str(),
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out("bad").exists());
+}
+
+/// The image is streamed: a 512 MiB file (and a 256 MiB --append-to base) go through
+/// with a peak RSS far below either (measured with GNU time's %M).
+#[test]
+fn images_stream_with_memory_bounded_by_buffers() {
+    if rprobe_testkit::find_program("time").is_none() && !Path::new("/usr/bin/time").exists() {
+        assert!(!real_required(), "/usr/bin/time missing");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let v = "6.1.0-big";
+    daily_tree(root, v);
+    let big = root.join("big");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(512 << 20))
+        .expect("sparse file");
+    let base = root.join("base");
+    std::fs::File::create(&base)
+        .and_then(|f| f.set_len(256 << 20))
+        .expect("sparse base");
+    let img = root.join("img");
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "RSS %M"])
+        .arg(rprobe())
+        .arg("initramfs")
+        .args(["-k", v, "--compress", "none", "--module", "fwuser"])
+        .arg("-b")
+        .arg(root)
+        .arg("-C")
+        .arg(empty_conf(root))
+        .arg("-o")
+        .arg(&img)
+        .arg("--include")
+        .arg(format!("{}:data/big", big.display()))
+        .arg("--append-to")
+        .arg(&base)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let rss: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("RSS "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("RSS line");
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB for a 768 MiB image");
+    let len = std::fs::metadata(&img).expect("img").len();
+    assert!(len > (768 << 20), "{len}");
+    let entries = list(&img);
+    assert!(entries.iter().any(|e| e == "data/big"), "{entries:?}");
+}

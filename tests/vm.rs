@@ -97,7 +97,7 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
     for d in ["proc", "sys", "tmp", "dev"] {
         a.add(Entry::dir(d));
     }
-    a.to_bytes()
+    a.to_bytes().expect("image")
 }
 
 fn vm_tier(flavour: &'static str, expect: &[&str]) {
@@ -223,7 +223,7 @@ fn full_image(
     for d in ["proc", "sys", "tmp", "dev", "etc/modprobe.d"] {
         a.add(Entry::dir(d));
     }
-    a.to_bytes()
+    a.to_bytes().expect("image")
 }
 
 /// qemu arguments for the parallel tier: two CPUs and devices for coldplug to find (an

@@ -27,8 +27,9 @@ pub struct Spec {
     pub proc_modules: PathBuf,
     /// Where sysfs is (for --host).
     pub sys: PathBuf,
-    /// Where firmware files are looked up.
-    pub firmware_dir: PathBuf,
+    /// Where firmware files are looked up, in order; in each, as the kernel searches:
+    /// updates/RELEASE, updates, RELEASE, then the directory itself.
+    pub firmware_dirs: Vec<PathBuf>,
     /// modprobe.d paths (None: kmod's default directories).
     pub config_paths: Option<Vec<PathBuf>>,
     /// Extra files: (source, destination in the image).
@@ -128,6 +129,10 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     let sub = stage.join("lib/modules").join(&spec.kversion);
     std::fs::create_dir_all(&sub).map_err(io(&sub))?;
     let mut rels = BTreeSet::new();
+    // Files the image takes from where they are (streamed when it is written): the
+    // modules and firmware. The stage holds links to the modules for the subset's depmod,
+    // and the files generated for the image.
+    let mut from_disk: Vec<(PathBuf, String)> = Vec::new();
     for m in &closure {
         let Some(p) = &m.path else { continue };
         let rel = p.strip_prefix(&index_dir).unwrap_or(p).to_path_buf();
@@ -136,8 +141,12 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::copy(&src, &dst).map_err(io(&src))?;
-        rels.insert(rel.to_string_lossy().into_owned());
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(io(&src))?;
+        }
+        let rel = rel.to_string_lossy().into_owned();
+        from_disk.push((src, format!("lib/modules/{}/{rel}", spec.kversion)));
+        rels.insert(rel);
         report.modules.push(m.name.clone());
     }
     if let Ok(order) = std::fs::read_to_string(moddir.join("modules.order")) {
@@ -167,32 +176,41 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     // Firmware named by the modules (read once, by the subset's depmod).
     for rec in &records {
         for fw in rec.values("firmware") {
-            match find_firmware(&spec.firmware_dir, fw) {
+            match find_firmware(&spec.firmware_dirs, &spec.kversion, fw) {
                 Some((path, name)) => {
-                    let dst = stage.join("lib/firmware").join(&name);
-                    if let Some(parent) = dst.parent() {
-                        std::fs::create_dir_all(parent).map_err(io(parent))?;
-                    }
-                    std::fs::copy(&path, &dst).map_err(io(&path))?;
+                    from_disk.push((path, format!("lib/firmware/{name}")));
                     report.firmware.push(name);
                 }
                 None => report.warnings.push(format!(
                     "{}: firmware {fw} not found in {}",
                     rec.name,
-                    spec.firmware_dir.display()
+                    spec.firmware_dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
     }
 
     let mut a = Archive::new(Archive::source_date_epoch());
+    let linked: BTreeSet<&str> = from_disk.iter().map(|(_, d)| d.as_str()).collect();
     for p in walk(&stage) {
         let rel = p
             .strip_prefix(&stage)
             .unwrap_or(&p)
             .to_string_lossy()
             .into_owned();
-        a.add_path(&p, &rel)?;
+        if linked.contains(rel.as_str()) {
+            continue;
+        }
+        // Generated here (indexes, modules.order): small, read now, before the stage goes.
+        let data = std::fs::read(&p).map_err(io(&p))?;
+        a.add(Entry::file(&rel, data, 0o644));
+    }
+    for (src, dest) in &from_disk {
+        a.add_path(src, dest)?;
     }
     // The modprobe.d configuration: the files the resolver read, under their names.
     let mut conf = Vec::new();
@@ -222,13 +240,25 @@ fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_index::record::Module
     }
 }
 
-/// The kernel's firmware lookup: the plain file, then .zst, then .xz.
-fn find_firmware(dir: &Path, name: &str) -> Option<(PathBuf, String)> {
-    for suffix in ["", ".zst", ".xz"] {
-        let n = format!("{name}{suffix}");
-        let p = dir.join(&n);
-        if p.is_file() {
-            return Some((p, n));
+/// The kernel's firmware lookup, in each directory in turn: updates/RELEASE, updates,
+/// RELEASE, then the directory itself; in each place the plain file, then .zst, then .xz.
+/// Returns the file and its name in the image (under lib/firmware, where the kernel looks).
+pub fn find_firmware(dirs: &[PathBuf], release: &str, name: &str) -> Option<(PathBuf, String)> {
+    for dir in dirs {
+        let places = [
+            dir.join("updates").join(release),
+            dir.join("updates"),
+            dir.join(release),
+            dir.clone(),
+        ];
+        for place in places {
+            for suffix in ["", ".zst", ".xz"] {
+                let n = format!("{name}{suffix}");
+                let p = place.join(&n);
+                if p.is_file() {
+                    return Some((p, n));
+                }
+            }
         }
     }
     None

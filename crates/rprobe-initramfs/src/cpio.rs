@@ -5,7 +5,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::{Error, Result};
@@ -17,8 +18,11 @@ pub struct Entry {
     pub name: String,
     /// File type and permission bits.
     pub mode: u32,
-    /// File content, or the target of a symlink.
+    /// File content, or the target of a symlink (empty when [`Entry::source`] is set).
     pub data: Vec<u8>,
+    /// A regular file's content read from disk only when the archive is written: the file
+    /// and the size it had when added (so an image streams, holding no file whole).
+    pub source: Option<(PathBuf, u64)>,
 }
 
 const S_IFREG: u32 = 0o100000;
@@ -32,6 +36,7 @@ impl Entry {
             name: name.trim_start_matches('/').to_string(),
             mode: S_IFREG | (perm & 0o7777),
             data,
+            source: None,
         }
     }
     /// A directory.
@@ -40,6 +45,7 @@ impl Entry {
             name: name.trim_start_matches('/').to_string(),
             mode: S_IFDIR | 0o755,
             data: Vec::new(),
+            source: None,
         }
     }
     /// A symbolic link.
@@ -48,6 +54,24 @@ impl Entry {
             name: name.trim_start_matches('/').to_string(),
             mode: S_IFLNK | 0o777,
             data: target.as_bytes().to_vec(),
+            source: None,
+        }
+    }
+    /// A regular file whose content is read from `src` (`size` bytes) when the archive is
+    /// written.
+    pub fn from_file(name: &str, src: &Path, size: u64, perm: u32) -> Entry {
+        Entry {
+            name: name.trim_start_matches('/').to_string(),
+            mode: S_IFREG | (perm & 0o7777),
+            data: Vec::new(),
+            source: Some((src.to_path_buf(), size)),
+        }
+    }
+    /// The content's size in bytes.
+    pub fn size(&self) -> u64 {
+        match &self.source {
+            Some((_, n)) => *n,
+            None => self.data.len() as u64,
         }
     }
     /// True for a directory.
@@ -96,7 +120,8 @@ impl Archive {
         self.entries.insert(e.name.clone(), e);
     }
 
-    /// Adds a file from disk, keeping its permission bits.
+    /// Adds a file from disk, keeping its permission bits; a regular file's content is
+    /// read when the archive is written.
     pub fn add_path(&mut self, src: &Path, dest: &str) -> Result<()> {
         let io = |e| Error::Io {
             path: src.into(),
@@ -110,8 +135,18 @@ impl Archive {
             self.add(Entry::dir(dest));
         } else {
             use std::os::unix::fs::PermissionsExt;
-            let data = std::fs::read(src).map_err(io)?;
-            self.add(Entry::file(dest, data, meta.permissions().mode()));
+            if meta.len() > u64::from(u32::MAX) {
+                return Err(Error::BadArchive {
+                    path: src.into(),
+                    reason: "larger than a newc entry can hold (4 GiB)".into(),
+                });
+            }
+            self.add(Entry::from_file(
+                dest,
+                src,
+                meta.len(),
+                meta.permissions().mode(),
+            ));
         }
         Ok(())
     }
@@ -121,26 +156,80 @@ impl Archive {
         self.entries.values()
     }
 
-    /// The archive's bytes: entries sorted by path (so parents come first), inode numbers
-    /// 1, 2, 3... in that order, owner 0, one mtime, then the trailer.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The archive's bytes, in memory (see [`Archive::write_to`], which streams); a file
+    /// added from disk that cannot be read is an error naming it.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// Writes the archive: entries sorted by path (so parents come first), inode numbers
+    /// 1, 2, 3... in that order, owner 0, one mtime, then the trailer. File contents added
+    /// from disk are streamed; one whose size changed since it was added is an error
+    /// naming it (the header already promised the old size).
+    pub fn write_to(&self, out: &mut dyn Write) -> Result<()> {
+        let mut w = Counting { inner: out, n: 0 };
+        let werr = |e| Error::Io {
+            path: PathBuf::from("<image>"),
+            source: e,
+        };
         for (i, e) in self.entries.values().enumerate() {
             let nlink = if e.is_dir() { 2 } else { 1 };
+            let size = e.size();
+            let mut h = Vec::with_capacity(128 + e.name.len());
             header(
-                &mut out,
+                &mut h,
                 i as u32 + 1,
                 e.mode,
                 nlink,
                 self.mtime,
                 &e.name,
-                e.data.len(),
+                size as usize,
             );
-            out.extend_from_slice(&e.data);
-            pad4(&mut out);
+            w.write_all(&h).map_err(werr)?;
+            match &e.source {
+                None => w.write_all(&e.data).map_err(werr)?,
+                Some((src, n)) => {
+                    let io = |err| Error::Io {
+                        path: src.clone(),
+                        source: err,
+                    };
+                    let f = std::fs::File::open(src).map_err(io)?;
+                    let copied = std::io::copy(&mut f.take(*n), &mut w).map_err(io)?;
+                    if copied != *n {
+                        return Err(Error::BadArchive {
+                            path: src.clone(),
+                            reason: format!(
+                                "changed while the image was written ({copied} of {n} bytes)"
+                            ),
+                        });
+                    }
+                }
+            }
+            let pad = (4 - (w.n % 4)) % 4;
+            w.write_all(&[0u8; 3][..pad as usize]).map_err(werr)?;
         }
-        header(&mut out, 0, 0, 1, 0, "TRAILER!!!", 0);
-        out
+        let mut h = Vec::new();
+        header(&mut h, 0, 0, 1, 0, "TRAILER!!!", 0);
+        w.write_all(&h).map_err(werr)
+    }
+}
+
+/// A writer that counts what passes through it (newc pads to 4 bytes from the start).
+struct Counting<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -184,6 +273,16 @@ pub struct Listed {
     pub mode: u32,
     /// Size in bytes.
     pub size: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Link count.
+    pub nlink: u32,
+    /// Modification time (seconds since the epoch).
+    pub mtime: u32,
+    /// A symbolic link's target (its data; None for other entries).
+    pub target: Option<String>,
 }
 
 /// The default cap on the bytes decoded while listing an image, over all its compressed
@@ -441,6 +540,10 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
             u32::from_str_radix(f, 16).map_err(|_| bad("bad header field"))
         };
         let mode = field(1)?;
+        let uid = field(2)?;
+        let gid = field(3)?;
+        let nlink = field(4)?;
+        let mtime = field(5)?;
         let size = u64::from(field(6)?);
         let namesize = field(11)? as usize;
         if namesize > MAX_NAME {
@@ -463,6 +566,14 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
             s.skip(end - data_start).map_err(io)?;
             return Ok(());
         }
+        let mut target = None;
+        if mode & 0o170000 == S_IFLNK && size <= MAX_NAME as u64 {
+            let t = s.fill(size as usize).map_err(io)?;
+            let t = t
+                .get(..size as usize)
+                .ok_or_else(|| bad("truncated data"))?;
+            target = Some(String::from_utf8_lossy(t).into_owned());
+        }
         if s.skip(size).map_err(io)? != size {
             return Err(bad("truncated data"));
         }
@@ -470,7 +581,16 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
             return Err(bad("truncated data"));
         }
         p = end;
-        out.push(Listed { name, mode, size });
+        out.push(Listed {
+            name,
+            mode,
+            size,
+            uid,
+            gid,
+            nlink,
+            mtime,
+            target,
+        });
     }
 }
 
@@ -487,7 +607,7 @@ mod tests {
             let mut a = Archive::new(0);
             a.add(Entry::file("lib/modules/x/a.ko", vec![7; 100], 0o644));
             a.add(Entry::symlink("bin/sh", "busybox"));
-            let mut b = a.to_bytes();
+            let mut b = a.to_bytes().expect("archive");
             let n = b.len();
             for (i, x) in flips {
                 b[i % n] ^= x;
@@ -504,7 +624,7 @@ mod tests {
         let mut a = Archive::new(0);
         a.add(Entry::file("lib/modules/x/a.ko", vec![1, 2, 3], 0o644));
         a.add(Entry::symlink("bin/sh", "busybox"));
-        let b = a.to_bytes();
+        let b = a.to_bytes().expect("archive");
         let l = list(Path::new("t"), &b).unwrap();
         let names: Vec<&str> = l.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
@@ -572,7 +692,7 @@ mod tests {
         // One entry claiming 3 MiB of data: skipped through the stream, counted.
         let mut a = Archive::new(0);
         a.add(Entry::file("big", vec![0; 3 << 20], 0o644));
-        let img = gzip(&a.to_bytes());
+        let img = gzip(&a.to_bytes().expect("archive"));
         let p = Path::new("i.img");
         assert_eq!(list_reader(p, &img[..], 4 << 20).unwrap().len(), 1);
         assert!(matches!(
@@ -585,7 +705,7 @@ mod tests {
     fn stacked_and_concatenated_members_list_like_before() {
         let mut a = Archive::new(0);
         a.add(Entry::file("lib/modules/x/a.ko", vec![1, 2, 3], 0o644));
-        let b = a.to_bytes();
+        let b = a.to_bytes().expect("archive");
         let mut img = b.clone();
         img.extend([0u8; 8]);
         img.extend(gzip(&crate::Compress::Zstd.apply(&b).unwrap()));

@@ -7,7 +7,7 @@
 //! use rprobe_initramfs::cpio::{Archive, Entry};
 //! let mut a = Archive::new(0);
 //! a.add(Entry::file("etc/hello", b"hi\n".to_vec(), 0o644));
-//! let bytes = a.to_bytes();
+//! let bytes = a.to_bytes().expect("in memory");
 //! assert!(bytes.starts_with(b"070701"));
 //! ```
 
@@ -80,10 +80,23 @@ impl Compress {
         })
     }
 
-    /// Compresses bytes; the same input gives the same output on any machine.
-    pub fn apply(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    /// The compression levels this format accepts, and its default (None for `none`).
+    pub fn levels(self) -> Option<(std::ops::RangeInclusive<u32>, u32)> {
+        match self {
+            Compress::None => None,
+            Compress::Zstd => Some((1..=19, 19)),
+            Compress::Gzip => Some((1..=9, 9)),
+            Compress::Xz => Some((0..=9, 6)),
+        }
+    }
+
+    /// A writer compressing into `w` at `level` (None: the format's default; the caller
+    /// checks it against [`Compress::levels`]). The same input gives the same output on
+    /// any machine. End it with [`Encoder::finish`].
+    pub fn encoder<W: Write>(self, w: W, level: Option<u32>) -> std::io::Result<Encoder<W>> {
+        let level = level.or(self.levels().map(|(_, d)| d)).unwrap_or(0);
         Ok(match self {
-            Compress::None => data.to_vec(),
+            Compress::None => Encoder::None(w),
             Compress::Zstd => {
                 // zstd's multi-threaded output does not depend on the number of workers
                 // (any count >= 1 gives the same bytes), so using every core keeps images
@@ -91,26 +104,73 @@ impl Compress {
                 let workers = std::thread::available_parallelism()
                     .map(|n| n.get() as u32)
                     .unwrap_or(1);
-                let mut e = zstd::stream::Encoder::new(Vec::new(), 19)?;
+                let mut e = zstd::stream::Encoder::new(w, level as i32)?;
                 e.multithread(workers.max(1))?;
                 e.include_checksum(true)?;
-                e.write_all(data)?;
-                e.finish()?
+                Encoder::Zstd(e)
             }
-            Compress::Gzip => {
-                let mut e = flate2::GzBuilder::new()
+            Compress::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new()
                     .mtime(0)
-                    .write(Vec::new(), flate2::Compression::best());
-                e.write_all(data)?;
-                e.finish()?
-            }
+                    .write(w, flate2::Compression::new(level)),
+            ),
             Compress::Xz => {
-                let stream =
-                    liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
-                let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
-                e.write_all(data)?;
-                e.finish()?
+                let stream = liblzma::stream::Stream::new_easy_encoder(
+                    level,
+                    liblzma::stream::Check::Crc32,
+                )?;
+                Encoder::Xz(liblzma::write::XzEncoder::new_stream(w, stream))
             }
         })
+    }
+
+    /// Compresses bytes at the default level (see [`Compress::encoder`]).
+    pub fn apply(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut e = self.encoder(Vec::new(), None)?;
+        e.write_all(data)?;
+        e.finish()
+    }
+}
+
+/// A compressing writer (see [`Compress::encoder`]).
+pub enum Encoder<W: Write> {
+    /// No compression.
+    None(W),
+    /// zstd.
+    Zstd(zstd::stream::Encoder<'static, W>),
+    /// gzip.
+    Gzip(flate2::write::GzEncoder<W>),
+    /// xz.
+    Xz(liblzma::write::XzEncoder<W>),
+}
+
+impl<W: Write> Encoder<W> {
+    /// Ends the compressed stream and returns the inner writer.
+    pub fn finish(self) -> std::io::Result<W> {
+        match self {
+            Encoder::None(w) => Ok(w),
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Xz(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::None(w) => w.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Xz(e) => e.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::None(w) => w.flush(),
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Xz(e) => e.flush(),
+        }
     }
 }

@@ -11,7 +11,7 @@ use rprobe_initramfs::Compress;
 #[derive(Parser, Debug)]
 #[command(name = "initramfs", disable_version_flag = true)]
 struct Args {
-    /// Kernel release.
+    /// Kernel release (default: the running kernel's).
     #[arg(short = 'k', long = "kernel")]
     kversion: Option<String>,
     /// Root holding lib/modules.
@@ -29,15 +29,19 @@ struct Args {
     /// Add the modules this host uses (/proc/modules and device modaliases).
     #[arg(long = "host")]
     host: bool,
-    /// Firmware directory.
-    #[arg(long = "firmware-dir", default_value = "/lib/firmware")]
-    firmware_dir: PathBuf,
+    /// Firmware directory, searched as the kernel does (updates/RELEASE, updates, RELEASE,
+    /// then the directory); repeatable, searched in order (default: BASEDIR/lib/firmware).
+    #[arg(long = "firmware-dir")]
+    firmware_dir: Vec<PathBuf>,
     /// modprobe.d configuration path (repeatable; default: kmod's directories).
     #[arg(short = 'C', long = "config")]
     config: Vec<PathBuf>,
     /// Compression: zstd, gzip, xz or none.
     #[arg(long = "compress", default_value = "zstd")]
     compress: String,
+    /// Compression level (zstd 1-19, default 19; gzip 1-9, default 9; xz 0-9, default 6).
+    #[arg(long = "compress-level")]
+    compress_level: Option<u32>,
     /// Extra file SRC[:DEST] (repeatable).
     #[arg(long = "include")]
     include: Vec<String>,
@@ -47,6 +51,9 @@ struct Args {
     /// List the entries of an image and exit.
     #[arg(long = "list")]
     list: Option<PathBuf>,
+    /// With --list: mode, links, owner, group, size, time and name, as `cpio -tv` shows them.
+    #[arg(long = "long", requires = "list")]
+    long: bool,
 }
 
 /// Runs `rprobe initramfs`; returns the exit code.
@@ -59,8 +66,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return match rprobe_initramfs::cpio::list_file(img) {
             Ok(entries) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
                 for e in entries {
-                    crate::outln!(out, "{}", e.name);
+                    if args.long {
+                        crate::outln!(out, "{}", long_line(&e, now));
+                    } else {
+                        crate::outln!(out, "{}", e.name);
+                    }
                 }
                 0
             }
@@ -70,8 +84,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             }
         };
     }
-    let (Some(kversion), Some(output)) = (args.kversion.clone(), args.output.clone()) else {
-        crate::errln!("initramfs: ERROR: -k VERSION and -o OUT are required");
+    let Some(output) = args.output.clone() else {
+        crate::errln!("initramfs: ERROR: -o OUT is required");
+        return 2;
+    };
+    let Some(kversion) = args
+        .kversion
+        .clone()
+        .or_else(rprobe_index::moddir::kernel_release)
+    else {
+        crate::errln!("initramfs: ERROR: no -k VERSION and the running kernel's is unknown");
         return 2;
     };
     let Some(compress) = Compress::parse(&args.compress) else {
@@ -81,6 +103,26 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         );
         return 2;
     };
+    if let Some(level) = args.compress_level {
+        match compress.levels() {
+            Some((range, _)) if range.contains(&level) => {}
+            Some((range, _)) => {
+                crate::errln!(
+                    "initramfs: ERROR: --compress-level {level}: {} takes {}-{}",
+                    args.compress,
+                    range.start(),
+                    range.end()
+                );
+                return 2;
+            }
+            None => {
+                crate::errln!(
+                    "initramfs: ERROR: --compress-level needs --compress zstd, gzip or xz"
+                );
+                return 2;
+            }
+        }
+    }
     let mut modules = args.module.clone();
     for f in &args.modules_from {
         match std::fs::read_to_string(f) {
@@ -103,8 +145,14 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             None => (PathBuf::from(i), i.trim_start_matches('/').to_string()),
         })
         .collect();
+    let basedir = args.basedir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let firmware_dirs = if args.firmware_dir.is_empty() {
+        vec![basedir.join("lib/firmware")]
+    } else {
+        args.firmware_dir.clone()
+    };
     let spec = Spec {
-        basedir: args.basedir.clone().unwrap_or_else(|| PathBuf::from("/")),
+        basedir,
         kversion,
         modules,
         host: args.host,
@@ -114,7 +162,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         sys: std::env::var_os("RPROBE_SYSFS")
             .map(PathBuf::from)
             .unwrap_or_else(|| "/sys".into()),
-        firmware_dir: args.firmware_dir.clone(),
+        firmware_dirs,
         config_paths: if args.config.is_empty() {
             None
         } else {
@@ -132,33 +180,95 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     for w in &report.warnings {
         crate::errln!("initramfs: WARNING: {w}");
     }
-    let mut bytes = match compress.apply(&archive.to_bytes()) {
-        Ok(b) => b,
-        Err(e) => {
-            crate::errln!("initramfs: ERROR: compressing: {e}");
-            return 1;
+    // Streamed into a temporary file beside the output, then renamed into place: memory
+    // holds one file's worth of buffers, never the image.
+    let mut failure: Option<String> = None;
+    let written = rprobe_index::atomic::write_with(&output, |w| {
+        if let Some(base) = &args.append_to {
+            let mut f = std::fs::File::open(base)
+                .map_err(|e| remember(&mut failure, format!("{}: {e}", base.display()), e))?;
+            let n = std::io::copy(&mut f, w)
+                .map_err(|e| remember(&mut failure, format!("{}: {e}", base.display()), e))?;
+            w.write_all(&[0u8; 3][..((4 - n % 4) % 4) as usize])?;
         }
-    };
-    if let Some(base) = &args.append_to {
-        match std::fs::read(base) {
-            Ok(mut b) => {
-                while !b.len().is_multiple_of(4) {
-                    b.push(0);
-                }
-                b.extend_from_slice(&bytes);
-                bytes = b;
-            }
-            Err(e) => {
-                crate::errln!("initramfs: ERROR: {}: {e}", base.display());
-                return 1;
-            }
+        let mut enc = compress.encoder(w, args.compress_level)?;
+        archive.write_to(&mut enc).map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            remember(&mut failure, e.to_string(), io)
+        })?;
+        enc.finish().map(|_| ())
+    });
+    if let Err(e) = written {
+        match failure {
+            Some(m) => crate::errln!("initramfs: ERROR: {m}"),
+            None => crate::errln!("initramfs: ERROR: {}: {e}", output.display()),
         }
-    }
-    if let Err(e) = rprobe_index::atomic::write(&output, &bytes) {
-        crate::errln!("initramfs: ERROR: {}: {e}", output.display());
         return 1;
     }
     0
+}
+
+/// Keeps the first failure's message (naming the file at fault) and passes the error on.
+fn remember(slot: &mut Option<String>, msg: String, e: std::io::Error) -> std::io::Error {
+    slot.get_or_insert(msg);
+    e
+}
+
+/// One `--list --long` line, as GNU `cpio -tv` prints it: mode string, links, owner and
+/// group (names when the system knows them), size, date (time of day within six months,
+/// else the year; local time), the name and, for a link, its target.
+fn long_line(e: &rprobe_initramfs::cpio::Listed, now: i64) -> String {
+    let kind = match e.mode & 0o170000 {
+        0o040000 => 'd',
+        0o120000 => 'l',
+        0o020000 => 'c',
+        0o060000 => 'b',
+        0o010000 => 'p',
+        0o140000 => 's',
+        _ => '-',
+    };
+    let mut m = String::from(kind);
+    for (i, c) in "rwxrwxrwx".chars().enumerate() {
+        m.push(if e.mode & (0o400 >> i) != 0 { c } else { '-' });
+    }
+    let special = |m: &mut String, at: usize, bit: u32, set: char, unset: char| {
+        if e.mode & bit != 0 {
+            let x = m.as_bytes()[at] == b'x';
+            m.replace_range(at..at + 1, &String::from(if x { set } else { unset }));
+        }
+    };
+    special(&mut m, 3, 0o4000, 's', 'S');
+    special(&mut m, 6, 0o2000, 's', 'S');
+    special(&mut m, 9, 0o1000, 't', 'T');
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(e.uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| e.uid.to_string(), |u| u.name);
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(e.gid))
+        .ok()
+        .flatten()
+        .map_or_else(|| e.gid.to_string(), |g| g.name);
+    let t = i64::from(e.mtime);
+    let when = chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.with_timezone(&chrono::Local))
+        .map(|d| {
+            // Six months (GNU cpio's rule): older, or in the future, shows the year.
+            if now - t > 6 * 30 * 24 * 3600 || t > now {
+                d.format("%b %e  %Y").to_string()
+            } else {
+                d.format("%b %e %H:%M").to_string()
+            }
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{m} {:>3} {user:<8} {group:<8} {:>8} {when} {}",
+        e.nlink, e.size, e.name
+    );
+    if let Some(t) = &e.target {
+        line.push_str(" -> ");
+        line.push_str(t);
+    }
+    line
 }
 
 /// The clap definition of this tool, for man pages and completions.

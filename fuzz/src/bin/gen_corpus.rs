@@ -78,7 +78,7 @@ fn main() -> std::io::Result<()> {
         0o644,
     ));
     a.add(Entry::symlink("bin/sh", "busybox"));
-    let cpio = a.to_bytes();
+    let cpio = a.to_bytes().map_err(std::io::Error::other)?;
     for (name, c) in [
         ("none", Compress::None),
         ("gzip", Compress::Gzip),
