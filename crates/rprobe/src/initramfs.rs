@@ -47,6 +47,9 @@ struct Args {
     /// List the entries of an image and exit.
     #[arg(long = "list")]
     list: Option<PathBuf>,
+    /// With --list: print one JSON array of entries (schema: docs/json.md).
+    #[arg(long = "json")]
+    json: bool,
 }
 
 /// Runs `rprobe initramfs`; returns the exit code.
@@ -57,6 +60,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     };
     if let Some(img) = &args.list {
         return match rprobe_initramfs::cpio::list_file(img) {
+            Ok(entries) if args.json => {
+                let v: Vec<crate::json::ListedJson> = entries.iter().map(Into::into).collect();
+                crate::json::print(&v);
+                0
+            }
             Ok(entries) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
                 for e in entries {

@@ -17,6 +17,7 @@ mod generate;
 mod getopt;
 mod initramfs;
 mod insmod;
+mod json;
 mod kmod;
 mod lsmod;
 mod modinfo;

@@ -94,6 +94,9 @@ pub struct Args {
     /// another in kmod's order). Dry runs are always serial.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
+    /// With --show-depends: print the plans as one JSON array (schema: docs/json.md).
+    #[arg(long = "json")]
+    pub json: bool,
     /// The kernel command line file for `name.param=` options (default /proc/cmdline).
     #[arg(long = "kernel-cmdline", hide = true)]
     pub kernel_cmdline: Option<PathBuf>,
@@ -339,6 +342,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     if ctx.args.remove {
         return remove_all(&ctx);
     }
+    if ctx.args.json && !ctx.args.show_depends {
+        crate::errln!("modprobe: ERROR: --json needs --show-depends.");
+        return 1;
+    }
     let names: Vec<(String, String)> = if ctx.args.all {
         ctx.args
             .args
@@ -356,6 +363,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         failed |= !insert(&ctx, &name, &opts);
     }
     failed |= !load_pending(&ctx);
+    if ctx.args.json {
+        crate::json::print_plans();
+    }
     crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
     i32::from(failed)
 }
@@ -481,6 +491,10 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
                 continue;
             }
         };
+        if ctx.args.show_depends && ctx.args.json {
+            crate::json::push_plan(name, &m, &steps);
+            continue;
+        }
         if ctx.args.show_depends {
             print_steps(ctx, &steps);
             continue;
