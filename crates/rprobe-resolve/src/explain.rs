@@ -283,9 +283,14 @@ impl<'r, 'a> Explainer<'r, 'a> {
                 self.modules_alias.insert(t)
             }
         };
+        // depmod stores patterns normalised ('-' to '_' outside brackets) in the .bin the
+        // lookup used; the text file keeps them as the module wrote them.
         let pattern = table
             .iter()
-            .find(|(p, t)| *t == m.name && fnmatch(p, alias))
+            .find(|(p, t)| {
+                *t == m.name
+                    && rprobe_index::name::alias_normalize(p).is_some_and(|n| fnmatch(&n, alias))
+            })
             .map(|(p, _)| p.clone())
             .unwrap_or_else(|| alias.to_string());
         Ok(EdgeKind::Alias {

@@ -15,6 +15,7 @@ mod coldplug;
 mod depmod;
 mod generate;
 mod getopt;
+mod graph;
 mod initramfs;
 mod insmod;
 mod json;
@@ -23,6 +24,7 @@ mod lsmod;
 mod modinfo;
 mod modprobe;
 mod rmmod;
+mod why;
 
 /// Parses a tool's arguments as kmod's getopt_long reads them (abbreviated long options,
 /// getopt's words for a bad option), then with clap; on failure prints the message and
@@ -74,6 +76,8 @@ enum Tool {
     Initramfs,
     Generate,
     Coldplug,
+    Why,
+    Graph,
 }
 
 impl Tool {
@@ -89,6 +93,8 @@ impl Tool {
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
             "coldplug" => Tool::Coldplug,
+            "why" => Tool::Why,
+            "graph" => Tool::Graph,
             _ => return None,
         })
     }
@@ -103,7 +109,10 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
         .unwrap_or("rprobe")
         .to_string();
     if let Some(tool) = Tool::from_name(&argv0) {
-        if !matches!(tool, Tool::Initramfs | Tool::Generate | Tool::Coldplug) {
+        if !matches!(
+            tool,
+            Tool::Initramfs | Tool::Generate | Tool::Coldplug | Tool::Why | Tool::Graph
+        ) {
             return (tool, args);
         }
     }
@@ -133,6 +142,8 @@ fn main() -> std::process::ExitCode {
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
         Tool::Coldplug => coldplug::main(args),
+        Tool::Why => why::main(args),
+        Tool::Graph => graph::main(args),
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
