@@ -10,6 +10,7 @@ mod compat;
 mod depmod;
 mod initramfs;
 mod initstate;
+mod json;
 mod load;
 mod modinfo;
 mod modprobe;
