@@ -8,6 +8,7 @@ mod cli;
 mod coldplug;
 mod compat;
 mod depmod;
+mod explain;
 mod initramfs;
 mod initstate;
 mod json;
