@@ -50,21 +50,25 @@ fn edge_attrs(e: &Edge) -> String {
 }
 
 /// The graph in DOT: one box per module (built-in modules filled gray), one ellipse per
-/// alias, requests drawn thicker; edges: symbols black, soft pre/post dashed blue/green,
-/// weak dashed gray, alias red.
+/// alias, requests filled yellow; edges: symbols black, soft pre/post dashed blue/green,
+/// weak dashed gray, alias red. Every node and edge has its kind as `class`.
 pub fn to_dot(g: &Graph) -> String {
     let mut o = String::from("digraph modules {\n");
     for n in &g.nodes {
         let root = g.roots.iter().any(|r| r == n.name());
-        let width = if root { ", penwidth=\"2\"" } else { "" };
-        let attrs = match n {
-            Node::Module { builtin: true, .. } => {
-                format!("class=\"module\", shape=\"box\", style=\"filled\", fillcolor=\"lightgray\"{width}")
-            }
-            Node::Module { .. } => format!("class=\"module\", shape=\"box\"{width}"),
-            Node::Alias(_) => format!("class=\"alias\", shape=\"ellipse\"{width}"),
+        let (class, shape, builtin) = match n {
+            Node::Module { builtin, .. } => ("module", "box", *builtin),
+            Node::Alias(_) => ("alias", "ellipse", false),
         };
-        o.push_str(&format!("  {} [{attrs}];\n", quote(n.name())));
+        let fill = match (root, builtin) {
+            (true, _) => ", style=\"filled\", fillcolor=\"lightyellow\"",
+            (false, true) => ", style=\"filled\", fillcolor=\"lightgray\"",
+            (false, false) => "",
+        };
+        o.push_str(&format!(
+            "  {} [class=\"{class}\", shape=\"{shape}\"{fill}];\n",
+            quote(n.name())
+        ));
     }
     for e in &g.edges {
         o.push_str(&format!(
