@@ -452,3 +452,99 @@ fn graph_svg_is_xml_with_one_node_per_module() {
         }
     }
 }
+
+#[test]
+fn why_and_graph_on_a_synthetic_tree() {
+    use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = SynthTree::new(tmp.path(), "6.1.0-synth");
+    t.add(
+        &SynthModule::new("base")
+            .export("base_fn")
+            .export("base_two"),
+        "kernel/lib",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("mid")
+            .import("base_fn")
+            .import("base_two")
+            .export("mid_fn"),
+        "kernel/drivers",
+        Codec::Xz,
+    );
+    t.add(
+        &SynthModule::new("top")
+            .import("mid_fn")
+            .info("alias", "fs-top"),
+        "kernel/fs",
+        Codec::None,
+    );
+    t.add(&SynthModule::new("extra"), "kernel/misc", Codec::None);
+    kmod_depmod(tmp.path(), "6.1.0-synth");
+    let conf = tmp.path().join("conf.d");
+    std::fs::create_dir_all(&conf).expect("mkdir");
+    let file = conf.join("w.conf");
+    std::fs::write(&file, "weakdep top extra\n").expect("write");
+    let base: Vec<OsString> = vec![
+        "-d".into(),
+        tmp.path().into(),
+        "-S".into(),
+        "6.1.0-synth".into(),
+        "-C".into(),
+        conf.clone().into(),
+    ];
+    let rp = |args: &[&str]| {
+        let mut a: Vec<OsString> = vec![args[0].into()];
+        a.extend(base.iter().cloned());
+        a.extend(args[1..].iter().map(OsString::from));
+        let o = run(&rprobe(), &a);
+        assert_no_panic(&o, args[0]);
+        (code(&o), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (c, out) = rp(&["why", "base", "--in", "fs-top"]);
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(
+        out,
+        "fs-top needs base:\n  fs_top -> top: alias matching 'fs-top' (modules.alias)\n  \
+         top -> mid: uses mid_fn exported by mid\n  mid -> base: uses base_fn, base_two exported by base\n"
+    );
+    let (c, out) = rp(&["why", "extra", "--in", "top"]);
+    assert_eq!(c, 0, "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "top needs extra:\n  top -> extra: weak dependency ({} line 1)\n",
+            file.display()
+        )
+    );
+    let (c, out) = rp(&["why", "top", "--in", "base"]);
+    assert_eq!((c, out), (1, "top is not needed by base\n".to_string()));
+    let (c, dot) = rp(&["graph", "fs-top"]);
+    assert_eq!(c, 0);
+    let (nodes, mut edges) = parse_dot(&dot);
+    let want_nodes: BTreeMap<String, String> = [
+        ("fs_top", "alias"),
+        ("top", "module"),
+        ("mid", "module"),
+        ("base", "module"),
+        ("extra", "module"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(nodes, want_nodes);
+    edges.sort();
+    let e = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        edges,
+        [
+            e("fs_top", "top", "alias"),
+            e("mid", "base", "symbols"),
+            e("top", "extra", "weakdep"),
+            e("top", "mid", "symbols"),
+        ]
+    );
+    let (c, _) = rp(&["graph", "no-such-module"]);
+    assert_eq!(c, 1);
+}
