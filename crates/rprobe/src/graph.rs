@@ -87,16 +87,20 @@ pub fn dot_to_svg(dot: &str) -> Result<String, String> {
     use layout::backends::svg::SVGWriter;
     use layout::gv::{DotParser, GraphBuilder};
     let ast = DotParser::new(dot).process()?;
-    // layout-rs asserts on layouts it cannot make; report that as an error, not a crash.
-    std::panic::catch_unwind(move || {
+    // layout-rs asserts on layouts it cannot make; report that as an error, not a crash
+    // (and without the panic message the default hook would print).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let svg = std::panic::catch_unwind(move || {
         let mut b = GraphBuilder::new();
         b.visit_graph(&ast);
         let mut vg = b.get();
         let mut svg = SVGWriter::new();
         vg.do_it(false, false, false, &mut svg);
         svg.finalize()
-    })
-    .map_err(|_| "the layout failed".to_string())
+    });
+    std::panic::set_hook(hook);
+    svg.map_err(|_| "the layout failed".to_string())
 }
 
 /// Runs `rprobe graph`; returns the exit code.

@@ -17,7 +17,8 @@ use rprobe_resolve::{Config, Module, Resolver, Step};
     name = "modprobe",
     disable_version_flag = true,
     after_help = "rprobe is also depmod, modinfo, insmod, rmmod, lsmod and kmod (called by those names, \
-or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure) and \
+or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure), `rprobe why MODULE --in NAME` \
+and `rprobe graph NAME --format dot|svg` (why a module is in a closure), and \
 `rprobe generate man|completions DIR`."
 )]
 pub struct Args {
