@@ -548,3 +548,59 @@ fn why_and_graph_on_a_synthetic_tree() {
     let (c, _) = rp(&["graph", "no-such-module"]);
     assert_eq!(c, 1);
 }
+
+/// For a fifth of the 6.12 tree's modules: the symbol edges the explanation finds reach
+/// exactly the module's modules.dep line (so every dependency modprobe loads is explained
+/// by named symbols, and no edge is invented).
+#[test]
+fn symbol_edges_reach_modules_dep_for_a_fifth_of_the_tree() {
+    use rprobe_index::index::ModuleDir;
+    use rprobe_resolve::explain::{EdgeKind, Explainer};
+    use rprobe_resolve::{Config, Resolver};
+    let Some((tmp, version, conf)) = indexed_612() else {
+        return;
+    };
+    let f = facts(tmp.path(), &version);
+    let dir = ModuleDir::open(&f.moddir).expect("open");
+    let cfg = Config::load(Some(&[conf]), Some(&f.moddir), None);
+    let r = Resolver {
+        dir: &dir,
+        config: &cfg,
+    };
+    let roots = every(&f.dep.keys().cloned().collect::<Vec<_>>(), 5);
+    let mut x = Explainer::new(&r);
+    for m in &roots {
+        x.add_request(m).expect("request");
+    }
+    let g = x.finish();
+    let mut symbols: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in &g.edges {
+        match &e.kind {
+            EdgeKind::Symbols(s) => {
+                assert!(!s.is_empty(), "{e:?}");
+                symbols.entry(&e.from).or_default().push(&e.to);
+            }
+            EdgeKind::Dependency => panic!("a module file could not be read: {e:?}"),
+            _ => {}
+        }
+    }
+    let mut with_deps = 0;
+    for m in &roots {
+        let mut reach = BTreeSet::new();
+        let mut todo = vec![m.as_str()];
+        while let Some(n) = todo.pop() {
+            for t in symbols.get(n).into_iter().flatten() {
+                if reach.insert(t.to_string()) {
+                    todo.push(t);
+                }
+            }
+        }
+        let want: BTreeSet<String> = f.dep[m].1.iter().cloned().collect();
+        assert_eq!(reach, want, "{m}: symbol closure vs modules.dep");
+        with_deps += usize::from(!want.is_empty());
+    }
+    assert!(
+        with_deps > 200,
+        "only {with_deps} modules with dependencies"
+    );
+}
