@@ -382,3 +382,27 @@ fn initramfs_list_json_matches_list_and_archive() {
     }
     assert!(seen >= 5, "only {seen} entries matched files");
 }
+
+#[test]
+fn json_with_nothing_found_is_an_empty_array_and_kmods_message() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let moddir = t.path().join("lib/modules/6.1.0-none");
+    std::fs::create_dir_all(&moddir).expect("mkdir");
+    let args = [
+        "-b".as_ref(),
+        t.path().as_os_str(),
+        "-k".as_ref(),
+        "6.1.0-none".as_ref(),
+        "no-such-module".as_ref(),
+    ];
+    let k = run(&kmod("modinfo"), args);
+    let mut a: Vec<&std::ffi::OsStr> = vec!["modinfo".as_ref(), "--json".as_ref()];
+    a.extend(args);
+    let r = run(&rprobe(), &a);
+    assert_eq!(code(&r), code(&k));
+    assert_eq!(
+        String::from_utf8_lossy(&r.stderr),
+        String::from_utf8_lossy(&k.stderr)
+    );
+    assert_eq!(json_of(&r, "modinfo --json"), serde_json::json!([]));
+}
