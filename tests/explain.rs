@@ -192,6 +192,66 @@ impl Facts {
     }
 }
 
+/// `rprobe why --json` with `args` agrees with the text output (which [`Facts::why`] checks
+/// against the facts): the same chains, the same symbols, patterns, files and lines.
+fn check_json_against_text(f: &Facts, conf: &Path, args: &[&str]) {
+    let (c, edges) = f.why(conf, args);
+    let mut a: Vec<OsString> = vec!["why".into(), "--json".into()];
+    a.extend(f.base(conf));
+    a.extend(args.iter().map(OsString::from));
+    let o = run(&rprobe(), &a);
+    assert_eq!(code(&o), c, "{args:?}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let chains: Vec<&serde_json::Value> = j["needed_by"]
+        .as_array()
+        .expect("needed_by")
+        .iter()
+        .flat_map(|r| r["chain"].as_array().expect("chain"))
+        .collect();
+    assert_eq!(chains.len(), edges.len(), "{args:?}");
+    for (e, (x, y, why)) in chains.iter().zip(&edges) {
+        assert_eq!(
+            (e["from"].as_str(), e["to"].as_str()),
+            (Some(x.as_str()), Some(y.as_str()))
+        );
+        let kind = e["kind"].as_str().expect("kind");
+        if let Some(rest) = why.strip_prefix("uses ") {
+            assert_eq!(kind, "symbols");
+            let syms: Vec<&str> = e["symbols"]
+                .as_array()
+                .expect("symbols")
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            let list = rest.split(" exported by ").next().unwrap_or("");
+            let (shown, more) = match list.split_once(" and ") {
+                Some((l, m)) => (
+                    l,
+                    m.split(' ')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                ),
+                None => (list, 0usize),
+            };
+            let shown: Vec<&str> = shown.split(", ").collect();
+            assert_eq!(syms.len(), shown.len() + more, "{why}");
+            assert_eq!(&syms[..shown.len()], &shown[..], "{why}");
+        } else if why.starts_with("soft ") || why.starts_with("weak ") {
+            let cite = format!(
+                "{} line {}",
+                e["file"].as_str().expect("file"),
+                e["line"].as_u64().expect("line")
+            );
+            assert!(why.contains(&cite), "{why} vs {cite}");
+        } else {
+            assert_eq!(kind, "alias");
+            let p = e["pattern"].as_str().expect("pattern");
+            assert!(why.starts_with(&format!("alias matching '{p}'")), "{why}");
+        }
+    }
+}
+
 /// The text of the line a reason cites as "FILE line N" (up to ')' or ',').
 fn cited_line(s: &str) -> String {
     let end = s.find([')', ',']).unwrap_or(s.len());
@@ -253,6 +313,14 @@ fn why_ext4_and_btrfs_chains_match_kmod_and_the_indexes() {
     // Not in the closure: exit 1, no chain.
     let (c, e) = f.why(&conf, &["xfs", "--in", "ext4"]);
     assert_eq!((c, e.len()), (1, 0));
+    for args in [
+        &["jbd2", "--in", "ext4"][..],
+        &["crc32c_generic", "--in", "ext4"][..],
+        &["raid6_pq", "--in", "btrfs"][..],
+        &["xfs", "--in", "ext4"][..],
+    ] {
+        check_json_against_text(&f, &conf, args);
+    }
 }
 
 #[test]
@@ -281,6 +349,8 @@ fn why_config_alias_and_softdep_cite_file_and_line() {
     let (c, edges) = f.why(&conf, &["mbcache", "--in", "my-fs"]);
     assert_eq!(c, 0);
     assert!(edges[1].2.starts_with("soft post-dependency"), "{edges:?}");
+    check_json_against_text(&f, &conf, &["crc16", "--in", "my-fs"]);
+    check_json_against_text(&f, &conf, &["mbcache", "--in", "my-fs"]);
 }
 
 #[test]

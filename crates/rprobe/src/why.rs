@@ -27,6 +27,9 @@ struct Args {
     /// Kernel version (default: the running one).
     #[arg(short = 'S', long = "set-version")]
     set_version: Option<String>,
+    /// Print one JSON object instead of text (schema: docs/json.md).
+    #[arg(long = "json")]
+    json: bool,
     /// The module to explain.
     module: String,
 }
@@ -134,31 +137,39 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 2;
     };
     let mut x = Explainer::new(&r);
-    // (root node, how to introduce it)
-    let mut roots: Vec<(String, String)> = Vec::new();
+    // (root node, how to introduce it, its JSON form)
+    let mut roots: Vec<(String, String, json::RootJson)> = Vec::new();
+    let mut loaded = None;
     if args.within.is_empty() {
         let env = |k: &str, d: &str| PathBuf::from(std::env::var_os(k).unwrap_or_else(|| d.into()));
         let sys = explain::system_roots(
             &env("RPROBE_PROC_MODULES", "/proc/modules"),
             &env("RPROBE_SYSFS", "/sys"),
         );
-        if sys.loaded.contains(&target) {
+        loaded = Some(sys.loaded.contains(&target));
+        if loaded == Some(true) && !args.json {
             crate::outln!(std::io::stdout(), "{target} is loaded");
         }
         for m in sys.loaded.iter().filter(|m| **m != target) {
             if let Ok(Some(n)) = x.add_request(m) {
-                roots.push((n, format!("loaded module {m}")));
+                let j = json::RootJson::new(m, "loaded", None);
+                roots.push((n, format!("loaded module {m}"), j));
             }
         }
         for (a, dev) in &sys.modaliases {
             if let Ok(Some(n)) = x.add_request(a) {
-                roots.push((n, format!("device {} (modalias {a})", dev.display())));
+                let d = dev.to_string_lossy().into_owned();
+                let j = json::RootJson::new(a, "device", Some(d));
+                roots.push((n, format!("device {} (modalias {a})", dev.display()), j));
             }
         }
     } else {
         for n in &args.within {
             match x.add_request(n) {
-                Ok(Some(node)) => roots.push((node, n.clone())),
+                Ok(Some(node)) => {
+                    let j = json::RootJson::new(n, "requested", None);
+                    roots.push((node, n.clone(), j));
+                }
                 Ok(None) => crate::errln!("why: WARNING: {n}: no module found"),
                 Err(e) => crate::errln!("why: ERROR: {n}: {e}"),
             }
@@ -166,17 +177,29 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     let g = x.finish();
     let mut found = false;
-    for (node, what) in &roots {
-        let Some(chain) = g.chain(node, &target) else {
+    let mut needed_by = Vec::new();
+    for (node, what, mut j) in roots {
+        let Some(chain) = g.chain(&node, &target) else {
             continue;
         };
         found = true;
-        if chain.is_empty() {
+        if args.json {
+            j.chain = chain.iter().map(|e| json::EdgeJson::from(*e)).collect();
+            needed_by.push(j);
+        } else if chain.is_empty() {
             crate::outln!(std::io::stdout(), "{target} is requested ({what})");
         } else {
             crate::outln!(std::io::stdout(), "{what} needs {target}:");
             print_chain(&chain);
         }
+    }
+    if args.json {
+        crate::json::print(&json::WhyJson {
+            module: target,
+            loaded,
+            needed_by,
+        });
+        return i32::from(!found);
     }
     if !found {
         let within = if args.within.is_empty() {
@@ -194,4 +217,108 @@ pub fn main(raw: Vec<OsString>) -> i32 {
 #[allow(dead_code)] // generate.rs lists its commands explicitly; see docs/json.md
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
+}
+
+/// The JSON form of `rprobe why` (docs/json.md).
+mod json {
+    use rprobe_resolve::explain::{AliasSource, Edge, EdgeKind};
+    use serde::Serialize;
+
+    /// The whole answer.
+    #[derive(Serialize, Debug)]
+    pub struct WhyJson {
+        /// The module explained.
+        pub module: String,
+        /// Without --in: whether it is loaded; with --in: null.
+        pub loaded: Option<bool>,
+        /// Each request (or loaded module, or device) whose closure holds it.
+        pub needed_by: Vec<RootJson>,
+    }
+
+    /// One request and its chain to the module.
+    #[derive(Serialize, Debug)]
+    pub struct RootJson {
+        /// The name as given (or the loaded module, or the device's modalias).
+        pub name: String,
+        /// "requested", "loaded" or "device".
+        pub kind: &'static str,
+        /// For a device: its directory under /sys.
+        pub device: Option<String>,
+        /// The edges from the request to the module (empty when it is the request).
+        pub chain: Vec<EdgeJson>,
+    }
+
+    impl RootJson {
+        /// A root with no chain yet.
+        pub fn new(name: &str, kind: &'static str, device: Option<String>) -> Self {
+            RootJson {
+                name: name.to_string(),
+                kind,
+                device,
+                chain: Vec::new(),
+            }
+        }
+    }
+
+    /// One edge of a chain.
+    #[derive(Serialize, Debug)]
+    pub struct EdgeJson {
+        /// The node that needs the next one.
+        pub from: String,
+        /// The node it needs.
+        pub to: String,
+        /// alias, symbols, dependency, softdep-pre, softdep-post or weakdep.
+        pub kind: &'static str,
+        /// For symbols: every symbol, sorted.
+        pub symbols: Vec<String>,
+        /// For an alias: the pattern matched.
+        pub pattern: Option<String>,
+        /// For an alias: config, modules.alias, modules.symbols or builtin.
+        pub source: Option<&'static str>,
+        /// The configuration file of a softdep, weakdep or configured alias.
+        pub file: Option<String>,
+        /// Its line.
+        pub line: Option<usize>,
+    }
+
+    impl From<&Edge> for EdgeJson {
+        fn from(e: &Edge) -> Self {
+            let mut j = EdgeJson {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                kind: e.kind.name(),
+                symbols: Vec::new(),
+                pattern: None,
+                source: None,
+                file: None,
+                line: None,
+            };
+            let origin = match &e.kind {
+                EdgeKind::Symbols(s) => {
+                    j.symbols = s.clone();
+                    None
+                }
+                EdgeKind::Dependency => None,
+                EdgeKind::SoftdepPre(o) | EdgeKind::SoftdepPost(o) | EdgeKind::Weakdep(o) => {
+                    o.as_ref()
+                }
+                EdgeKind::Alias { pattern, source } => {
+                    j.pattern = Some(pattern.clone());
+                    let (name, o) = match source {
+                        AliasSource::Config(o) => ("config", o.as_ref()),
+                        AliasSource::ModulesAlias => ("modules.alias", None),
+                        AliasSource::Symbol => ("modules.symbols", None),
+                        AliasSource::BuiltinAlias => ("builtin", None),
+                    };
+                    j.source = Some(name);
+                    o
+                }
+            };
+            if let Some(o) = origin {
+                j.file = Some(o.file.clone());
+                j.line = Some(o.line);
+            }
+            j
+        }
+    }
 }
