@@ -494,6 +494,72 @@ mod tests {
     }
 
     #[test]
+    fn plan_reasons_and_graph_edges_from_text_indexes() {
+        use crate::{Config, Resolver, Via};
+        use rprobe_index::index::ModuleDir;
+        let t = tempfile::tempdir().expect("tempdir");
+        // Text indexes only; the module files do not exist, so hard edges fall back to
+        // modules.dep's list.
+        std::fs::write(
+            t.path().join("modules.dep"),
+            "kernel/top.ko: kernel/mid.ko kernel/base.ko\nkernel/mid.ko: kernel/base.ko\n\
+             kernel/base.ko:\nkernel/pre.ko:\nkernel/weak.ko:\n",
+        )
+        .expect("write");
+        std::fs::write(t.path().join("modules.alias"), "alias fs_top top\n").expect("write");
+        let dir = ModuleDir::open(t.path()).expect("open");
+        let mut cfg = Config::default();
+        cfg.parse("# x\nsoftdep mid pre: pre\nweakdep top weak\n", "t.conf");
+        let r = Resolver {
+            dir: &dir,
+            config: &cfg,
+        };
+        let top = r.lookup("top").expect("lookup").remove(0);
+        let plan = r.plan(&top, "", false).expect("plan");
+        let got: Vec<(&str, &Via)> = plan.iter().map(|s| (&*s.module.name, &s.via)).collect();
+        assert_eq!(
+            got,
+            [
+                ("base", &Via::Dependency("top".into())),
+                ("pre", &Via::SoftdepPre("mid".into())),
+                ("mid", &Via::Dependency("top".into())),
+                ("top", &Via::Requested),
+            ]
+        );
+        let (g, missing) = closure_graph(&r, &["fs-top".into(), "nothing".into()]).expect("graph");
+        assert_eq!(missing, ["nothing"]);
+        assert_eq!(g.roots, ["fs_top"]);
+        let kinds: Vec<(&str, &str, &str)> = g
+            .edges
+            .iter()
+            .map(|e| (&*e.from, &*e.to, e.kind.name()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("fs_top", "top", "alias"),
+                ("top", "base", "dependency"),
+                ("top", "mid", "dependency"),
+                ("mid", "base", "dependency"),
+                ("mid", "pre", "softdep-pre"),
+                ("top", "weak", "weakdep"),
+            ]
+        );
+        let soft = g
+            .edges
+            .iter()
+            .find(|e| e.to == "pre")
+            .expect("softdep edge");
+        let EdgeKind::SoftdepPre(Some(o)) = &soft.kind else {
+            panic!("{soft:?}");
+        };
+        assert_eq!((o.file.as_str(), o.line), ("t.conf", 2));
+        let chain = g.chain("fs_top", "pre").expect("chain");
+        let hops: Vec<&str> = chain.iter().map(|e| &*e.to).collect();
+        assert_eq!(hops, ["top", "mid", "pre"]);
+    }
+
+    #[test]
     fn system_roots_read_fake_files() {
         let t = tempfile::tempdir().expect("tempdir");
         let pm = t.path().join("modules");
