@@ -63,7 +63,11 @@ impl Tree {
         args.push(self.conf.clone().into());
         args.extend(extra.iter().map(Into::into));
         args.push(self.version.clone().into());
-        let o = run(&rprobe(), args);
+        let o = std::process::Command::new(rprobe())
+            .args(args)
+            .env(rprobe_index::depmod::cache::ENV_DIR, self.cache_dir())
+            .output()
+            .expect("run rprobe depmod");
         assert_no_panic(&o, "rprobe depmod");
         o
     }
@@ -105,8 +109,13 @@ impl Tree {
         r
     }
 
+    /// The test's own cache directory (RPROBE_DEPMOD_CACHE_DIR).
+    fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     fn cache(&self) -> PathBuf {
-        self.moddir().join(".rprobe-depmod.cache")
+        rprobe_index::depmod::cache::file_for(&self.cache_dir(), &self.moddir())
     }
 
     fn module(&self, rel: &str) -> PathBuf {

@@ -489,11 +489,11 @@ fn cycles_paths_and_weakdeps() {
 #[test]
 fn generated_man_pages_and_completions() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    for what in ["man", "completions"] {
-        let o = run(
-            &rprobe(),
-            ["generate".as_ref(), what.as_ref(), tmp.path().as_os_str()],
-        );
+    for what in [&["man"][..], &["completions", "bash"]] {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["generate".as_ref()];
+        args.extend(what.iter().map(std::ffi::OsStr::new));
+        args.push(tmp.path().as_os_str());
+        let o = run(&rprobe(), args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let man = std::fs::read_to_string(tmp.path().join("modprobe.8")).expect("man page");
@@ -503,7 +503,7 @@ fn generated_man_pages_and_completions() {
     );
     let kmod_man = std::fs::read_to_string(tmp.path().join("kmod.8")).expect("kmod man page");
     assert!(kmod_man.contains("static\\-nodes"), "{kmod_man}");
-    let comp = std::fs::read_to_string(tmp.path().join("depmod.bash")).expect("completion");
+    let comp = std::fs::read_to_string(tmp.path().join("depmod")).expect("completion");
     assert!(comp.contains("--basedir"), "{comp}");
 }
 

@@ -1,4 +1,4 @@
-//! Arbitrary bytes as depmod's record cache (.rprobe-depmod.cache): decoding never panics,
+//! Arbitrary bytes as depmod's record cache (a file in its cache directory): decoding never panics,
 //! and whatever it accepts answers every question without panicking.
 #![no_main]
 

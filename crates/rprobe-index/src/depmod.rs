@@ -73,7 +73,7 @@ pub struct Options {
     /// -v.
     pub verbose: bool,
     /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
-    pub cache: bool,
+    pub cache: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -205,9 +205,13 @@ pub fn run_collect(
 
     // Every module's record: from the cache when its file is unchanged, else read (in
     // parallel), keeping only what the indexes use.
-    let use_cache = opts.cache && all && !opts.to_stdout;
+    let use_cache = opts.cache.is_some() && all && !opts.to_stdout;
     let outdir = output::output_dir(opts, &dirname);
-    let cache_path = outdir.join(cache::FILE_NAME);
+    let cache_path = opts
+        .cache
+        .as_deref()
+        .map(|d| cache::file_for(d, &outdir))
+        .unwrap_or_default();
     let mut cached = if use_cache {
         cache::Cache::load(&cache_path, &dirname)
     } else {
@@ -404,7 +408,12 @@ pub fn run_collect(
             messages,
         };
         // Only an optimisation: a cache that cannot be written is simply not there next time.
-        let _ = cache::Cache::store(&cache_path, &header, &recs);
+        if let Some(dir) = &opts.cache {
+            if std::fs::create_dir_all(dir).is_ok() {
+                let _ = cache::Cache::store(&cache_path, &header, &recs);
+                cache::prune(dir);
+            }
+        }
     }
     Ok((ok, g.recs.into_iter().flatten().collect()))
 }

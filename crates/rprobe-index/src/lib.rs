@@ -13,6 +13,7 @@ pub mod moddir;
 pub mod name;
 
 // Module files (reader side): decompression, ELF parsing, modinfo, signatures, records.
+pub mod compact;
 pub mod decompress;
 pub mod devname;
 pub mod elf;

@@ -88,8 +88,25 @@ pub fn read_module(path: &Path) -> Result<ModuleRecord> {
 
 /// Reads what `opts` asks for from a module file.
 pub fn read_module_with(path: &Path, opts: ReadOptions) -> Result<ModuleRecord> {
+    // An uncompressed module read without its signature: only the sections the record
+    // needs ([`crate::compact`]); anything unexpected is read whole below.
+    if !opts.signature {
+        if let Some(image) = compact_image(path) {
+            return record_from_image(path, Compression::None, &image, opts);
+        }
+    }
     let file = decompress::open(path)?;
     record_from_image(path, file.compression, &file.bytes, opts)
+}
+
+/// The compact image of a plain module file within the size cap, when it is one.
+fn compact_image(path: &Path) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    if size == 0 || size > decompress::max_size() {
+        return None;
+    }
+    crate::compact::read(&file, size)
 }
 
 /// Builds the record of a module image already in memory.

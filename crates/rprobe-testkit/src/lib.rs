@@ -95,3 +95,22 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// The cached Debian bookworm root file system (a tarball `scripts/fetch-rootfs` makes with
+/// debootstrap: systemd, udev, kmod, initramfs-tools). When it is missing: panics if
+/// [`real_required`], else prints a note and returns None.
+pub fn debian_rootfs() -> Option<PathBuf> {
+    let tar = cache_dir().join("rootfs/bookworm.tar");
+    if tar.is_file() {
+        return Some(tar);
+    }
+    let msg = format!("{} missing: run scripts/fetch-rootfs", tar.display());
+    if real_required() {
+        panic!("{msg}");
+    }
+    #[allow(clippy::print_stderr)] // test-only: tells the test log what was skipped
+    {
+        eprintln!("SKIPPED: {msg}");
+    }
+    None
+}

@@ -134,7 +134,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         sym_prefix: prefix,
         warn_dups: args.warn,
         verbose: args.verbose,
-        cache: !args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none(),
+        cache: (!args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none())
+            .then(depmod::cache::default_dir)
+            .flatten(),
     };
     if args.quick && !args.show && depmod::up_to_date(&opts.dirname()) {
         return 0;

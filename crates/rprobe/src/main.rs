@@ -78,6 +78,7 @@ enum Tool {
     Coldplug,
     Why,
     Graph,
+    CompleteModules,
 }
 
 impl Tool {
@@ -95,6 +96,7 @@ impl Tool {
             "coldplug" => Tool::Coldplug,
             "why" => Tool::Why,
             "graph" => Tool::Graph,
+            "complete-modules" => Tool::CompleteModules,
             _ => return None,
         })
     }
@@ -111,7 +113,12 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
     if let Some(tool) = Tool::from_name(&argv0) {
         if !matches!(
             tool,
-            Tool::Initramfs | Tool::Generate | Tool::Coldplug | Tool::Why | Tool::Graph
+            Tool::Initramfs
+                | Tool::Generate
+                | Tool::Coldplug
+                | Tool::CompleteModules
+                | Tool::Why
+                | Tool::Graph
         ) {
             return (tool, args);
         }
@@ -144,6 +151,7 @@ fn main() -> std::process::ExitCode {
         Tool::Coldplug => coldplug::main(args),
         Tool::Why => why::main(args),
         Tool::Graph => graph::main(args),
+        Tool::CompleteModules => generate::complete_modules(args),
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

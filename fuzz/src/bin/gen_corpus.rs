@@ -139,5 +139,13 @@ modprobe.blacklist=a,b foo.bar=1 baz.qux=\"x y\" quiet\n",
         b"# depmod.d\nsearch updates extra built-in weak-updates\noverride e1000e 6.1.* extra\n\
 external 6.1.* /lib/modules/external\nexclude debug\nmake_map_files\nbogus line \\\n continued\n",
     )?;
+    put(
+        &root,
+        "devname",
+        "sample",
+        b"# Device nodes to trigger on-demand module loading.\nfuse fuse c10:229\n\
+loop loop-control c10:237\nbtrfs btrfs-control c10:234\ndm_mod mapper/control c10:236\n\
+nvme nvme-fabrics b259:0 trailing\nbad line\nx y z1:2\n",
+    )?;
     Ok(())
 }

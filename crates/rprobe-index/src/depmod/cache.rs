@@ -9,12 +9,15 @@
 //! package's modules.order/builtin files as last time, and every index still the file the
 //! last run wrote), the run replays the last run's messages and leaves the indexes alone.
 //!
-//! The cache lives beside the indexes it helps write, as `.rprobe-depmod.cache` in the
-//! output module directory: it follows `-b` and `-o` (so a read-only /usr with `-o`
-//! elsewhere works), and its leading dot keeps it out of the `modules.*` globs image
-//! builders copy. A cache that cannot be read, fails a checksum, was written by another
-//! rprobe version or belongs to another module directory is ignored (and replaced); it is
-//! written atomically like the indexes.
+//! The cache lives outside the module directory, in a cache directory of the system
+//! ([`default_dir`]: /var/cache/rprobe/depmod for root), one file per output directory
+//! ([`file_for`]), so the module directory holds exactly the files kmod's depmod writes:
+//! image builders that run depmod inside the image (Debian's mkinitramfs, dracut) or copy
+//! the whole directory take no cache with them, and a read-only /usr with `-o` elsewhere
+//! works. Files of output directories that no longer exist are removed when a cache is
+//! written ([`prune`]). A cache that cannot be read, fails a checksum, was written by
+//! another rprobe version or belongs to another module directory is ignored (and
+//! replaced); it is written atomically like the indexes.
 //!
 //! Layout: magic, format version, then two checksummed parts, each `len (u64 LE), postcard
 //! bytes, crc32 (u32 LE)`: the [`Header`] (small: what a skip decision needs) and the
@@ -23,15 +26,18 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::Level;
 use crate::record::ModuleRecord;
 
-/// The cache's file name in the output module directory.
-pub const FILE_NAME: &str = ".rprobe-depmod.cache";
+/// The file name suffix of cache files in the cache directory.
+pub const SUFFIX: &str = ".depmod-cache";
+
+/// The environment variable that names the cache directory (instead of [`default_dir`]'s).
+pub const ENV_DIR: &str = "RPROBE_DEPMOD_CACHE_DIR";
 
 /// The environment variable that turns the cache off (any value), like `--no-cache`.
 pub const ENV_DISABLE: &str = "RPROBE_DEPMOD_NO_CACHE";
@@ -100,6 +106,84 @@ pub fn level_of(c: u8) -> Level {
     }
 }
 
+/// The cache directory: `$RPROBE_DEPMOD_CACHE_DIR` when set, else /var/cache/rprobe/depmod
+/// for root, else `$XDG_CACHE_HOME/rprobe/depmod` (or `~/.cache/rprobe/depmod`). None when
+/// no directory can be named (no home for a user).
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(ENV_DIR).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    if nix::unistd::geteuid().is_root() {
+        return Some(PathBuf::from("/var/cache/rprobe/depmod"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("rprobe/depmod"))
+}
+
+/// The cache file, in cache directory `dir`, of the indexes written to `outdir`: the
+/// directory's last component (for people looking) and a hash of its absolute path.
+pub fn file_for(dir: &Path, outdir: &Path) -> PathBuf {
+    let abs = crate::moddir::absolute(outdir);
+    let bytes = abs.as_os_str().as_encoded_bytes();
+    let mut h = crc32fast::Hasher::new();
+    h.update(bytes);
+    let lo = h.finalize();
+    let mut h = crc32fast::Hasher::new_with_initial(lo);
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+    let hi = h.finalize();
+    let last: String = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    dir.join(format!("{last}-{hi:08x}{lo:08x}{SUFFIX}"))
+}
+
+/// Removes the cache files in `dir` whose module directory no longer exists (image builders
+/// run depmod in temporary directories), and files too damaged to say which it was.
+pub fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if !path.to_string_lossy().ends_with(SUFFIX) {
+            continue;
+        }
+        let moddir = std::fs::File::open(&path)
+            .ok()
+            .and_then(|f| read_header(&mut std::io::BufReader::new(f)))
+            .map(|h| h.moddir);
+        if moddir.is_none_or(|d| !Path::new(&d).is_dir()) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// Reads the magic, format version and header of a cache; None when they do not check out.
+fn read_header(r: &mut impl std::io::Read) -> Option<Header> {
+    let mut magic = [0u8; 12];
+    r.read_exact(&mut magic).ok()?;
+    if &magic[..8] != MAGIC || magic[8..] != FORMAT_VERSION.to_le_bytes() {
+        return None;
+    }
+    let head = read_part(r, 1 << 30)?;
+    postcard::from_bytes(&head).ok()
+}
+
 /// A loaded cache: its header, and its records once asked for.
 #[derive(Default)]
 pub struct Cache {
@@ -139,13 +223,7 @@ impl Cache {
     /// A cache read from `r` (the bytes of a cache file) for module directory `moddir`;
     /// None when they are not a usable cache. Records are read when first taken.
     pub fn decode(mut r: impl std::io::Read + 'static, moddir: &str) -> Option<Cache> {
-        let mut magic = [0u8; 12];
-        r.read_exact(&mut magic).ok()?;
-        if &magic[..8] != MAGIC || magic[8..] != FORMAT_VERSION.to_le_bytes() {
-            return None;
-        }
-        let head = read_part(&mut r, 1 << 30)?;
-        let header: Header = postcard::from_bytes(&head).ok()?;
+        let header = read_header(&mut r)?;
         if header.moddir != moddir || header.rprobe != env!("CARGO_PKG_VERSION") {
             return None;
         }
@@ -311,12 +389,45 @@ mod tests {
     }
 
     #[test]
+    fn one_file_per_output_directory_and_pruning_keeps_only_living_trees() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let live = d.path().join("lib/modules/6.1.0-1-amd64");
+        std::fs::create_dir_all(&live).expect("mkdir");
+        let gone = d.path().join("gone/6.1.0-1-amd64");
+        let a = file_for(d.path(), &live);
+        assert_ne!(
+            a,
+            file_for(d.path(), &gone),
+            "same last component, other paths"
+        );
+        assert_eq!(a, file_for(d.path(), &live), "stable");
+        assert!(a.to_string_lossy().contains("6.1.0-1-amd64-"), "{a:?}");
+        let header = |moddir: &Path| Header {
+            rprobe: env!("CARGO_PKG_VERSION").into(),
+            moddir: moddir.to_string_lossy().into_owned(),
+            ..Header::default()
+        };
+        Cache::store(&a, &header(&live), &[]).expect("store");
+        let b = file_for(d.path(), &gone);
+        Cache::store(&b, &header(&gone), &[]).expect("store");
+        let junk = d.path().join(format!("junk{SUFFIX}"));
+        std::fs::write(&junk, b"not a cache").expect("write");
+        let other = d.path().join("notes.txt");
+        std::fs::write(&other, b"kept").expect("write");
+        prune(d.path());
+        assert!(a.exists(), "a living tree's cache is kept");
+        assert!(!b.exists(), "a removed tree's cache goes");
+        assert!(!junk.exists(), "an unreadable cache goes");
+        assert!(other.exists(), "other files are left alone");
+    }
+
+    #[test]
     fn round_trip_and_every_kind_of_damage_is_ignored() {
         let d = tempfile::tempdir().expect("tempdir");
         let f = d.path().join("a.ko");
         std::fs::write(&f, b"x").expect("write");
         let key = FileKey::of(&f).expect("key");
-        let p = d.path().join(FILE_NAME);
+        let p = file_for(d.path(), Path::new("/m"));
         let a = rec("a");
         let header = Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
