@@ -407,17 +407,34 @@ pub fn parse_proc_modules(text: &str) -> Vec<ProcModule> {
         .collect()
 }
 
-/// lsmod's output as kmod's lsmod makes it: the modules of /proc/modules in its order;
+/// One row of lsmod's table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LsmodRow {
+    /// The module name.
+    pub name: String,
+    /// Its size in bytes (a negative errno when it could not be read, as kmod shows it).
+    pub size: i64,
+    /// Its use count (a negative errno when it could not be read).
+    pub refcnt: i64,
+    /// The modules holding it.
+    pub holders: Vec<String>,
+}
+
+/// lsmod's rows as kmod's lsmod finds them: the modules of /proc/modules in its order;
 /// size from SYS/module/NAME/coresize (else /proc/modules), the use count from
 /// SYS/module/NAME/refcnt and the holders from SYS/module/NAME/holders in directory order
 /// (libkmod's kmod_module_get_size, _get_refcnt, _get_holders). A value that cannot be read
-/// is shown as kmod shows it, a negative errno; a holders directory that cannot be opened is
-/// reported through `error` and shows none.
-pub fn lsmod_text_sysfs(proc_modules: &str, sys: &Path, error: &mut dyn FnMut(String)) -> String {
+/// is given as kmod shows it, a negative errno; a holders directory that cannot be opened is
+/// reported through `error` and gives none.
+pub fn lsmod_rows_sysfs(
+    proc_modules: &str,
+    sys: &Path,
+    error: &mut dyn FnMut(String),
+) -> Vec<LsmodRow> {
     fn neg_errno(e: &std::io::Error) -> i64 {
         -i64::from(e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32))
     }
-    let mut o = String::from("Module                  Size  Used by\n");
+    let mut rows = Vec::new();
     for m in parse_proc_modules(proc_modules) {
         let dir = sys.join("module").join(&m.name);
         let size: i64 = match std::fs::metadata(&dir) {
@@ -431,37 +448,51 @@ pub fn lsmod_text_sysfs(proc_modules: &str, sys: &Path, error: &mut dyn FnMut(St
             Ok(t) => t.trim().parse().unwrap_or(-22),
             Err(e) => neg_errno(&e),
         };
-        o.push_str(&format!("{:<19} {:>8}  {}", m.name, size, refcnt));
-        let holders = dir.join("holders");
-        match std::fs::read_dir(&holders) {
-            Ok(rd) => {
-                let mut first = true;
-                for e in rd.flatten() {
-                    o.push_str(if first { " " } else { "," });
-                    o.push_str(&e.file_name().to_string_lossy());
-                    first = false;
-                }
-            }
+        let holders_dir = dir.join("holders");
+        let holders = match std::fs::read_dir(&holders_dir) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
             Err(e) => {
                 let why = e
                     .raw_os_error()
                     .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
                     .unwrap_or_else(|| e.to_string());
-                error(format!("could not open '{}': {why}", holders.display()));
+                error(format!("could not open '{}': {why}", holders_dir.display()));
+                Vec::new()
             }
-        }
-        o.push('\n');
+        };
+        rows.push(LsmodRow {
+            name: m.name,
+            size,
+            refcnt,
+            holders,
+        });
     }
-    o
+    rows
 }
 
-/// lsmod's output for /proc/modules text, as kmod's lsmod prints it.
-pub fn lsmod_text(proc_modules: &str) -> String {
+/// lsmod's rows from /proc/modules text alone (its size, use count and users columns).
+pub fn lsmod_rows(proc_modules: &str) -> Vec<LsmodRow> {
+    parse_proc_modules(proc_modules)
+        .into_iter()
+        .map(|m| LsmodRow {
+            name: m.name,
+            size: i64::try_from(m.size).unwrap_or(i64::MAX),
+            refcnt: m.refcnt,
+            holders: m.used_by,
+        })
+        .collect()
+}
+
+/// lsmod's table for some rows, in kmod's format.
+pub fn lsmod_format(rows: &[LsmodRow]) -> String {
     let mut o = String::from("Module                  Size  Used by\n");
-    for m in parse_proc_modules(proc_modules) {
+    for m in rows {
         o.push_str(&format!("{:<19} {:>8}  {}", m.name, m.size, m.refcnt));
         let mut first = true;
-        for u in &m.used_by {
+        for u in &m.holders {
             o.push_str(if first { " " } else { "," });
             o.push_str(u);
             first = false;
@@ -469,6 +500,16 @@ pub fn lsmod_text(proc_modules: &str) -> String {
         o.push('\n');
     }
     o
+}
+
+/// lsmod's output as kmod's lsmod makes it, from [`lsmod_rows_sysfs`].
+pub fn lsmod_text_sysfs(proc_modules: &str, sys: &Path, error: &mut dyn FnMut(String)) -> String {
+    lsmod_format(&lsmod_rows_sysfs(proc_modules, sys, error))
+}
+
+/// lsmod's output for /proc/modules text, as kmod's lsmod prints it.
+pub fn lsmod_text(proc_modules: &str) -> String {
+    lsmod_format(&lsmod_rows(proc_modules))
 }
 
 #[cfg(test)]

@@ -45,6 +45,29 @@ pub struct Config {
     pub weakdeps: Vec<(String, Vec<String>)>,
     /// Messages for the user (kmod prints them as errors): bad lines and the like.
     pub notes: Vec<String>,
+    /// Where each directive came from (file and line), in reading order: see
+    /// [`Config::origin`].
+    pub origins: Vec<Origin>,
+}
+
+/// Where one configuration directive was read: for explanations (`rprobe why`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The directive (`alias`, `softdep`, `weakdep`, `options`, ...).
+    pub directive: String,
+    /// Its first argument as stored (the alias pattern, or the module name or pattern).
+    pub name: String,
+    /// The file it was read from (as given to [`Config::parse`]).
+    pub file: String,
+    /// The line number in that file, as kmod numbers lines in its messages (a line continued
+    /// with a backslash counts as its last physical line).
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.file, self.line)
+    }
 }
 
 /// The modprobe.d files kmod reads from `paths` (None: [`DEFAULT_DIRS`]), added to
@@ -146,6 +169,16 @@ impl Config {
             }
             _ => false,
         };
+        if ok && cmd != "include" && cmd != "config" {
+            if let Some(n) = split_tok(rest).0.and_then(alias_normalize) {
+                self.origins.push(Origin {
+                    directive: cmd.to_string(),
+                    name: n,
+                    file: name.to_string(),
+                    line: linenum,
+                });
+            }
+        }
         if !ok {
             self.notes.push(format!(
                 "{name} line {linenum}: ignoring bad line starting with '{cmd}'"
@@ -289,6 +322,14 @@ impl Config {
         self.softdeps.iter().find(|s| fnmatch(&s.name, name))
     }
 
+    /// Where the first `directive` line whose first argument is `name` was read (for a
+    /// softdep: pass the pattern [`Config::softdep_for`] returned).
+    pub fn origin(&self, directive: &str, name: &str) -> Option<&Origin> {
+        self.origins
+            .iter()
+            .find(|o| o.directive == directive && o.name == name)
+    }
+
     /// True when the module is blacklisted.
     pub fn is_blacklisted(&self, name: &str) -> bool {
         self.blacklist.iter().any(|b| b == name)
@@ -400,6 +441,9 @@ mod tests {
         assert_eq!(c.install_for("m"), Some("/bin/true"));
         assert_eq!(c.softdep_for("s").map(|s| s.pre.len()), Some(2));
         assert!(c.is_blacklisted("bl"));
+        let o = c.origin("softdep", "s").expect("softdep origin");
+        assert_eq!((o.file.as_str(), o.line), ("f.conf", 6));
+        assert_eq!(c.origin("options", "a_b").map(|o| o.line), Some(4));
         assert_eq!(
             c.notes,
             ["f.conf line 8: ignoring bad line starting with 'bogus'"]

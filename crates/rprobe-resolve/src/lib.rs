@@ -12,6 +12,7 @@
 //! ```
 
 pub mod config;
+pub mod explain;
 pub mod modinfo;
 
 use std::collections::HashSet;
@@ -66,6 +67,21 @@ pub struct Step {
     pub install: Option<String>,
     /// A hard dependency of the request (errors stop the plan) rather than a soft one.
     pub required: bool,
+    /// Why the step is in the plan.
+    pub via: Via,
+}
+
+/// Why a step is in a plan: the edge that brought it in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The module asked for.
+    Requested,
+    /// Listed in modules.dep for the named module (a hard dependency, maybe indirect).
+    Dependency(String),
+    /// A soft pre-dependency (`softdep NAME pre:`) of the named module.
+    SoftdepPre(String),
+    /// A soft post-dependency (`softdep NAME post:`) of the named module.
+    SoftdepPost(String),
 }
 
 impl Step {
@@ -229,10 +245,11 @@ impl Resolver<'_> {
             }
         }
         let mut visited = HashSet::new();
-        let mut list: Vec<(Module, bool)> = Vec::new(); // (module, ignorecmd)
+        let mut list: Vec<(Module, bool, Via)> = Vec::new(); // (module, ignorecmd, why)
         let mut required = HashSet::new();
         self.probe_list(
             m,
+            Via::Requested,
             true,
             ignore_commands,
             &mut visited,
@@ -240,7 +257,7 @@ impl Resolver<'_> {
             &mut list,
         )?;
         let mut steps = Vec::new();
-        for (x, ignorecmd) in list {
+        for (x, ignorecmd, via) in list {
             // kmod joins configured options and the command line's with a space, even when
             // the latter are empty.
             let extra = if x.name == m.name { extra_options } else { "" };
@@ -258,19 +275,22 @@ impl Resolver<'_> {
                 module: x,
                 options,
                 install,
+                via,
             });
         }
         Ok(steps)
     }
 
+    #[allow(clippy::too_many_arguments)] // the recursion's state, kept explicit
     fn probe_list(
         &self,
         m: &Module,
+        via: Via,
         is_required: bool,
         ignorecmd: bool,
         visited: &mut HashSet<String>,
         required: &mut HashSet<String>,
-        list: &mut Vec<(Module, bool)>,
+        list: &mut Vec<(Module, bool, Via)>,
     ) -> Result<()> {
         // kmod marks module objects visited, and a module found through an alias is another
         // object than the same module found by name: key by both, so a module reached both
@@ -287,12 +307,13 @@ impl Resolver<'_> {
             }
         }
         for d in &deps {
-            self.fill_softdep(d, visited, required, list)?;
+            let dv = Via::Dependency(m.name.clone());
+            self.fill_softdep(d, dv, visited, required, list)?;
         }
         if ignorecmd {
-            list.push((m.clone(), true));
+            list.push((m.clone(), true, via));
         } else {
-            self.fill_softdep(m, visited, required, list)?;
+            self.fill_softdep(m, via, visited, required, list)?;
         }
         Ok(())
     }
@@ -300,18 +321,21 @@ impl Resolver<'_> {
     fn fill_softdep(
         &self,
         m: &Module,
+        via: Via,
         visited: &mut HashSet<String>,
         required: &mut HashSet<String>,
-        list: &mut Vec<(Module, bool)>,
+        list: &mut Vec<(Module, bool, Via)>,
     ) -> Result<()> {
         let (pre, post) = self.softdeps(&m.name)?;
         for p in &pre {
-            self.probe_list(p, false, false, visited, required, list)?;
+            let v = Via::SoftdepPre(m.name.clone());
+            self.probe_list(p, v, false, false, visited, required, list)?;
         }
         let ignorecmd = !pre.is_empty() || !post.is_empty();
-        list.push((m.clone(), ignorecmd));
+        list.push((m.clone(), ignorecmd, via));
         for p in &post {
-            self.probe_list(p, false, false, visited, required, list)?;
+            let v = Via::SoftdepPost(m.name.clone());
+            self.probe_list(p, v, false, false, visited, required, list)?;
         }
         Ok(())
     }

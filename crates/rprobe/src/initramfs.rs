@@ -54,6 +54,9 @@ struct Args {
     /// With --list: mode, links, owner, group, size, time and name, as `cpio -tv` shows them.
     #[arg(long = "long", requires = "list")]
     long: bool,
+    /// With --list: print one JSON array of entries (schema: docs/json.md).
+    #[arg(long = "json")]
+    json: bool,
 }
 
 /// Runs `rprobe initramfs`; returns the exit code.
@@ -64,6 +67,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     };
     if let Some(img) = &args.list {
         return match rprobe_initramfs::cpio::list_file(img) {
+            Ok(entries) if args.json => {
+                let v: Vec<crate::json::ListedJson> = entries.iter().map(Into::into).collect();
+                crate::json::print(&v);
+                0
+            }
             Ok(entries) => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
                 let now = std::time::SystemTime::now()

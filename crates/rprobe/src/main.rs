@@ -15,13 +15,16 @@ mod coldplug;
 mod depmod;
 mod generate;
 mod getopt;
+mod graph;
 mod initramfs;
 mod insmod;
+mod json;
 mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
 mod rmmod;
+mod why;
 
 /// Parses a tool's arguments as kmod's getopt_long reads them (abbreviated long options,
 /// getopt's words for a bad option), then with clap; on failure prints the message and
@@ -73,6 +76,8 @@ enum Tool {
     Initramfs,
     Generate,
     Coldplug,
+    Why,
+    Graph,
     CompleteModules,
 }
 
@@ -89,6 +94,8 @@ impl Tool {
             "initramfs" => Tool::Initramfs,
             "generate" => Tool::Generate,
             "coldplug" => Tool::Coldplug,
+            "why" => Tool::Why,
+            "graph" => Tool::Graph,
             "complete-modules" => Tool::CompleteModules,
             _ => return None,
         })
@@ -106,7 +113,12 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
     if let Some(tool) = Tool::from_name(&argv0) {
         if !matches!(
             tool,
-            Tool::Initramfs | Tool::Generate | Tool::Coldplug | Tool::CompleteModules
+            Tool::Initramfs
+                | Tool::Generate
+                | Tool::Coldplug
+                | Tool::CompleteModules
+                | Tool::Why
+                | Tool::Graph
         ) {
             return (tool, args);
         }
@@ -137,6 +149,8 @@ fn main() -> std::process::ExitCode {
         Tool::Initramfs => initramfs::main(args),
         Tool::Generate => generate::main(args),
         Tool::Coldplug => coldplug::main(args),
+        Tool::Why => why::main(args),
+        Tool::Graph => graph::main(args),
         Tool::CompleteModules => generate::complete_modules(args),
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))

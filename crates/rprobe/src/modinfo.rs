@@ -51,6 +51,10 @@ struct Args {
     /// Show version.
     #[arg(short = 'V', long = "version")]
     show_version: bool,
+    /// Print one JSON array of modules (schema: docs/json.md); a field option keeps only
+    /// that key.
+    #[arg(long = "json")]
+    json: bool,
     /// Modules: names, aliases or files.
     modules: Vec<String>,
 }
@@ -208,6 +212,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     ));
     let dir = ModuleDir::open(&dirname).ok();
     let mut failed = false;
+    if args.json {
+        let field = field_of(&args);
+        let mut all = Vec::new();
+        for m in &args.modules {
+            failed |= !json_one(&mut all, dir.as_ref(), m, args.modname, field.as_deref());
+        }
+        crate::json::print(&all);
+        return i32::from(failed);
+    }
     let stdout = std::io::stdout();
     for m in &args.modules {
         let ok = if !args.modname && is_module_file(m) {
@@ -222,6 +235,109 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         out.buf.clear();
     }
     i32::from(failed)
+}
+
+/// One argument's modules for `--json`, added to `all`; false (after kmod's message) when
+/// it names none or one cannot be read.
+fn json_one(
+    all: &mut Vec<crate::json::ModinfoJson>,
+    dir: Option<&ModuleDir>,
+    given: &str,
+    modname_only: bool,
+    field: Option<&str>,
+) -> bool {
+    use crate::json::{Field, ModinfoJson, Param};
+    let mut entry = |name: String, filename: String, builtin: bool, info: &[(String, String)]| {
+        let keep = |k: &str| field.is_none_or(|f| f == k);
+        let parameters = if keep("parm") {
+            params(info)
+                .into_iter()
+                .map(|(name, description, r#type)| Param {
+                    name,
+                    description,
+                    r#type,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        all.push(ModinfoJson {
+            name,
+            filename,
+            builtin,
+            fields: info
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| Field {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+            parameters,
+        });
+    };
+    let read = |path: &Path| -> Option<(String, Vec<(String, String)>)> {
+        let opts = ReadOptions {
+            symbols: false,
+            signature: true,
+        };
+        match record::read_module_with(path, opts) {
+            Ok(rec) if !rec.has_modinfo => {
+                crate::errln!(
+                    "modinfo: ERROR: could not get modinfo from '{}': {}: no .modinfo section",
+                    rec.name,
+                    path.display()
+                );
+                None
+            }
+            Ok(rec) => Some((rec.name.clone(), rec.info_with_signature())),
+            Err(e) => {
+                crate::errln!("modinfo: ERROR: {e}");
+                None
+            }
+        }
+    };
+    if !modname_only && is_module_file(given) {
+        let Some((name, info)) = read(Path::new(given)) else {
+            return false;
+        };
+        let f = moddir::absolute(Path::new(given))
+            .to_string_lossy()
+            .into_owned();
+        entry(name, f, false, &info);
+        return true;
+    }
+    let missing = if modname_only {
+        format!("Module name {given} not found.")
+    } else {
+        format!("Module {given} not found.")
+    };
+    let targets = match dir.map(|d| modinfo_targets(d, given, modname_only)) {
+        Some(Ok(t)) if !t.is_empty() => t,
+        Some(Err(_)) if !modname_only => {
+            crate::errln!("modinfo: ERROR: Module alias {given} not found.");
+            return false;
+        }
+        _ => {
+            crate::errln!("modinfo: ERROR: {missing}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for t in targets {
+        match t {
+            InfoTarget::File(path) => match read(&path) {
+                Some((name, info)) => {
+                    entry(name, path.to_string_lossy().into_owned(), false, &info)
+                }
+                None => ok = false,
+            },
+            InfoTarget::Builtin { name, modinfo } => {
+                entry(name, "(builtin)".into(), true, &modinfo)
+            }
+        }
+    }
+    ok
 }
 
 fn is_module_file(name: &str) -> bool {

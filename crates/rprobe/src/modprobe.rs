@@ -17,7 +17,8 @@ use rprobe_resolve::{Config, Module, Resolver, Step};
     name = "modprobe",
     disable_version_flag = true,
     after_help = "rprobe is also depmod, modinfo, insmod, rmmod, lsmod and kmod (called by those names, \
-or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure) and \
+or as `rprobe TOOL ...`), `rprobe initramfs` (reproducible images with a module closure), `rprobe why MODULE --in NAME` \
+and `rprobe graph NAME --format dot|svg` (why a module is in a closure), and \
 `rprobe generate man|completions DIR`."
 )]
 pub struct Args {
@@ -94,6 +95,9 @@ pub struct Args {
     /// another in kmod's order). Dry runs are always serial.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
+    /// With --show-depends: print the plans as one JSON array (schema: docs/json.md).
+    #[arg(long = "json")]
+    pub json: bool,
     /// The kernel command line file for `name.param=` options (default /proc/cmdline).
     #[arg(long = "kernel-cmdline", hide = true)]
     pub kernel_cmdline: Option<PathBuf>,
@@ -339,6 +343,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     if ctx.args.remove {
         return remove_all(&ctx);
     }
+    if ctx.args.json && !ctx.args.show_depends {
+        crate::errln!("modprobe: ERROR: --json needs --show-depends.");
+        return 1;
+    }
     let names: Vec<(String, String)> = if ctx.args.all {
         ctx.args
             .args
@@ -356,6 +364,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         failed |= !insert(&ctx, &name, &opts);
     }
     failed |= !load_pending(&ctx);
+    if ctx.args.json {
+        crate::json::print_plans();
+    }
     crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
     i32::from(failed)
 }
@@ -481,6 +492,10 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
                 continue;
             }
         };
+        if ctx.args.show_depends && ctx.args.json {
+            crate::json::push_plan(name, &m, &steps);
+            continue;
+        }
         if ctx.args.show_depends {
             print_steps(ctx, &steps);
             continue;
