@@ -16,8 +16,8 @@ const TOOLS: [&str; 7] = [
     "modprobe", "depmod", "modinfo", "insmod", "rmmod", "lsmod", "kmod",
 ];
 
-/// The section-8 pages: every tool name, rprobe itself and its two own commands.
-const PAGES8: [&str; 10] = [
+/// The section-8 pages: every tool name, rprobe itself and its own commands.
+const PAGES8: [&str; 12] = [
     "rprobe",
     "modprobe",
     "depmod",
@@ -28,6 +28,8 @@ const PAGES8: [&str; 10] = [
     "kmod",
     "rprobe-initramfs",
     "rprobe-coldplug",
+    "rprobe-why",
+    "rprobe-graph",
 ];
 
 /// The section-5 pages.

@@ -3,7 +3,8 @@
 //! does), plus the hidden `rprobe complete-modules` the completions call for module names.
 //!
 //! Man pages: one section-8 page per name the binary answers to (rprobe, modprobe, depmod,
-//! modinfo, insmod, rmmod, lsmod, kmod, rprobe-initramfs, rprobe-coldplug), rendered by
+//! modinfo, insmod, rmmod, lsmod, kmod, rprobe-initramfs, rprobe-coldplug, rprobe-why,
+//! rprobe-graph), rendered by
 //! clap_mangen from the same definitions the tools parse with, and three section-5 pages
 //! written here (modprobe.d, depmod.d, modules.dep), all in one flat DIR.
 //!
@@ -155,6 +156,8 @@ fn commands() -> Vec<clap::Command> {
         crate::kmod::command().name("kmod"),
         crate::initramfs::command().name("rprobe-initramfs"),
         crate::coldplug::command().name("rprobe-coldplug"),
+        crate::why::command().name("rprobe-why"),
+        crate::graph::command().name("rprobe-graph"),
     ]
 }
 

@@ -185,6 +185,10 @@ pub struct ListedJson {
     pub mode: u32,
     /// The data size in bytes.
     pub size: u64,
+    /// The modification time (seconds since the epoch).
+    pub mtime: u32,
+    /// A symbolic link's target (null for other entries).
+    pub target: Option<String>,
 }
 
 impl From<&rprobe_initramfs::cpio::Listed> for ListedJson {
@@ -200,6 +204,8 @@ impl From<&rprobe_initramfs::cpio::Listed> for ListedJson {
             r#type,
             mode: e.mode,
             size: e.size,
+            mtime: e.mtime,
+            target: e.target.clone(),
         }
     }
 }
