@@ -14,4 +14,5 @@ mod load;
 mod modinfo;
 mod modprobe;
 mod robustness;
+mod syslog;
 mod vm;
