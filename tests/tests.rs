@@ -16,3 +16,4 @@ mod modprobe;
 mod robustness;
 mod syslog;
 mod vm;
+mod weakdep;
