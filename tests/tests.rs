@@ -10,6 +10,7 @@ mod compat;
 mod depmod;
 mod initramfs;
 mod initstate;
+mod kmod_suite;
 mod load;
 mod modinfo;
 mod modprobe;
