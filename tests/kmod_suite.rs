@@ -583,3 +583,249 @@ fn kmod_suite_modprobe_loading_plans() {
         assert_eq!(ins, ["mod-simple"], "{name}: {out:?}");
     }
 }
+
+/// Runs each tool's depmod on its copy of the fixture (`-b ROOT -C ROOT/etc/depmod.d
+/// 4.4.4`, as kmod's suite runs a bare `depmod` in its faked root) and returns
+/// (modules.dep or another file, stderr, exit code) per tool.
+fn depmod_both(fx: &Fixture, file: &str) -> Vec<(String, String, i32)> {
+    BOTH.iter()
+        .map(|&tool| {
+            let root = fx.root(tool);
+            let o = run_tool(
+                tool,
+                "depmod",
+                &[
+                    "-b".into(),
+                    root.into(),
+                    "-C".into(),
+                    root.join("etc/depmod.d").into(),
+                    V.into(),
+                ],
+                None,
+                &[],
+                &[],
+            );
+            let r = root.to_str().expect("utf-8");
+            let content = std::fs::read_to_string(root.join("lib/modules").join(V).join(file))
+                .unwrap_or_default()
+                .replace(r, "{R}");
+            (content, text(&o.stderr).replace(r, "{R}"), code(&o))
+        })
+        .collect()
+}
+
+/// test-depmod.c: depmod_search_order_simple, _same_prefix, _external_first,
+/// _external_last, _override: modules.dep as kmod's correct-modules.dep.
+#[test]
+fn kmod_suite_depmod_search_orders() {
+    let conf = |root: &Path, name: &str, text: String| {
+        std::fs::write(root.join("etc/depmod.d").join(name), text).expect("write conf");
+    };
+    let external = |root: &Path| {
+        mod_simple().write(&root.join("lib/modules/external"), "", Codec::None);
+        format!(
+            "external 4\\.4\\..* {}/lib/modules/external\n",
+            root.display()
+        )
+    };
+    type Build = Box<dyn Fn(&Path, &SynthTree)>;
+    let cases: Vec<(&str, Build, &str)> = vec![
+        (
+            "depmod_search_order_simple",
+            Box::new(move |root, t| {
+                t.add(&mod_simple(), "kernel/crypto", Codec::None);
+                t.add(&mod_simple(), "updates", Codec::None);
+                conf(root, "search.conf", "search updates built-in\n".into());
+            }),
+            "updates/mod-simple.ko:\n",
+        ),
+        (
+            "depmod_search_order_same_prefix",
+            Box::new(move |root, t| {
+                t.add(&mod_simple(), "foo", Codec::None);
+                t.add(&mod_simple(), "foobar", Codec::None);
+                conf(root, "search.conf", "search foobar foo built-in\n".into());
+            }),
+            "foobar/mod-simple.ko:\n",
+        ),
+        (
+            "depmod_search_order_external_first",
+            Box::new(move |root, t| {
+                t.add(&mod_simple(), "foo", Codec::None);
+                t.add(&mod_simple(), "foobar", Codec::None);
+                conf(root, "external.conf", external(root));
+                conf(
+                    root,
+                    "search.conf",
+                    "search external foobar foo built-in\n".into(),
+                );
+            }),
+            "{R}/lib/modules/external/mod-simple.ko:\n",
+        ),
+        (
+            "depmod_search_order_external_last",
+            Box::new(move |root, t| {
+                t.add(&mod_simple(), "foo", Codec::None);
+                t.add(&mod_simple(), "foobar", Codec::None);
+                conf(root, "external.conf", external(root));
+                conf(
+                    root,
+                    "search.conf",
+                    "search foobar foo built-in external\n".into(),
+                );
+            }),
+            "foobar/mod-simple.ko:\n",
+        ),
+        (
+            "depmod_search_order_override",
+            Box::new(move |root, t| {
+                t.add(&mod_simple(), "foo", Codec::None);
+                t.add(&mod_simple(), "override", Codec::None);
+                conf(
+                    root,
+                    "override.conf",
+                    "override mod-simple 4.4.4 override\n".into(),
+                );
+                conf(root, "search.conf", "search foo built-in\n".into());
+            }),
+            "override/mod-simple.ko:\n",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, build, want) in &cases {
+        let fx = Fixture::new(V, false, build.as_ref());
+        for (tool, (dep, err, c)) in BOTH.iter().zip(depmod_both(&fx, "modules.dep")) {
+            if dep != *want || c != 0 {
+                failures.push(format!(
+                    "{name} ({tool:?}): exit {c}, modules.dep {dep:?}, wanted {want:?}; {err}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// test-depmod.c: depmod_detect_loop (an expected failure: stderr is kmod's correct.txt,
+/// the status non-zero). The fixture: the eleven loop modules in kernel/ and an empty
+/// modules.order, so kmod's hash order decides where each cycle report starts.
+#[test]
+fn kmod_suite_depmod_detect_loop() {
+    let fx = Fixture::new(V, false, &|_, t| {
+        for m in crate::compat::loop_modules() {
+            t.add(&m, "kernel", Codec::None);
+        }
+        t.file("modules.order", "");
+    });
+    let want = "depmod: ERROR: Cycle detected: mod_loop_d -> mod_loop_e -> mod_loop_d
+depmod: ERROR: Cycle detected: mod_loop_i -> mod_loop_j -> mod_loop_k -> mod_loop_h -> mod_loop_i
+depmod: ERROR: Cycle detected: mod_loop_i -> mod_loop_j -> mod_loop_h -> mod_loop_i
+depmod: ERROR: Cycle detected: mod_loop_c -> mod_loop_a -> mod_loop_b -> mod_loop_c
+depmod: ERROR: Found 9 modules in dependency cycles!
+";
+    for (tool, (_, err, c)) in BOTH.iter().zip(depmod_both(&fx, "modules.dep")) {
+        assert_ne!(c, 0, "{tool:?}: an expected failure");
+        assert_eq!(err, want, "{tool:?}");
+    }
+}
+
+/// modules-order-compressed's modules.alias (correct-modules.alias): cciss's aliases, then
+/// hpsa's, each in its .modinfo order (the compiled modules hold them in the reverse of
+/// their source order).
+const CCISS_ALIASES: [&str; 20] = [
+    "pci:v0000103Cd00003230sv0000103Csd0000323Dbc*sc*i*",
+    "pci:v0000103Cd00003230sv0000103Csd00003237bc*sc*i*",
+    "pci:v0000103Cd00003238sv0000103Csd00003215bc*sc*i*",
+    "pci:v0000103Cd00003238sv0000103Csd00003214bc*sc*i*",
+    "pci:v0000103Cd00003238sv0000103Csd00003213bc*sc*i*",
+    "pci:v0000103Cd00003238sv0000103Csd00003212bc*sc*i*",
+    "pci:v0000103Cd00003238sv0000103Csd00003211bc*sc*i*",
+    "pci:v0000103Cd00003230sv0000103Csd00003235bc*sc*i*",
+    "pci:v0000103Cd00003230sv0000103Csd00003234bc*sc*i*",
+    "pci:v0000103Cd00003230sv0000103Csd00003223bc*sc*i*",
+    "pci:v0000103Cd00003220sv0000103Csd00003225bc*sc*i*",
+    "pci:v00000E11d00000046sv00000E11sd0000409Dbc*sc*i*",
+    "pci:v00000E11d00000046sv00000E11sd0000409Cbc*sc*i*",
+    "pci:v00000E11d00000046sv00000E11sd0000409Bbc*sc*i*",
+    "pci:v00000E11d00000046sv00000E11sd0000409Abc*sc*i*",
+    "pci:v00000E11d00000046sv00000E11sd00004091bc*sc*i*",
+    "pci:v00000E11d0000B178sv00000E11sd00004083bc*sc*i*",
+    "pci:v00000E11d0000B178sv00000E11sd00004082bc*sc*i*",
+    "pci:v00000E11d0000B178sv00000E11sd00004080bc*sc*i*",
+    "pci:v00000E11d0000B060sv00000E11sd00004070bc*sc*i*",
+];
+
+const HPSA_ALIASES: [&str; 16] = [
+    "pci:v0000103Cd*sv*sd*bc01sc04i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003356bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003355bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003354bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003353bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003352bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003351bc*sc*i*",
+    "pci:v0000103Cd0000323Bsv0000103Csd00003350bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003233bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd0000324Bbc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd0000324Abc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003249bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003247bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003245bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003243bc*sc*i*",
+    "pci:v0000103Cd0000323Asv0000103Csd00003241bc*sc*i*",
+];
+
+/// test-depmod.c: depmod_modules_order_for_compressed: modules.order lists cciss (gzip),
+/// scsi_mod (xz) and hpsa (zstd, which imports scsi_mod's dummy_export); the aliases follow
+/// modules.order, not the compressed file names. kmod 30 here has no zlib, and kmod's
+/// populate script leaves cciss uncompressed then: kmod 30 runs on that layout, rprobe on
+/// both.
+#[test]
+fn kmod_suite_depmod_modules_order_for_compressed() {
+    let fake = |name: &str, aliases: &[&str]| {
+        let mut m = SynthModule::new(name)
+            .info("author", AUTHOR)
+            .info("license", "LGPL");
+        for a in aliases {
+            m = m.info("alias", a);
+        }
+        m
+    };
+    let mut want = String::from("# Aliases extracted from modules themselves.\n");
+    for a in CCISS_ALIASES {
+        want.push_str(&format!("alias {a} cciss\n"));
+    }
+    for a in HPSA_ALIASES {
+        want.push_str(&format!("alias {a} hpsa\n"));
+    }
+    for gzip in [false, true] {
+        let fx = Fixture::new(V, false, &|_, t| {
+            let cciss = if gzip { Codec::Gzip } else { Codec::None };
+            t.add(
+                &fake("cciss", &CCISS_ALIASES),
+                "kernel/drivers/block",
+                cciss,
+            );
+            t.add(
+                &fake("scsi_mod", &[]).export("dummy_export"),
+                "kernel/drivers/scsi",
+                Codec::Xz,
+            );
+            t.add(
+                &fake("hpsa", &HPSA_ALIASES).import("dummy_export"),
+                "kernel/drivers/scsi",
+                Codec::Zstd,
+            );
+            t.file(
+                "modules.order",
+                "#336\nkernel/drivers/block/cciss.ko\n#2094\nkernel/drivers/scsi/scsi_mod.ko\n#2137\nkernel/drivers/scsi/hpsa.ko\n\n",
+            );
+            t.file("modules.builtin", "");
+        });
+        for (tool, (alias, err, c)) in BOTH.iter().zip(depmod_both(&fx, "modules.alias")) {
+            if gzip && *tool == Tool::Kmod {
+                continue;
+            }
+            assert_eq!(c, 0, "{tool:?} gzip {gzip}: {err}");
+            assert_eq!(alias, want, "{tool:?} gzip {gzip}");
+        }
+    }
+}
