@@ -829,3 +829,246 @@ fn kmod_suite_depmod_modules_order_for_compressed() {
         }
     }
 }
+
+/// Runs `modinfo ARGS` with each tool; asserts status 0 and the expected stdout (with
+/// "{R}" for the fixture root `root`).
+fn modinfo_case(name: &str, root: &Path, args: &[OsString], want: &str) -> Vec<String> {
+    let want = want.replace("{R}", root.to_str().expect("utf-8"));
+    BOTH.iter()
+        .filter_map(|&tool| {
+            let o = run_tool(tool, "modinfo", args, None, &[], &[]);
+            (code(&o) != 0 || text(&o.stdout) != want).then(|| {
+                format!(
+                    "{name} ({tool:?}): exit {}, stdout\n{:?}\nwanted\n{want:?}\n{}",
+                    code(&o),
+                    text(&o.stdout),
+                    text(&o.stderr)
+                )
+            })
+        })
+        .collect()
+}
+
+/// test-modinfo.c's generic cases (filename, author, license, description, parm,
+/// depends) over module-playground's precompiled mod-simple for i386, x86_64 and sparc64
+/// (32-bit little-endian, 64-bit little-endian, 64-bit big-endian), each given by path.
+#[test]
+fn kmod_suite_modinfo_fields_across_architectures() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let mut files: Vec<OsString> = Vec::new();
+    for (suffix, arch) in [
+        ("i386", object::Architecture::I386),
+        ("x86_64", object::Architecture::X86_64),
+        ("sparc64", object::Architecture::Sparc64),
+    ] {
+        let mut m = SynthModule::new(&format!("mod-simple-{suffix}"))
+            .info("license", "LGPL")
+            .info("author", AUTHOR)
+            .info("depends", "");
+        m.arch = arch;
+        files.push(m.write(root, "", Codec::None).into());
+    }
+    let mut failures = Vec::new();
+    for (field, want) in [
+        (
+            "filename",
+            "{R}/mod-simple-i386.ko\n{R}/mod-simple-x86_64.ko\n{R}/mod-simple-sparc64.ko\n"
+                .to_string(),
+        ),
+        ("author", format!("{AUTHOR}\n{AUTHOR}\n{AUTHOR}\n")),
+        ("license", "LGPL\nLGPL\nLGPL\n".to_string()),
+        ("description", String::new()),
+        ("parm", String::new()),
+        ("depends", "\n\n\n".to_string()),
+    ] {
+        let mut args: Vec<OsString> = vec!["-F".into(), field.into()];
+        args.extend(files.iter().cloned());
+        failures.extend(modinfo_case(
+            &format!("test_modinfo_{field}"),
+            root,
+            &args,
+            &want,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A DER element.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        v.push(n as u8);
+    } else if n < 0x100 {
+        v.extend([0x81, n as u8]);
+    } else {
+        v.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    v.extend_from_slice(content);
+    v
+}
+
+fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
+    der(0x30, &parts.concat())
+}
+
+/// A PKCS#7 SignedData as the kernel's sign-file writes it (detached content, one signer
+/// given by issuer CN and serial, sha256, RSA).
+fn pkcs7(cn: &str, serial: &[u8], sig: &[u8]) -> Vec<u8> {
+    let oid = |b: &[u8]| der(0x06, b);
+    let sha256 = seq(&[
+        oid(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]),
+        der(0x05, &[]),
+    ]);
+    let rsa = seq(&[
+        oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
+        der(0x05, &[]),
+    ]);
+    let name = seq(&[der(
+        0x31,
+        &seq(&[oid(&[0x55, 0x04, 0x03]), der(0x0c, cn.as_bytes())]),
+    )]);
+    let signer_info = seq(&[
+        der(0x02, &[1]),
+        seq(&[name, der(0x02, serial)]),
+        sha256.clone(),
+        rsa,
+        der(0x04, sig),
+    ]);
+    let signed_data = seq(&[
+        der(0x02, &[1]),
+        der(0x31, &sha256),
+        seq(&[oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01])]),
+        der(0x31, &signer_info),
+    ]);
+    seq(&[
+        oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]),
+        der(0xa0, &signed_data),
+    ])
+}
+
+/// The module signature trailer: data, then struct module_signature (algo, hash, id_type,
+/// signer_len, key_id_len, 3 pad bytes, big-endian sig_len), then the magic.
+fn trailer(algo: u8, hash: u8, id_type: u8, signer: &[u8], key: &[u8], sig: &[u8]) -> Vec<u8> {
+    let mut v = [signer, key, sig].concat();
+    v.extend([
+        algo,
+        hash,
+        id_type,
+        signer.len() as u8,
+        key.len() as u8,
+        0,
+        0,
+        0,
+    ]);
+    v.extend((sig.len() as u32).to_be_bytes());
+    v.extend(b"~Module signature appended~\n");
+    v
+}
+
+/// test-modinfo.c's signature cases (signer, sig_key, sig_hashalgo; kmod 30 here is built
+/// with OpenSSL, so the -openssl expectations apply) over mod-simple signed as
+/// dummy.sha1 (X.509 id, sha1), dummy.sha256 (X.509 id, sha256) and dummy.pkcs7 (PKCS#7).
+#[test]
+fn kmod_suite_modinfo_signatures() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let signer = b"Magrathea: Glacier signing key";
+    let key = [
+        0xE3, 0xC8, 0xFC, 0xA7, 0x3F, 0xB3, 0x1D, 0xDE, 0x84, 0x81, 0xEF, 0x38, 0xE3, 0x4C, 0xDE,
+        0x4B, 0x0C, 0xFD, 0x1B, 0xF9,
+    ];
+    let serial = [
+        0x26, 0xDA, 0xC3, 0xEB, 0x0F, 0x0D, 0x1A, 0x56, 0xA2, 0xD8, 0xB2, 0x13, 0xF0, 0xD7, 0x53,
+        0x47, 0x1D, 0x0D, 0x48, 0x68,
+    ];
+    let sig = [0x5a; 64];
+    let elf = mod_simple().elf();
+    let mut files: Vec<OsString> = Vec::new();
+    for (name, t) in [
+        ("mod-simple-sha1.ko", trailer(1, 2, 1, signer, &key, &sig)),
+        ("mod-simple-sha256.ko", trailer(1, 4, 1, signer, &key, &sig)),
+        (
+            "mod-simple-pkcs7.ko",
+            trailer(
+                0,
+                0,
+                2,
+                b"",
+                b"",
+                &pkcs7("Build time autogenerated kernel key", &serial, &sig),
+            ),
+        ),
+    ] {
+        let p = root.join(name);
+        std::fs::write(&p, [elf.clone(), t].concat()).expect("write");
+        files.push(p.into());
+    }
+    let mut failures = Vec::new();
+    for (field, want) in [
+        (
+            "signer",
+            "Magrathea: Glacier signing key\nMagrathea: Glacier signing key\nBuild time autogenerated kernel key\n",
+        ),
+        (
+            "sig_key",
+            "E3:C8:FC:A7:3F:B3:1D:DE:84:81:EF:38:E3:4C:DE:4B:0C:FD:1B:F9\nE3:C8:FC:A7:3F:B3:1D:DE:84:81:EF:38:E3:4C:DE:4B:0C:FD:1B:F9\n26:DA:C3:EB:0F:0D:1A:56:A2:D8:B2:13:F0:D7:53:47:1D:0D:48:68\n",
+        ),
+        ("sig_hashalgo", "sha1\nsha256\nsha256\n"),
+    ] {
+        let mut args: Vec<OsString> = vec!["-F".into(), field.into()];
+        args.extend(files.iter().cloned());
+        failures.extend(modinfo_case(
+            &format!("test_modinfo_{field}"),
+            root,
+            &args,
+            want,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// test-modinfo.c: test_modinfo_external: `modinfo -F filename mod-simple` finds a module
+/// that depmod.d's `external` put in the index by its absolute path.
+#[test]
+fn kmod_suite_modinfo_external() {
+    let fx = Fixture::new(V, true, &|root, _| {
+        mod_simple().write(&root.join("lib/modules/external"), "", Codec::None);
+        std::fs::write(
+            root.join("etc/depmod.d/external.conf"),
+            format!("external 4.4.4 {}/lib/modules/external\n", root.display()),
+        )
+        .expect("write");
+    });
+    let mut failures = Vec::new();
+    for tool in BOTH {
+        let root = fx.root(tool);
+        let o = run_tool(
+            tool,
+            "modinfo",
+            &[
+                "-b".into(),
+                root.into(),
+                "-k".into(),
+                V.into(),
+                "-F".into(),
+                "filename".into(),
+                "mod-simple".into(),
+            ],
+            None,
+            &[],
+            &[],
+        );
+        let want = format!("{}/lib/modules/external/mod-simple.ko\n", root.display());
+        if code(&o) != 0 || text(&o.stdout) != want {
+            failures.push(format!(
+                "{tool:?}: exit {}, {:?}, wanted {want:?}: {}",
+                code(&o),
+                text(&o.stdout),
+                text(&o.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
