@@ -12,6 +12,7 @@ mod initramfs;
 mod initstate;
 mod kmod_suite;
 mod load;
+mod mkinitramfs;
 mod modinfo;
 mod modprobe;
 mod robustness;
