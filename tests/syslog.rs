@@ -178,20 +178,24 @@ exec -a "$name" "$prog" "$@"
         .expect("unshare")
 }
 
-/// The real path (glibc's syslog to /dev/log, no test override): kmod's modprobe and
-/// rprobe's send the same datagrams but for the timestamp.
+/// The real path (glibc's syslog to /dev/log, no test override): kmod's modprobe and rmmod
+/// and rprobe's send the same datagrams but for the timestamp.
 #[test]
 fn modprobe_syslog_through_dev_log_as_kmods() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let sock = tmp.path().join("log");
     let s = listen(&sock);
     let root = tmp.path().to_str().expect("utf-8");
-    for args in [
-        vec!["-s", "-d", root, "-S", "1.0", "nosuch"],
-        vec!["-s", "-d", root, "-S", "1.0", "-a", "x1", "x2"],
-        vec!["-s", "-d", root],
+    for (tool, args) in [
+        ("modprobe", vec!["-s", "-d", root, "-S", "1.0", "nosuch"]),
+        (
+            "modprobe",
+            vec!["-s", "-d", root, "-S", "1.0", "-a", "x1", "x2"],
+        ),
+        ("modprobe", vec!["-s", "-d", root]),
+        ("rmmod", vec!["-s", "nosuch_rprobe_test"]),
     ] {
-        let k = with_dev_log(&sock, &kmod("modprobe"), "modprobe", &args);
+        let k = with_dev_log(&sock, &kmod(tool), tool, &args);
         let ke = String::from_utf8_lossy(&k.stderr).into_owned();
         assert!(
             !ke.contains("mount") && !ke.contains("unshare"),
@@ -199,12 +203,25 @@ fn modprobe_syslog_through_dev_log_as_kmods() {
         );
         let want: Vec<(u32, String)> = received(&s).iter().map(|d| split(d)).collect();
         assert!(!want.is_empty(), "kmod logged nothing for {args:?}: {ke}");
-        let mut rargs = vec!["modprobe"];
+        let mut rargs = vec![tool];
         rargs.extend(&args);
         let r = with_dev_log(&sock, &rprobe(), "rprobe", &rargs);
         let got: Vec<(u32, String)> = received(&s).iter().map(|d| split(d)).collect();
-        assert_eq!(got, want, "{args:?}");
-        assert_eq!(code(&r), code(&k), "{args:?}");
-        assert_eq!(String::from_utf8_lossy(&r.stderr), ke, "{args:?}");
+        assert_eq!(got, want, "{tool} {args:?}");
+        assert_eq!(code(&r), code(&k), "{tool} {args:?}");
+        assert_eq!(String::from_utf8_lossy(&r.stderr), ke, "{tool} {args:?}");
     }
+}
+
+/// kmod's depmod has no -s (neither 30 nor 34): rprobe's refuses it in getopt's words too.
+#[test]
+fn depmod_has_no_syslog_option_as_in_kmod() {
+    let (want, want_code) = kmod_stderr("depmod", &["-s"]);
+    assert_eq!(want, "depmod: invalid option -- 's'\n");
+    let o = Command::new(rprobe())
+        .args(["depmod", "-s"])
+        .output()
+        .expect("rprobe");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), want);
+    assert_eq!(code(&o), want_code);
 }
