@@ -85,7 +85,7 @@ impl Tree {
     /// The index files depmod writes in a module directory (the package's own modules.order,
     /// modules.builtin and modules.builtin.modinfo left out).
     fn indexes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-        rprobe_index::depmod::outputs()
+        rprobe_index::depmod::outputs(&rprobe_index::depmod::Options::default())
             .filter_map(|(n, _)| Some((n.to_string(), std::fs::read(dir.join(n)).ok()?)))
             .collect()
     }

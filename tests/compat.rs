@@ -452,7 +452,7 @@ fn depmod_unreadable_modules_keep_kmods_words_and_add_one_reason() {
 
 /// kmod's testsuite loop modules (module-playground/mod-loop-*.c): which symbols each one
 /// exports and calls.
-fn loop_modules() -> Vec<SynthModule> {
+pub(crate) fn loop_modules() -> Vec<SynthModule> {
     let spec: [(&str, &[&str]); 11] = [
         ("a", &["B", "F", "G"]),
         ("b", &["C", "F", "G"]),

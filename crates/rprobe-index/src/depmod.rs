@@ -72,6 +72,8 @@ pub struct Options {
     pub warn_dups: bool,
     /// -v.
     pub verbose: bool,
+    /// Also write modules.weakdep (kmod 33+; kmod 30 does not, so off by default).
+    pub weakdep: bool,
     /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
     pub cache: Option<std::path::PathBuf>,
 }
@@ -402,7 +404,7 @@ pub fn run_collect(
             moddir: dirname.clone(),
             inputs,
             modules,
-            outputs: outputs()
+            outputs: outputs(opts)
                 .filter_map(|(n, _)| Some((n.to_string(), cache::FileKey::of(&outdir.join(n))?)))
                 .collect(),
             messages,

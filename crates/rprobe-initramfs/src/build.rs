@@ -71,6 +71,8 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             outdir: Some(scratch.join("full")),
             kversion: spec.kversion.clone(),
             config_paths: Some(Vec::new()),
+            // Only for resolution here: weak dependencies join the closure.
+            weakdep: true,
             ..Default::default()
         };
         run_depmod(&opts)?;

@@ -94,6 +94,13 @@ impl Config {
                 "modules.softdep".into(),
                 d.join("modules.softdep"),
             );
+            // kmod 33+ reads the weak dependencies depmod extracted the same way (kmod 30
+            // writes no modules.weakdep, so for it nothing changes).
+            rprobe_index::conf::insert_sorted(
+                &mut files,
+                "modules.weakdep".into(),
+                d.join("modules.weakdep"),
+            );
         }
         collect_config_files(paths, &mut files);
         let mut cfg = Config::default();
@@ -317,6 +324,16 @@ impl Config {
             .map(|(_, c)| c.as_str())
     }
 
+    /// The modules of the first weakdep line whose pattern matches the module name (kmod
+    /// 33+ uses only the first, as for softdeps).
+    pub fn weakdeps_for(&self, name: &str) -> &[String] {
+        self.weakdeps
+            .iter()
+            .find(|(p, _)| fnmatch(p, name))
+            .map(|(_, w)| w.as_slice())
+            .unwrap_or_default()
+    }
+
     /// The first softdep line whose pattern matches the module name.
     pub fn softdep_for(&self, name: &str) -> Option<&Softdep> {
         self.softdeps.iter().find(|s| fnmatch(&s.name, name))
@@ -364,6 +381,9 @@ impl Config {
                 v.push_str(&s.post.join(" "));
             }
             o.push_str(&format!("softdep {} {v}\n", s.name));
+        }
+        for (m, w) in &self.weakdeps {
+            o.push_str(&format!("weakdep {m} {}\n", w.join(" ")));
         }
         o
     }

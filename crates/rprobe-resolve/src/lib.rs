@@ -349,13 +349,7 @@ impl Resolver<'_> {
         for n in names {
             for m in self.lookup(n)? {
                 for s in self.plan(&m, "", false)? {
-                    let wd: Vec<String> = self
-                        .config
-                        .weakdeps
-                        .iter()
-                        .filter(|(p, _)| config::fnmatch(p, &s.module.name))
-                        .flat_map(|(_, v)| v.clone())
-                        .collect();
+                    let wd = self.config.weakdeps_for(&s.module.name).to_vec();
                     if !self.config.is_blacklisted(&s.module.name)
                         && seen.insert(s.module.name.clone())
                     {

@@ -136,7 +136,9 @@ impl SynthModule {
     /// The module's ELF image (with its signature trailer, if any).
     pub fn elf(&self) -> Vec<u8> {
         let endian = match self.arch {
-            Architecture::PowerPc64 | Architecture::S390x => Endianness::Big,
+            Architecture::PowerPc64 | Architecture::S390x | Architecture::Sparc64 => {
+                Endianness::Big
+            }
             _ => Endianness::Little,
         };
         let is64 = !matches!(self.arch, Architecture::I386 | Architecture::Arm);

@@ -53,6 +53,10 @@ struct Args {
     /// is also off when RPROBE_DEPMOD_NO_CACHE is set).
     #[arg(long = "no-cache")]
     no_cache: bool,
+    /// Also write modules.weakdep from the modules' `weakdep` fields, as kmod 33 and later
+    /// do (kmod 30 does not, so it is off by default).
+    #[arg(long = "weakdep")]
+    weakdep: bool,
     /// Show the version.
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -134,6 +138,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         sym_prefix: prefix,
         warn_dups: args.warn,
         verbose: args.verbose,
+        weakdep: args.weakdep,
         cache: (!args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none())
             .then(depmod::cache::default_dir)
             .flatten(),

@@ -29,7 +29,7 @@ struct Args {
     /// Ignore symbol versions and the version magic.
     #[arg(short = 'f', long = "force")]
     force: bool,
-    /// Ignored, for compatibility.
+    /// Print messages to syslog, not stderr.
     #[arg(short = 's', long = "syslog")]
     syslog: bool,
     /// Ignored, for compatibility.
@@ -50,7 +50,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let _ = (args.syslog, args.probe);
+    let _ = args.probe;
+    if args.syslog {
+        crate::out::open_syslog(c"insmod");
+    }
     if args.version {
         crate::outln!(
             std::io::stdout(),
@@ -61,17 +64,25 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     let force = args.force;
     let Some(file) = args.filename.as_ref() else {
-        crate::errln!("insmod: ERROR: missing filename.");
+        crate::out::log("insmod", "ERROR", "missing filename.");
         return 1;
     };
     if file == "-" {
-        crate::errln!("insmod: ERROR: this tool does not support loading from stdin!");
+        crate::out::log(
+            "insmod",
+            "ERROR",
+            "this tool does not support loading from stdin!",
+        );
         return 1;
     }
     let params = crate::modprobe::options_from_args(&args.params);
     let path = Path::new(file);
     if !path.is_file() {
-        crate::errln!("insmod: ERROR: could not load module {file}: No such file or directory");
+        crate::out::log(
+            "insmod",
+            "ERROR",
+            &format!("could not load module {file}: No such file or directory"),
+        );
         return 1;
     }
     let name = rprobe_index::name::modname_from_path(path);
@@ -83,9 +94,13 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     match LinuxKernel::default().load(&name, path, &params, flags) {
         Ok(()) => 0,
         Err(e) => {
-            crate::errln!(
-                "insmod: ERROR: could not insert module {file}: {}",
-                mod_strerror(e.errno(), &e.to_string())
+            crate::out::log(
+                "insmod",
+                "ERROR",
+                &format!(
+                    "could not insert module {file}: {}",
+                    mod_strerror(e.errno(), &e.to_string())
+                ),
             );
             1
         }

@@ -79,7 +79,7 @@ pub struct Args {
     /// Kernel version.
     #[arg(short = 'S', long = "set-version")]
     pub set_version: Option<String>,
-    /// Log to syslog (accepted, messages still go to stderr).
+    /// Print messages to syslog, not stderr.
     #[arg(short = 's', long = "syslog")]
     pub syslog: bool,
     /// Quiet.
@@ -223,7 +223,7 @@ impl Ctx {
             _ => prio::WARNING,
         };
         if p <= self.args.log_level {
-            crate::errln!("modprobe: {level}: {msg}");
+            crate::out::log("modprobe", level, msg);
         }
     }
 
@@ -247,6 +247,9 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
         },
         Err(code) => return Err(code),
     };
+    if args.syslog {
+        crate::out::open_syslog(c"modprobe");
+    }
     let dirname = module_dirname(&args);
     let dir = match ModuleDir::open(std::path::Path::new(&dirname)) {
         Ok(d) => d,
@@ -255,7 +258,7 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
             match ModuleDir::open(std::path::Path::new("/")) {
                 Ok(d) => d,
                 Err(e) => {
-                    crate::errln!("modprobe: ERROR: {e}");
+                    crate::out::log("modprobe", "ERROR", &e.to_string());
                     return Err(1);
                 }
             }
@@ -326,7 +329,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 0;
     }
     if !ctx.args.show_config && ctx.args.args.is_empty() {
-        crate::errln!("modprobe: ERROR: missing parameters. See -h.");
+        crate::out::log("modprobe", "ERROR", "missing parameters. See -h.");
         return 1;
     }
     for n in &ctx.config.notes {

@@ -50,3 +50,102 @@ macro_rules! err {
         let _ = std::io::stderr().write_fmt(format_args!($($t)*));
     }};
 }
+
+/// Where kmod-style log messages ("TOOL: LEVEL: message") go: standard error unless a tool's
+/// `-s` opened the system log.
+enum Sink {
+    /// syslog(3): glibc's /dev/log client, as kmod's tools use it.
+    Syslog,
+    /// A datagram socket named by `RPROBE_SYSLOG_SOCKET` (tests), written in glibc's format.
+    Socket(std::os::unix::net::UnixDatagram, &'static str),
+}
+
+static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+
+/// kmod's `log_open(true)`: from now on log messages go to the system log, as
+/// `openlog(TOOL, LOG_CONS, LOG_DAEMON)` and `syslog(PRIORITY, "LEVEL: message\n")`, instead of
+/// standard error. `RPROBE_SYSLOG_SOCKET=PATH` sends them to that datagram socket instead of
+/// /dev/log (for tests); if it cannot be reached, messages stay on standard error.
+pub fn open_syslog(ident: &'static std::ffi::CStr) {
+    let sink = match std::env::var_os("RPROBE_SYSLOG_SOCKET") {
+        Some(path) => {
+            let sock = std::os::unix::net::UnixDatagram::unbound()
+                .and_then(|s| s.connect(&path).map(|()| s));
+            match sock {
+                Ok(s) => Sink::Socket(s, ident.to_str().unwrap_or("rprobe")),
+                Err(_) => return,
+            }
+        }
+        None => {
+            use nix::syslog::{openlog, Facility, LogFlags};
+            if openlog(Some(ident), LogFlags::LOG_CONS, Facility::LOG_DAEMON).is_err() {
+                return;
+            }
+            Sink::Syslog
+        }
+    };
+    let _ = SINK.set(sink);
+}
+
+/// syslog's priority for one of kmod's level words.
+fn severity(level: &str) -> nix::syslog::Severity {
+    use nix::syslog::Severity;
+    match level {
+        "FATAL" => Severity::LOG_CRIT,
+        "ERROR" => Severity::LOG_ERR,
+        "WARNING" => Severity::LOG_WARNING,
+        "NOTICE" => Severity::LOG_NOTICE,
+        "INFO" => Severity::LOG_INFO,
+        _ => Severity::LOG_DEBUG,
+    }
+}
+
+/// glibc's syslog timestamp ("Mmm dd hh:mm:ss", day padded with a space), in UTC.
+fn timestamp() -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let name = MONTHS
+        .get(usize::try_from(month.saturating_sub(1)).unwrap_or(0))
+        .copied()
+        .unwrap_or("Jan");
+    format!(
+        "{name} {day:>2} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Prints one of kmod's log messages: `TOOL: LEVEL: msg` on standard error, or
+/// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`].
+pub fn log(tool: &str, level: &str, msg: &str) {
+    match SINK.get() {
+        None => {
+            crate::errln!("{tool}: {level}: {msg}");
+        }
+        Some(Sink::Syslog) => {
+            let p = nix::syslog::Priority::new(severity(level), nix::syslog::Facility::LOG_DAEMON);
+            let _ = nix::syslog::syslog(p, &format!("{level}: {msg}\n"));
+        }
+        Some(Sink::Socket(s, ident)) => {
+            let pri = nix::syslog::Facility::LOG_DAEMON as i32 | severity(level) as i32;
+            let line = format!("<{pri}>{} {ident}: {level}: {msg}\n", timestamp());
+            let _ = s.send(line.as_bytes());
+        }
+    }
+}

@@ -11,7 +11,7 @@ struct Args {
     /// Remove even modules in use (needs a kernel built with forced unloading).
     #[arg(short = 'f', long = "force")]
     force: bool,
-    /// Ignored, for compatibility.
+    /// Print messages to syslog, not stderr.
     #[arg(short = 's', long = "syslog")]
     syslog: bool,
     /// Ignored, for compatibility.
@@ -30,7 +30,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let _ = (args.syslog, args.verbose);
+    let _ = args.verbose;
+    if args.syslog {
+        crate::out::open_syslog(c"rmmod");
+    }
     if args.version {
         crate::outln!(
             std::io::stdout(),
@@ -42,7 +45,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let force = args.force;
     let names = args.names;
     if names.is_empty() {
-        crate::errln!("rmmod: ERROR: missing module name.");
+        crate::out::log("rmmod", "ERROR", "missing module name.");
         return 1;
     }
     let mut k = LinuxKernel::default();
@@ -69,12 +72,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         };
         match state {
             Some(InitState::Builtin) => {
-                crate::errln!("rmmod: ERROR: Module {name} is builtin.");
+                crate::out::log("rmmod", "ERROR", &format!("Module {name} is builtin."));
                 code = 1;
                 continue;
             }
             None => {
-                crate::errln!("rmmod: ERROR: Module {name} is not currently loaded");
+                crate::out::log(
+                    "rmmod",
+                    "ERROR",
+                    &format!("Module {name} is not currently loaded"),
+                );
                 code = 1;
                 continue;
             }
@@ -83,15 +90,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         if !force {
             let holders = k.holders(&name);
             if !holders.is_empty() {
-                crate::errln!(
-                    "rmmod: ERROR: Module {name} is in use by: {}",
-                    holders.join(" ")
+                crate::out::log(
+                    "rmmod",
+                    "ERROR",
+                    &format!("Module {name} is in use by: {}", holders.join(" ")),
                 );
                 code = 1;
                 continue;
             }
             if k.refcnt(&name).unwrap_or(0) > 0 {
-                crate::errln!("rmmod: ERROR: Module {name} is in use");
+                crate::out::log("rmmod", "ERROR", &format!("Module {name} is in use"));
                 code = 1;
                 continue;
             }
@@ -101,7 +109,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 .errno()
                 .map(|e| e.desc().to_string())
                 .unwrap_or_else(|| e.to_string());
-            crate::errln!("rmmod: ERROR: could not remove module {arg}: {why}");
+            crate::out::log(
+                "rmmod",
+                "ERROR",
+                &format!("could not remove module {arg}: {why}"),
+            );
             code = 1;
         }
     }

@@ -123,6 +123,21 @@ pub(crate) fn out_softdep(
     Some(o)
 }
 
+/// modules.weakdep as kmod 33+ writes it: one `weakdep MODULE VALUE` line per modinfo
+/// `weakdep=` value, modules in modules.dep order, values in modinfo order.
+pub(crate) fn out_weakdep(
+    g: &Graph,
+    _: &str,
+    _: &mut dyn FnMut(Level, String),
+    _: bool,
+) -> Option<Vec<u8>> {
+    let mut o = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
+    for (_, m, v) in key_values(g, "weakdep") {
+        o.extend_from_slice(format!("weakdep {} {v}\n", m.modname).as_bytes());
+    }
+    Some(o)
+}
+
 pub(crate) fn out_symbols(
     g: &Graph,
     _: &str,
@@ -311,66 +326,95 @@ pub(crate) struct Output {
     pub name: &'static str,
     /// A binary (trie) index.
     pub binary: bool,
+    /// Written only when asked ([`Options::weakdep`]): a file kmod 30 does not write.
+    pub optional: bool,
     write: Writer,
 }
 
-/// The files kmod 30's depmod writes, in its order.
-pub(crate) const TABLE: [Output; 10] = [
+impl Output {
+    /// Whether this run writes (or prints) the file.
+    fn wanted(&self, opts: &Options) -> bool {
+        !self.optional || opts.weakdep
+    }
+}
+
+/// The files kmod's depmod writes, in its order: kmod 30's, and kmod 33's modules.weakdep
+/// (after modules.softdep, as kmod 33 writes it) when asked.
+pub(crate) const TABLE: [Output; 11] = [
     Output {
         name: "modules.dep",
         binary: false,
+        optional: false,
         write: out_dep,
     },
     Output {
         name: "modules.dep.bin",
         binary: true,
+        optional: false,
         write: out_dep_bin,
     },
     Output {
         name: "modules.alias",
         binary: false,
+        optional: false,
         write: out_alias,
     },
     Output {
         name: "modules.alias.bin",
         binary: true,
+        optional: false,
         write: out_alias_bin,
     },
     Output {
         name: "modules.softdep",
         binary: false,
+        optional: false,
         write: out_softdep,
+    },
+    Output {
+        name: "modules.weakdep",
+        binary: false,
+        optional: true,
+        write: out_weakdep,
     },
     Output {
         name: "modules.symbols",
         binary: false,
+        optional: false,
         write: out_symbols,
     },
     Output {
         name: "modules.symbols.bin",
         binary: true,
+        optional: false,
         write: out_symbols_bin,
     },
     Output {
         name: "modules.builtin.bin",
         binary: true,
+        optional: false,
         write: out_builtin_bin,
     },
     Output {
         name: "modules.builtin.alias.bin",
         binary: true,
+        optional: false,
         write: out_builtin_alias_bin,
     },
     Output {
         name: "modules.devname",
         binary: false,
+        optional: false,
         write: out_devname,
     },
 ];
 
-/// The files depmod writes, in kmod's order, with `true` for the binary ones.
-pub fn outputs() -> impl Iterator<Item = (&'static str, bool)> {
-    TABLE.iter().map(|o| (o.name, o.binary))
+/// The files depmod writes with `opts`, in kmod's order, with `true` for the binary ones.
+pub fn outputs(opts: &Options) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+    TABLE
+        .iter()
+        .filter(|o| o.wanted(opts))
+        .map(|o| (o.name, o.binary))
 }
 
 /// The module directory the indexes are written to: under -o's root, else the tree's own.
@@ -390,7 +434,7 @@ pub(crate) fn write_outputs(
     print: &mut dyn Write,
 ) -> Result<bool> {
     if opts.to_stdout {
-        for o in TABLE.iter().filter(|o| !o.binary) {
+        for o in TABLE.iter().filter(|o| !o.binary && o.wanted(opts)) {
             if let Some(b) = (o.write)(g, dirname, log, opts.warn_dups) {
                 print.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
             }
@@ -409,7 +453,12 @@ pub(crate) fn write_outputs(
         let out: Vec<Option<Vec<u8>>> = TABLE
             .par_iter()
             .zip(logs.par_iter_mut())
-            .map(|(o, l)| (o.write)(g, dirname, &mut |lv, m| l.push((lv, m)), opts.warn_dups))
+            .map(|(o, l)| {
+                if !o.wanted(opts) {
+                    return None;
+                }
+                (o.write)(g, dirname, &mut |lv, m| l.push((lv, m)), opts.warn_dups)
+            })
             .collect();
         for l in logs {
             for (lv, m) in l {
