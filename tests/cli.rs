@@ -80,3 +80,71 @@ fn closed_pipe_ends_quietly() {
     );
     assert!(err.is_empty(), "lsmod said: {err}");
 }
+
+/// depmod and initramfs draw a progress line on a terminal (a pty made by util-linux's
+/// `script`) and erase it at the end; piped, they print nothing but kmod's output.
+#[test]
+fn progress_only_on_a_terminal() {
+    // The .ko.xz tree: a cold run takes seconds, so the line is drawn many times.
+    let Some(tree) = rprobe_testkit::real_tree("k612") else {
+        return;
+    };
+    if rprobe_testkit::find_program("script").is_none() {
+        assert!(
+            !rprobe_testkit::real_required(),
+            "script (util-linux) missing"
+        );
+        return;
+    }
+    let root = link_tree(&tree);
+    let conf = empty_conf(root.path());
+    let depmod = format!(
+        "'{}' depmod --no-cache -b '{}' -C '{}' {}",
+        rprobe().display(),
+        root.path().display(),
+        conf.display(),
+        tree.version
+    );
+    // On a pty: stdout and stderr both reach the terminal `script` records.
+    let tty = Command::new("script")
+        .args(["-qec", &depmod, "/dev/null"])
+        .output()
+        .expect("script");
+    assert!(
+        tty.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tty.stderr)
+    );
+    let seen = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        seen.contains("depmod: reading modules ")
+            && seen.contains(&format!("/{}", module_files(&tree.moddir()).len())),
+        "no progress on a terminal: {seen:?}"
+    );
+    assert!(
+        seen.ends_with("\r\x1b[K"),
+        "the line is erased at the end: {seen:?}"
+    );
+    // Piped: nothing at all, as kmod's depmod prints nothing.
+    let piped = Command::new("sh")
+        .args(["-c", &depmod])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sh");
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty() && piped.stdout.is_empty(),
+        "{piped:?}"
+    );
+    // RPROBE_NO_PROGRESS turns it off on a terminal too.
+    let off = Command::new("script")
+        .args(["-qec", &depmod, "/dev/null"])
+        .env("RPROBE_NO_PROGRESS", "1")
+        .output()
+        .expect("script");
+    assert!(
+        off.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&off.stdout)
+    );
+}

@@ -76,6 +76,18 @@ pub struct Options {
     pub weakdep: bool,
     /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
     pub cache: Option<std::path::PathBuf>,
+    /// Counts the modules read, for a caller showing progress (see [`Progress`]).
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// How far a run is: modules to read and read so far (updated as they are read, from any
+/// thread). The library never prints it; a caller may show it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Modules this run reads (set once the tree is scanned).
+    pub total: std::sync::atomic::AtomicUsize,
+    /// Modules read so far (from the cache or the file).
+    pub done: std::sync::atomic::AtomicUsize,
 }
 
 impl Options {
@@ -258,9 +270,19 @@ pub fn run_collect(
         .map(|(m, k)| k.as_ref().and_then(|k| cached.take(&m.path, k)))
         .collect();
     drop(cached);
+    if let Some(p) = &opts.progress {
+        p.total
+            .store(mods.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+    let tick = || {
+        if let Some(p) = &opts.progress {
+            p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
         .par_iter()
         .zip(hits)
+        .inspect(|_| tick())
         .map(|(m, hit)| match hit {
             Some(rec) => Ok(rec),
             None => record::read_module_with(

@@ -34,6 +34,8 @@ pub struct Spec {
     pub config_paths: Option<Vec<PathBuf>>,
     /// Extra files: (source, destination in the image).
     pub includes: Vec<(PathBuf, String)>,
+    /// Counts the modules read by the build's depmod runs, for a caller showing progress.
+    pub progress: Option<std::sync::Arc<depmod::Progress>>,
 }
 
 /// What a build produced, besides the archive.
@@ -71,6 +73,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             outdir: Some(scratch.join("full")),
             kversion: spec.kversion.clone(),
             config_paths: Some(Vec::new()),
+            progress: spec.progress.clone(),
             // Only for resolution here: weak dependencies join the closure.
             weakdep: true,
             ..Default::default()

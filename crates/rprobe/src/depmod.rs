@@ -142,17 +142,32 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         cache: (!args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none())
             .then(depmod::cache::default_dir)
             .flatten(),
+        progress: None,
     };
     if args.quick && !args.show && depmod::up_to_date(&opts.dirname()) {
         return 0;
     }
-    let mut log = |lv: Level, msg: String| match lv {
-        Level::Error => crate::errln!("depmod: ERROR: {msg}"),
-        Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
-        Level::Show => crate::outln!(std::io::stdout(), "{msg}"),
+    // On a terminal, a progress line while modules are read (never in redirected output).
+    let progress = std::sync::Arc::new(depmod::Progress::default());
+    let ticker = crate::progress::start(crate::progress::modules_line("depmod", &progress));
+    let mut opts = opts;
+    if ticker.is_some() && !args.show {
+        opts.progress = Some(progress);
+    }
+    let shown = ticker.is_some();
+    let mut log = |lv: Level, msg: String| {
+        if shown && lv != Level::Show {
+            crate::err!("\r\x1b[K");
+        }
+        match lv {
+            Level::Error => crate::errln!("depmod: ERROR: {msg}"),
+            Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
+            Level::Show => crate::outln!(std::io::stdout(), "{msg}"),
+        }
     };
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
     let res = depmod::run_collect(&opts, &mut log, &mut stdout).map(|(ok, _)| ok);
+    drop(ticker);
     crate::out::check(std::io::Write::flush(&mut stdout));
     match res {
         Ok(true) => 0,

@@ -159,7 +159,24 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     } else {
         args.firmware_dir.clone()
     };
+    // On a terminal: modules read while the tree is indexed, then the image's size as it
+    // is written (nothing in redirected output).
+    let progress = std::sync::Arc::new(rprobe_index::depmod::Progress::default());
+    let written_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ticker = {
+        let modules = crate::progress::modules_line("initramfs", &progress);
+        let bytes = written_bytes.clone();
+        crate::progress::start(move || {
+            let n = bytes.load(std::sync::atomic::Ordering::Relaxed);
+            if n > 0 {
+                Some(format!("initramfs: writing image {} MiB", n >> 20))
+            } else {
+                modules()
+            }
+        })
+    };
     let spec = Spec {
+        progress: ticker.as_ref().map(|_| progress.clone()),
         basedir,
         kversion,
         modules,
@@ -185,6 +202,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    if ticker.is_some() && !report.warnings.is_empty() {
+        crate::err!("\r\x1b[K");
+    }
     for w in &report.warnings {
         crate::errln!("initramfs: WARNING: {w}");
     }
@@ -192,6 +212,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     // holds one file's worth of buffers, never the image.
     let mut failure: Option<String> = None;
     let written = rprobe_index::atomic::write_with(&output, |w| {
+        let mut counted = Counted {
+            inner: w,
+            n: &written_bytes,
+        };
+        let w: &mut dyn std::io::Write = &mut counted;
         if let Some(base) = &args.append_to {
             let mut f = std::fs::File::open(base)
                 .map_err(|e| remember(&mut failure, format!("{}: {e}", base.display()), e))?;
@@ -206,6 +231,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         })?;
         enc.finish().map(|_| ())
     });
+    drop(ticker);
     if let Err(e) = written {
         match failure {
             Some(m) => crate::errln!("initramfs: ERROR: {m}"),
@@ -214,6 +240,24 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 1;
     }
     0
+}
+
+/// A writer that publishes how many bytes went through it (for the progress line).
+struct Counted<'a> {
+    inner: &'a mut dyn std::io::Write,
+    n: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::io::Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.n
+            .fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Keeps the first failure's message (naming the file at fault) and passes the error on.

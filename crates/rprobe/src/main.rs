@@ -23,6 +23,7 @@ mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
+mod progress;
 mod rmmod;
 mod why;
 
