@@ -41,6 +41,7 @@ fn main() -> std::io::Result<()> {
                 &c.compress(&elf),
             )?;
         }
+        put(&root, "module_compact", &format!("{}.ko", m.name), &elf)?;
     }
 
     let mut t = TrieBuilder::new();
