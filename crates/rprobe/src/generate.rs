@@ -537,24 +537,7 @@ fn bash_modules(cmd: &clap::Command, name: &str) -> Option<Extra> {
         clap_bash_fn(name)
     );
     let _ = writeln!(s, "    local args=() i");
-    if m.loaded {
-        let _ = writeln!(s, "    args=(--loaded)");
-    } else {
-        let _ = writeln!(s, "    for ((i = 1; i < COMP_CWORD; i++)); do");
-        let _ = writeln!(s, "        case \"${{COMP_WORDS[i]}}\" in");
-        let _ = writeln!(
-            s,
-            "            {}) args+=(-d \"${{COMP_WORDS[i+1]}}\") ;;",
-            shell_alternatives(m.root)
-        );
-        let _ = writeln!(
-            s,
-            "            {}) args+=(-S \"${{COMP_WORDS[i+1]}}\") ;;",
-            shell_alternatives(m.release)
-        );
-        let _ = writeln!(s, "        esac");
-        let _ = writeln!(s, "    done");
-    }
+    module_dir_args(&mut s, &m, 1, "COMP_CWORD", "COMP_WORDS");
     let _ = writeln!(
         s,
         "    COMPREPLY=($(compgen -W \"$(rprobe complete-modules \"${{args[@]}}\" 2>/dev/null)\" -- \"$cur\"))"
@@ -568,6 +551,27 @@ fn bash_modules(cmd: &clap::Command, name: &str) -> Option<Extra> {
         append: s,
         replace: Vec::new(),
     })
+}
+
+/// Shell lines (bash and zsh share the syntax) that fill `args` with what
+/// `complete-modules` needs: `--loaded`, or the -d/-S values the command line so far gives
+/// (words `first`..`cur` of the array `words`).
+fn module_dir_args(s: &mut String, m: &ModuleArgs, first: u32, cur: &str, words: &str) {
+    if m.loaded {
+        let _ = writeln!(s, "    args=(--loaded)");
+        return;
+    }
+    let _ = writeln!(s, "    for ((i = {first}; i < {cur}; i++)); do");
+    let _ = writeln!(s, "        case \"${{{words}[i]}}\" in");
+    for (opts, flag) in [(m.root, "-d"), (m.release, "-S")] {
+        let _ = writeln!(
+            s,
+            "            {}) args+=({flag} \"${{{words}[i+1]}}\") ;;",
+            shell_alternatives(opts)
+        );
+    }
+    let _ = writeln!(s, "        esac");
+    let _ = writeln!(s, "    done");
 }
 
 /// The name of the function clap_complete's bash script defines for `name`.
@@ -595,24 +599,7 @@ fn zsh_modules(name: &str) -> Option<Extra> {
     let _ = writeln!(s, "_rprobe_modules_{id}() {{");
     let _ = writeln!(s, "    local -a args mods");
     let _ = writeln!(s, "    local i");
-    if m.loaded {
-        let _ = writeln!(s, "    args=(--loaded)");
-    } else {
-        let _ = writeln!(s, "    for ((i = 2; i < CURRENT; i++)); do");
-        let _ = writeln!(s, "        case \"${{words[i]}}\" in");
-        let _ = writeln!(
-            s,
-            "            {}) args+=(-d \"${{words[i+1]}}\") ;;",
-            shell_alternatives(m.root)
-        );
-        let _ = writeln!(
-            s,
-            "            {}) args+=(-S \"${{words[i+1]}}\") ;;",
-            shell_alternatives(m.release)
-        );
-        let _ = writeln!(s, "        esac");
-        let _ = writeln!(s, "    done");
-    }
+    module_dir_args(&mut s, &m, 2, "CURRENT", "words");
     let _ = writeln!(
         s,
         "    mods=(${{(f)\"$(rprobe complete-modules \"${{args[@]}}\" 2>/dev/null)\"}})"
