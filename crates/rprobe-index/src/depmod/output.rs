@@ -467,17 +467,23 @@ pub(crate) fn write_outputs(
         }
         out
     };
-    for (o, content) in TABLE.iter().zip(contents) {
-        // No content: kmod writes no file (builtin indexes without their input).
-        let Some(content) = content else { continue };
-        let final_path = outdir.join(o.name);
-        if let Err(e) = crate::atomic::write(&final_path, &content) {
-            log(
-                Level::Error,
-                format!("Could not write index '{}': {}", o.name, os_msg(&e)),
-            );
-            return Err(Error::io(&final_path, e));
-        }
+    // No content: kmod writes no file (builtin indexes without their input).
+    let paths: Vec<(&str, std::path::PathBuf, Vec<u8>)> = TABLE
+        .iter()
+        .zip(contents)
+        .filter_map(|(o, c)| Some((o.name, outdir.join(o.name), c?)))
+        .collect();
+    let batch: Vec<(&Path, &[u8])> = paths
+        .iter()
+        .map(|(_, p, c)| (p.as_path(), c.as_slice()))
+        .collect();
+    if let Err((i, e)) = crate::atomic::write_many(&batch) {
+        let (name, path, _) = &paths[i];
+        log(
+            Level::Error,
+            format!("Could not write index '{name}': {}", os_msg(&e)),
+        );
+        return Err(Error::io(path, e));
     }
     Ok(true)
 }
