@@ -657,3 +657,81 @@ fn images_stream_with_memory_bounded_by_buffers() {
     let entries = list(&img);
     assert!(entries.iter().any(|e| e == "data/big"), "{entries:?}");
 }
+
+/// Firmware installed as a symbolic link (linux-firmware's Link: entries) and a module that
+/// is a link into another tree (weak-updates/) go into the image as their content, and the
+/// kernel's suffix order holds across places: a plain file anywhere before a .zst in
+/// updates/.
+#[test]
+fn linked_firmware_and_modules_are_archived_as_files() {
+    use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let v = "6.1.0-links";
+    let t = SynthTree::new(root, v);
+    t.add(
+        &SynthModule::new("fwuser")
+            .info("firmware", "vendor/linked.bin")
+            .info("firmware", "vendor/both.bin"),
+        "kernel",
+        Codec::None,
+    );
+    // A module that lives elsewhere, linked into weak-updates/.
+    let other = root.join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let real = SynthModule::new("weakmod").write(&other, "", Codec::None);
+    let moddir = root.join("lib/modules").join(v);
+    std::fs::create_dir_all(moddir.join("weak-updates")).expect("mkdir");
+    std::os::unix::fs::symlink(&real, moddir.join("weak-updates/weakmod.ko")).expect("link");
+    let fw = root.join("lib/firmware");
+    std::fs::create_dir_all(fw.join("vendor")).expect("mkdir");
+    std::fs::create_dir_all(fw.join("updates/vendor")).expect("mkdir");
+    std::fs::write(fw.join("vendor/target.bin"), b"TARGET").expect("write");
+    std::os::unix::fs::symlink("target.bin", fw.join("vendor/linked.bin")).expect("link");
+    std::fs::write(fw.join("vendor/both.bin"), b"PLAIN").expect("write");
+    std::fs::write(fw.join("updates/vendor/both.bin.zst"), b"ZST").expect("write");
+    let img = root.join("img");
+    let o = initramfs(
+        root,
+        &[
+            "-k".as_ref(),
+            v.as_ref(),
+            "--compress".as_ref(),
+            "none".as_ref(),
+            "--module".as_ref(),
+            "fwuser".as_ref(),
+            "--module".as_ref(),
+            "weakmod".as_ref(),
+            "-o".as_ref(),
+            img.as_os_str(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        cpio_extract(&img, "lib/firmware/vendor/linked.bin"),
+        b"TARGET"
+    );
+    assert_eq!(cpio_extract(&img, "lib/firmware/vendor/both.bin"), b"PLAIN");
+    let entries = list(&img);
+    assert!(
+        !entries.iter().any(|e| e.ends_with("both.bin.zst")),
+        "the plain name wins over a .zst in updates/: {entries:?}"
+    );
+    let module = format!("lib/modules/{v}/weak-updates/weakmod.ko");
+    assert_eq!(
+        cpio_extract(&img, &module),
+        std::fs::read(&real).expect("read"),
+        "the linked module's content"
+    );
+    let long = Command::new(rprobe())
+        .args(["initramfs", "--list"])
+        .arg(&img)
+        .arg("--long")
+        .output()
+        .expect("list");
+    let long = String::from_utf8_lossy(&long.stdout);
+    for name in ["vendor/linked.bin", "weakmod.ko"] {
+        let line = long.lines().find(|l| l.ends_with(name)).expect("listed");
+        assert!(line.starts_with('-'), "a regular file: {line}");
+    }
+}

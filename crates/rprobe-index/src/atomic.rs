@@ -66,19 +66,24 @@ pub fn write_many(files: &[(&Path, &[u8])]) -> Result<(), (usize, std::io::Error
         ready.push(t.map_err(|e| (i, e))?);
     }
     let mut dirs: Vec<&Path> = Vec::new();
+    let mut failed = None;
     for (i, (tmp, (path, _))) in ready.into_iter().zip(files).enumerate() {
-        tmp.persist(path).map_err(|e| (i, e.error))?;
+        if let Err(e) = tmp.persist(path) {
+            failed = Some((i, e.error));
+            break;
+        }
         let dir = parent(path);
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
     }
+    // The renames done (all, or those before a failure) are made durable either way.
     for d in dirs {
         if let Ok(d) = std::fs::File::open(d) {
             let _ = d.sync_all();
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 fn parent(path: &Path) -> &Path {

@@ -55,8 +55,12 @@ fn range(sh: &SectionHeader, size: u64) -> Option<(u64, u64)> {
     (end <= size).then_some((sh.sh_offset, end))
 }
 
-/// Writes `v` as a `width`-byte unsigned integer in the image's byte order.
+/// Writes `v` as a `width`-byte unsigned integer in the image's byte order; None when it
+/// does not fit.
 fn put_uint(out: &mut [u8], at: usize, width: usize, v: u64, little: bool) -> Option<()> {
+    if width < 8 && v >> (8 * width) != 0 {
+        return None; // does not fit (a 32-bit image past 4 GiB)
+    }
     let dst = out.get_mut(at..at.checked_add(width)?)?;
     for (i, b) in dst.iter_mut().enumerate() {
         let shift = if little { 8 * i } else { 8 * (width - 1 - i) };
@@ -81,6 +85,10 @@ pub fn read(file: &File, size: u64) -> Option<Vec<u8>> {
         Container::Little => (52, 40, 0x20, 4, 0x10, 4),
     };
     if head.len() < ehsize || header.e_shentsize as usize != entsize {
+        return None;
+    }
+    // No section header table (the whole-file reader reports that itself).
+    if header.e_shoff == 0 {
         return None;
     }
     let count = header.e_shnum as usize;

@@ -424,6 +424,9 @@ pub fn run_collect(
         let header = cache::Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
             moddir: dirname.clone(),
+            outdir: crate::moddir::absolute(&outdir)
+                .to_string_lossy()
+                .into_owned(),
             inputs,
             modules,
             outputs: outputs(opts)

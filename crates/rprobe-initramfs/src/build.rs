@@ -141,7 +141,9 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     for m in &closure {
         let Some(p) = &m.path else { continue };
         let rel = p.strip_prefix(&index_dir).unwrap_or(p).to_path_buf();
-        let src = moddir.join(&rel);
+        // The file itself, not a link to it (weak-updates/ links point into other trees):
+        // the stage and the image both get its content.
+        let src = std::fs::canonicalize(moddir.join(&rel)).map_err(io(&moddir.join(&rel)))?;
         let dst = sub.join(&rel);
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -183,6 +185,9 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         for fw in rec.values("firmware") {
             match find_firmware(&spec.firmware_dirs, &spec.kversion, fw) {
                 Some((path, name)) => {
+                    // linux-firmware installs its Link: entries as symbolic links: the image
+                    // gets the content under the name the module asks for.
+                    let path = std::fs::canonicalize(&path).map_err(io(&path))?;
                     from_disk.push((path, format!("lib/firmware/{name}")));
                     report.firmware.push(name);
                 }
@@ -245,20 +250,22 @@ fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_index::record::Module
     }
 }
 
-/// The kernel's firmware lookup, in each directory in turn: updates/RELEASE, updates,
-/// RELEASE, then the directory itself; in each place the plain file, then .zst, then .xz.
-/// Returns the file and its name in the image (under lib/firmware, where the kernel looks).
+/// The kernel's firmware lookup: the plain name in every place, then with .zst in every
+/// place, then with .xz (the kernel tries one suffix over its whole path list before the
+/// next); the places are, for each directory in turn, updates/RELEASE, updates, RELEASE and
+/// the directory itself. Returns the file and its name in the image (under lib/firmware,
+/// where the kernel looks).
 pub fn find_firmware(dirs: &[PathBuf], release: &str, name: &str) -> Option<(PathBuf, String)> {
-    for dir in dirs {
-        let places = [
-            dir.join("updates").join(release),
-            dir.join("updates"),
-            dir.join(release),
-            dir.clone(),
-        ];
-        for place in places {
-            for suffix in ["", ".zst", ".xz"] {
-                let n = format!("{name}{suffix}");
+    for suffix in ["", ".zst", ".xz"] {
+        let n = format!("{name}{suffix}");
+        for dir in dirs {
+            let places = [
+                dir.join("updates").join(release),
+                dir.join("updates"),
+                dir.join(release),
+                dir.clone(),
+            ];
+            for place in places {
                 let p = place.join(&n);
                 if p.is_file() {
                     return Some((p, n));

@@ -190,22 +190,7 @@ impl Archive {
             w.write_all(&h).map_err(werr)?;
             match &e.source {
                 None => w.write_all(&e.data).map_err(werr)?,
-                Some((src, n)) => {
-                    let io = |err| Error::Io {
-                        path: src.clone(),
-                        source: err,
-                    };
-                    let f = std::fs::File::open(src).map_err(io)?;
-                    let copied = std::io::copy(&mut f.take(*n), &mut w).map_err(io)?;
-                    if copied != *n {
-                        return Err(Error::BadArchive {
-                            path: src.clone(),
-                            reason: format!(
-                                "changed while the image was written ({copied} of {n} bytes)"
-                            ),
-                        });
-                    }
-                }
+                Some((src, n)) => copy_exact(src, *n, &mut w)?,
             }
             let pad = (4 - (w.n % 4)) % 4;
             w.write_all(&[0u8; 3][..pad as usize]).map_err(werr)?;
@@ -214,6 +199,41 @@ impl Archive {
         header(&mut h, 0, 0, 1, 0, "TRAILER!!!", 0);
         w.write_all(&h).map_err(werr)
     }
+}
+
+/// Copies exactly `n` bytes of the file `src` to `w` (the size its header promised): a file
+/// that shrank or grew since it was added is an error naming it; read errors name the
+/// file, write errors the image.
+fn copy_exact(src: &Path, n: u64, w: &mut dyn Write) -> Result<()> {
+    let io = |err| Error::Io {
+        path: src.into(),
+        source: err,
+    };
+    let mut f = std::fs::File::open(src).map_err(io)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut left = n;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let k = match f.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        w.write_all(&buf[..k]).map_err(|e| Error::Io {
+            path: PathBuf::from("<image>"),
+            source: e,
+        })?;
+        left -= k as u64;
+    }
+    let grew = f.read(&mut buf[..1]).map_err(io)? != 0;
+    if left > 0 || grew {
+        return Err(Error::BadArchive {
+            path: src.into(),
+            reason: format!("changed while the image was written (its size was {n} bytes)"),
+        });
+    }
+    Ok(())
 }
 
 /// A writer that counts what passes through it (newc pads to 4 bytes from the start).
@@ -283,6 +303,8 @@ pub struct Listed {
     pub mtime: u32,
     /// A symbolic link's target (its data; None for other entries).
     pub target: Option<String>,
+    /// A device node's major and minor numbers (0 for other entries).
+    pub rdev: (u32, u32),
 }
 
 /// The default cap on the bytes decoded while listing an image, over all its compressed
@@ -545,6 +567,7 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
         let nlink = field(4)?;
         let mtime = field(5)?;
         let size = u64::from(field(6)?);
+        let rdev = (field(9)?, field(10)?);
         let namesize = field(11)? as usize;
         if namesize > MAX_NAME {
             return Err(bad("name too long"));
@@ -590,6 +613,7 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
             nlink,
             mtime,
             target,
+            rdev,
         });
     }
 }
@@ -598,6 +622,31 @@ fn list_one(path: &Path, s: &mut Stream<'_>, out: &mut Vec<Listed>) -> Result<()
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_file_that_changed_size_after_it_was_added_is_an_error_naming_it() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let f = d.path().join("m.ko");
+        for (first, then) in [
+            (&b"12345678"[..], &b"123456789"[..]),
+            (b"12345678", b"1234"),
+        ] {
+            std::fs::write(&f, first).expect("write");
+            let mut a = Archive::new(0);
+            a.add_path(&f, "m.ko").expect("add");
+            std::fs::write(&f, then).expect("rewrite");
+            let e = a.to_bytes().expect_err("changed size");
+            assert!(
+                e.to_string().contains("m.ko") && e.to_string().contains("changed"),
+                "{e}"
+            );
+        }
+        std::fs::write(&f, b"12345678").expect("write");
+        let mut a = Archive::new(0);
+        a.add_path(&f, "m.ko").expect("add");
+        let b = a.to_bytes().expect("same size");
+        assert!(b.windows(8).any(|w| w == b"12345678"));
+    }
 
     proptest::proptest! {
         /// Damaged images give an error naming the image, never a panic.

@@ -218,10 +218,23 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         };
         let w: &mut dyn std::io::Write = &mut counted;
         if let Some(base) = &args.append_to {
-            let mut f = std::fs::File::open(base)
-                .map_err(|e| remember(&mut failure, format!("{}: {e}", base.display()), e))?;
-            let n = std::io::copy(&mut f, w)
-                .map_err(|e| remember(&mut failure, format!("{}: {e}", base.display()), e))?;
+            // Read errors name the base image; write errors are the output's.
+            let named = |e: std::io::Error, failure: &mut Option<String>| {
+                remember(failure, format!("{}: {e}", base.display()), e)
+            };
+            let mut f = std::fs::File::open(base).map_err(|e| named(e, &mut failure))?;
+            let mut buf = vec![0u8; 64 << 10];
+            let mut n = 0u64;
+            loop {
+                let k = match std::io::Read::read(&mut f, &mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(named(e, &mut failure)),
+                };
+                w.write_all(&buf[..k])?;
+                n += k as u64;
+            }
             w.write_all(&[0u8; 3][..((4 - n % 4) % 4) as usize])?;
         }
         let mut enc = compress.encoder(w, args.compress_level)?;
@@ -312,9 +325,17 @@ fn long_line(e: &rprobe_initramfs::cpio::Listed, now: i64) -> String {
             }
         })
         .unwrap_or_default();
+    // cpio prints at most 8 characters of each name, and a device's numbers for its size.
+    let user: String = user.chars().take(8).collect();
+    let group: String = group.chars().take(8).collect();
+    let size = if matches!(kind, 'c' | 'b') {
+        format!("{:>3}, {:>3}", e.rdev.0, e.rdev.1)
+    } else {
+        format!("{:>8}", e.size)
+    };
     let mut line = format!(
-        "{m} {:>3} {user:<8} {group:<8} {:>8} {when} {}",
-        e.nlink, e.size, e.name
+        "{m} {:>3} {user:<8} {group:<8} {size} {when} {}",
+        e.nlink, e.name
     );
     if let Some(t) = &e.target {
         line.push_str(" -> ");

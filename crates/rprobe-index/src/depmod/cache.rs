@@ -44,7 +44,7 @@ pub const ENV_DISABLE: &str = "RPROBE_DEPMOD_NO_CACHE";
 
 const MAGIC: &[u8; 8] = b"RPRBDMC\0";
 /// Bumped whenever the layout, the record or the key changes shape or meaning.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// A file's identity: any change to the file changes at least one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,6 +77,9 @@ pub struct Header {
     pub rprobe: String,
     /// The module directory the records belong to.
     pub moddir: String,
+    /// The absolute directory the indexes were written to (what [`file_for`] names the
+    /// file after; [`prune`] drops the cache once it is gone).
+    pub outdir: String,
     /// A digest of everything else the output depends on (options, configuration, the
     /// package's modules.order and builtin files).
     pub inputs: u64,
@@ -152,7 +155,7 @@ pub fn file_for(dir: &Path, outdir: &Path) -> PathBuf {
     dir.join(format!("{last}-{hi:08x}{lo:08x}{SUFFIX}"))
 }
 
-/// Removes the cache files in `dir` whose module directory no longer exists (image builders
+/// Removes the cache files in `dir` whose output directory no longer exists (image builders
 /// run depmod in temporary directories), and files too damaged to say which it was.
 pub fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -166,8 +169,8 @@ pub fn prune(dir: &Path) {
         let moddir = std::fs::File::open(&path)
             .ok()
             .and_then(|f| read_header(&mut std::io::BufReader::new(f)))
-            .map(|h| h.moddir);
-        if moddir.is_none_or(|d| !Path::new(&d).is_dir()) {
+            .map(|h| h.outdir);
+        if moddir.is_none_or(|d| !Path::new(&d).is_absolute() || !Path::new(&d).is_dir()) {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -402,9 +405,10 @@ mod tests {
         );
         assert_eq!(a, file_for(d.path(), &live), "stable");
         assert!(a.to_string_lossy().contains("6.1.0-1-amd64-"), "{a:?}");
-        let header = |moddir: &Path| Header {
+        let header = |outdir: &Path| Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
-            moddir: moddir.to_string_lossy().into_owned(),
+            moddir: "lib/modules/6.1.0-1-amd64".into(),
+            outdir: outdir.to_string_lossy().into_owned(),
             ..Header::default()
         };
         Cache::store(&a, &header(&live), &[]).expect("store");
@@ -432,6 +436,7 @@ mod tests {
         let header = Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
             moddir: "/m".into(),
+            outdir: "/m".into(),
             inputs: 7,
             modules: vec![("/m/a.ko".into(), key)],
             outputs: vec![("a.ko".into(), key)],
