@@ -6,7 +6,7 @@
 //! /sbin/modprobe. fixtures/system/rprobe-check runs once the system is up and compares
 //! rprobe's answers with kmod's own binary, kept beside it, on the same running kernel.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -30,6 +30,25 @@ fn sh(what: &str, cmd: &mut Command) -> String {
 fn skip(what: &str) {
     assert!(!real_required(), "system tier: {what} missing");
     eprintln!("SKIPPED: {what} missing");
+}
+
+/// What a system test needs: the 6.12 tree, the Debian root, the static rprobe and the
+/// programs named; None (skipped, or a failure when real inputs are required) otherwise.
+fn inputs(programs: &[&str]) -> Option<(rprobe_testkit::RealTree, PathBuf, PathBuf)> {
+    let tree = real_tree("k612")?;
+    let tar = debian_rootfs()?;
+    let Some(rp) = vm::static_rprobe() else {
+        skip("RPROBE_STATIC_BIN (scripts/build-static)");
+        return None;
+    };
+    if let Some(p) = programs
+        .iter()
+        .find(|p| rprobe_testkit::find_program(p).is_none())
+    {
+        skip(p);
+        return None;
+    }
+    Some((tree, tar, rp))
 }
 
 /// Unpacks the Debian root into `root` and adds the kernel package's modules and boot
@@ -87,7 +106,7 @@ fn mkinitramfs(root: &Path, version: &str, what: &str) -> String {
 
 /// Unpacks the root's /boot/initrd.img-VERSION with Debian's unmkinitramfs into the root's
 /// /tmp/NAME; returns the host path of the unpacked tree.
-fn unpack_initrd(root: &Path, version: &str, name: &str) -> std::path::PathBuf {
+fn unpack_initrd(root: &Path, version: &str, name: &str) -> PathBuf {
     sh(
         "unmkinitramfs",
         Command::new("chroot").arg(root).args([
@@ -101,18 +120,10 @@ fn unpack_initrd(root: &Path, version: &str, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn vm_612_debian_system_with_rprobe_as_kmod() {
-    let Some(tree) = real_tree("k612") else {
+    let Some((tree, tar, rp)) = inputs(&["mkfs.ext4", "unshare", "chroot", "qemu-system-x86_64"])
+    else {
         return;
     };
-    let Some(tar) = debian_rootfs() else { return };
-    let Some(rp) = vm::static_rprobe() else {
-        return skip("RPROBE_STATIC_BIN (scripts/build-static)");
-    };
-    for prog in ["mkfs.ext4", "unshare", "chroot", "qemu-system-x86_64"] {
-        if rprobe_testkit::find_program(prog).is_none() {
-            return skip(prog);
-        }
-    }
     let v = &tree.version;
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
@@ -219,7 +230,7 @@ fn vm_612_debian_system_with_rprobe_as_kmod() {
 #[derive(Debug, PartialEq)]
 enum Node {
     Dir,
-    Link(std::path::PathBuf),
+    Link(PathBuf),
     File(Vec<u8>),
 }
 
@@ -253,18 +264,9 @@ fn image_tree(dir: &Path) -> std::collections::BTreeMap<String, Node> {
 /// needs (rprobe's static binary needs none).
 #[test]
 fn mkinitramfs_same_image_with_kmod_and_rprobe() {
-    let Some(tree) = real_tree("k612") else {
+    let Some((tree, tar, rp)) = inputs(&["unshare", "chroot"]) else {
         return;
     };
-    let Some(tar) = debian_rootfs() else { return };
-    let Some(rp) = vm::static_rprobe() else {
-        return skip("RPROBE_STATIC_BIN (scripts/build-static)");
-    };
-    for prog in ["unshare", "chroot"] {
-        if rprobe_testkit::find_program(prog).is_none() {
-            return skip(prog);
-        }
-    }
     let v = &tree.version;
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
