@@ -131,19 +131,7 @@ fn show_depends_real(rprobe_indexes: bool) {
     let tmp = link_tree(&tree);
     let root = tmp.path();
     if rprobe_indexes {
-        let conf = empty_conf(root);
-        let o = run(
-            &rprobe(),
-            [
-                "depmod".as_ref(),
-                "-b".as_ref(),
-                root.as_os_str(),
-                "-C".as_ref(),
-                conf.as_os_str(),
-                tree.version.as_ref(),
-            ],
-        );
-        assert!(o.status.success());
+        rprobe_depmod(root, &empty_conf(root), &tree.version);
     } else {
         kmod_depmod(root, &tree.version);
     }

@@ -118,6 +118,9 @@ pub fn read(file: &File, size: u64) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(ehsize + (size / 8) as usize + table.len());
     out.extend_from_slice(&head[..ehsize]);
     let mut placed: Vec<Option<usize>> = vec![None; count];
+    // The section names are read already: placed as they are, not read again.
+    placed[shstrndx] = Some(out.len());
+    out.extend_from_slice(&shstrtab);
     place(file, size, &shdrs, &keep, &mut placed, &mut out)?;
 
     // The sections the __crc_ symbols point into (their CRC values live there); found

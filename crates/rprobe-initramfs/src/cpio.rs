@@ -170,6 +170,8 @@ impl Archive {
     /// naming it (the header already promised the old size).
     pub fn write_to(&self, out: &mut dyn Write) -> Result<()> {
         let mut w = Counting { inner: out, n: 0 };
+        // One copy buffer for every file streamed from disk.
+        let mut buf = vec![0u8; 64 << 10];
         let werr = |e| Error::Io {
             path: PathBuf::from("<image>"),
             source: e,
@@ -190,7 +192,7 @@ impl Archive {
             w.write_all(&h).map_err(werr)?;
             match &e.source {
                 None => w.write_all(&e.data).map_err(werr)?,
-                Some((src, n)) => copy_exact(src, *n, &mut w)?,
+                Some((src, n)) => copy_exact(src, *n, &mut w, &mut buf)?,
             }
             let pad = (4 - (w.n % 4)) % 4;
             w.write_all(&[0u8; 3][..pad as usize]).map_err(werr)?;
@@ -204,13 +206,12 @@ impl Archive {
 /// Copies exactly `n` bytes of the file `src` to `w` (the size its header promised): a file
 /// that shrank or grew since it was added is an error naming it; read errors name the
 /// file, write errors the image.
-fn copy_exact(src: &Path, n: u64, w: &mut dyn Write) -> Result<()> {
+fn copy_exact(src: &Path, n: u64, w: &mut dyn Write, buf: &mut [u8]) -> Result<()> {
     let io = |err| Error::Io {
         path: src.into(),
         source: err,
     };
     let mut f = std::fs::File::open(src).map_err(io)?;
-    let mut buf = vec![0u8; 64 << 10];
     let mut left = n;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
