@@ -166,59 +166,10 @@ pub fn run_collect(
         add_fake_syms(&mut symtab);
     }
 
-    // Find the modules.
-    let mut s = Search0 {
-        cfg: &cfg,
-        dirname: dirname.clone(),
-        mods: Vec::new(),
-        by_name: HashMap::new(),
-    };
-    if all {
-        if let Err(e) = s.search_dir(&dirname, log) {
-            log(
-                Level::Error,
-                format!("could not open directory {dirname}: {}", os_msg(&e)),
-            );
-            log(
-                Level::Error,
-                format!("could not search modules: {}", os_msg(&e)),
-            );
-            return Ok((false, Vec::new()));
-        }
-        for ext in cfg.externals.clone() {
-            let _ = s.search_dir(&ext.to_string_lossy(), log);
-        }
-    } else {
-        for f in &opts.files {
-            let p = f.to_string_lossy().into_owned();
-            if !p.starts_with('/') {
-                log(Level::Error, format!("{p}: not absolute path."));
-                return Ok((false, Vec::new()));
-            }
-            if !f.exists() {
-                log(
-                    Level::Error,
-                    format!("could not create module {p}: No such file or directory"),
-                );
-                return Ok((false, Vec::new()));
-            }
-            if s.by_name.contains_key(&name::modname_from_path(f)) {
-                log(
-                    Level::Error,
-                    format!("could not add module {p}: File exists"),
-                );
-                return Ok((false, Vec::new()));
-            }
-            s.add(p);
-        }
-    }
-    let mut mods = s.mods;
-    // kmod's array: hash order of names, then stably sorted by modules.order position.
-    khash::sort_in_hash_order(&mut mods, 512, |m| m.modname.as_str());
-    sort_by_modules_order(&dirname, &mut mods, log);
-
-    // Every module's record: from the cache when its file is unchanged, else read (in
-    // parallel), keeping only what the indexes use.
+    // The record cache, and the quick answer when nothing changed: every directory the
+    // last run listed still has the identity it had before it was listed (so no module was
+    // added, removed or renamed), every module file and index is the same file, and the
+    // inputs are the same; then the walk is not even done.
     let use_cache = opts.cache.is_some() && all && !opts.to_stdout;
     let outdir = output::output_dir(opts, &dirname);
     let cache_path = opts
@@ -231,17 +182,96 @@ pub fn run_collect(
     } else {
         cache::Cache::default()
     };
+    let inputs = if use_cache {
+        input_digest(opts, &cfg, &dirname)
+    } else {
+        0
+    };
+    if use_cache
+        && cached.tree_unchanged(inputs, &outdir, || search::listing_digest(&cfg, &dirname))
+    {
+        let h = &mut cached.header;
+        for (lv, m) in std::mem::take(&mut h.early)
+            .into_iter()
+            .chain(std::mem::take(&mut h.messages))
+        {
+            log(cache::level_of(lv), m);
+        }
+        return Ok((true, Vec::new()));
+    }
+
+    // Find the modules (what is logged here is kept for the quick answer to replay).
+    let listing = if use_cache {
+        search::listing_digest(&cfg, &dirname)
+    } else {
+        None
+    };
+    let mut early: Vec<(u8, String)> = Vec::new();
+    let mut recording_early = |lv: Level, m: String| {
+        early.push((cache::level_code(lv), m.clone()));
+        log(lv, m);
+    };
+    let log_early: &mut dyn FnMut(Level, String) = &mut recording_early;
+    let mut s = Search0 {
+        cfg: &cfg,
+        dirname: dirname.clone(),
+        mods: Vec::new(),
+        by_name: HashMap::new(),
+        dirs: use_cache.then(Vec::new),
+    };
+    if all {
+        if let Err(e) = s.search_dir(&dirname, log_early) {
+            log_early(
+                Level::Error,
+                format!("could not open directory {dirname}: {}", os_msg(&e)),
+            );
+            log_early(
+                Level::Error,
+                format!("could not search modules: {}", os_msg(&e)),
+            );
+            return Ok((false, Vec::new()));
+        }
+        for ext in cfg.externals.clone() {
+            let _ = s.search_dir(&ext.to_string_lossy(), log_early);
+        }
+    } else {
+        for f in &opts.files {
+            let p = f.to_string_lossy().into_owned();
+            if !p.starts_with('/') {
+                log_early(Level::Error, format!("{p}: not absolute path."));
+                return Ok((false, Vec::new()));
+            }
+            if !f.exists() {
+                log_early(
+                    Level::Error,
+                    format!("could not create module {p}: No such file or directory"),
+                );
+                return Ok((false, Vec::new()));
+            }
+            if s.by_name.contains_key(&name::modname_from_path(f)) {
+                log_early(
+                    Level::Error,
+                    format!("could not add module {p}: File exists"),
+                );
+                return Ok((false, Vec::new()));
+            }
+            s.add(p);
+        }
+    }
+    let mut mods = s.mods;
+    let dirs = s.dirs;
+    // kmod's array: hash order of names, then stably sorted by modules.order position.
+    khash::sort_in_hash_order(&mut mods, 512, |m| m.modname.as_str());
+    sort_by_modules_order(&dirname, &mut mods, log_early);
+
+    // Every module's record: from the cache when its file is unchanged, else read (in
+    // parallel), keeping only what the indexes use.
     let keys: Vec<Option<cache::FileKey>> = if use_cache {
         mods.par_iter()
             .map(|m| cache::FileKey::of(Path::new(&m.path)))
             .collect()
     } else {
         vec![None; mods.len()]
-    };
-    let inputs = if use_cache {
-        input_digest(opts, &cfg, &dirname)
-    } else {
-        0
     };
     if use_cache {
         let now: Option<Vec<(String, cache::FileKey)>> = mods
@@ -290,17 +320,9 @@ pub fn run_collect(
                 ReadOptions {
                     symbols: true,
                     signature: false,
+                    modinfo_keys: Some(INDEXED_KEYS),
                 },
-            )
-            .map(|mut r| {
-                // Keep only what the indexes (and image builders) use: memory stays at a
-                // few small records, not the modules' whole modinfo.
-                r.modinfo.retain(|(k, _)| {
-                    k == "alias" || k == "softdep" || k == "weakdep" || k == "firmware"
-                });
-                r.modinfo.shrink_to_fit();
-                r
-            }),
+            ),
         })
         .collect();
     let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
@@ -331,49 +353,69 @@ pub fn run_collect(
             }
         }
     }
-
     // Dependencies from undefined symbols.
     let n = mods.len();
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut users = vec![0usize; n];
-    for (i, rec) in records.iter().enumerate() {
-        let Some(rec) = rec else { continue };
-        for Import { name, crc, weak } in &rec.imports {
-            let mut key = name.as_str();
-            if let Some(k) = key.strip_prefix('.') {
-                key = k;
-            }
-            key = symbols::strip_prefix(key, prefix);
-            let Some(sym) = symtab.get(key) else {
-                if print_unknown && !weak {
-                    log(
-                        Level::Warning,
-                        format!("{} needs unknown symbol {}", mods[i].path, name),
-                    );
-                }
-                continue;
+    // Each module's dependencies in parallel (the symbol table is only read), with the
+    // messages each would log; then logged in module order, as a serial walk logs them.
+    let verbose = opts.verbose;
+    type Said = Vec<(Level, String)>;
+    let per_module: Vec<(Vec<usize>, Said)> = records
+        .par_iter()
+        .enumerate()
+        .map(|(i, rec)| {
+            let mut deps: Vec<usize> = Vec::new();
+            let mut said: Vec<(Level, String)> = Vec::new();
+            let Some(rec) = rec else {
+                return (deps, said);
             };
-            if check_crcs && sym.crc != *crc && !weak && print_unknown {
-                log(
-                    Level::Warning,
-                    format!(
-                        "{} disagrees about version of symbol {}",
-                        mods[i].path, name
-                    ),
-                );
-            }
-            let Some(owner) = sym.owner else { continue };
-            if !deps[i].contains(&owner) {
-                deps[i].push(owner);
-                users[owner] += 1;
-                if opts.verbose {
-                    log(
-                        Level::Show,
-                        format!("{} needs \"{}\": {}", mods[i].path, key, mods[owner].path),
-                    );
+            for Import { name, crc, weak } in &rec.imports {
+                let mut key = name.as_str();
+                if let Some(k) = key.strip_prefix('.') {
+                    key = k;
+                }
+                key = symbols::strip_prefix(key, prefix);
+                let Some(sym) = symtab.get(key) else {
+                    if print_unknown && !weak {
+                        said.push((
+                            Level::Warning,
+                            format!("{} needs unknown symbol {}", mods[i].path, name),
+                        ));
+                    }
+                    continue;
+                };
+                if check_crcs && sym.crc != *crc && !weak && print_unknown {
+                    said.push((
+                        Level::Warning,
+                        format!(
+                            "{} disagrees about version of symbol {}",
+                            mods[i].path, name
+                        ),
+                    ));
+                }
+                let Some(owner) = sym.owner else { continue };
+                if !deps.contains(&owner) {
+                    deps.push(owner);
+                    if verbose {
+                        said.push((
+                            Level::Show,
+                            format!("{} needs \"{}\": {}", mods[i].path, key, mods[owner].path),
+                        ));
+                    }
                 }
             }
+            (deps, said)
+        })
+        .collect();
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
+    let mut users = vec![0usize; n];
+    for (d, said) in per_module {
+        for &owner in &d {
+            users[owner] += 1;
         }
+        for (lv, m) in said {
+            log(lv, m);
+        }
+        deps.push(d);
     }
 
     // kmod's topological order: modules nobody uses first, a LIFO of roots.
@@ -414,13 +456,31 @@ pub fn run_collect(
     let ok = write_outputs(opts, &dirname, &g, log, print)?;
     if use_cache && ok {
         let mut modules = Vec::new();
+        let mut others = Vec::new();
         let mut recs = Vec::new();
         for ((m, k), r) in g.mods.iter().zip(&keys).zip(&g.recs) {
-            if let (Some(k), Some(r)) = (k, r) {
-                modules.push((m.path.clone(), *k));
-                recs.push(r);
+            match (k, r) {
+                (Some(k), Some(r)) => {
+                    modules.push((m.path.clone(), *k));
+                    recs.push(r);
+                }
+                (Some(k), None) => others.push((m.path.clone(), *k)),
+                _ => {}
             }
         }
+        // The quick answer needs every identity: without one it is never given.
+        let complete = keys.iter().all(Option::is_some);
+        let dirs_complete = dirs
+            .as_ref()
+            .is_some_and(|d| d.iter().all(|(_, k)| k.is_some()));
+        let dirs: Vec<(String, cache::FileKey)> = dirs
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(p, k)| Some((p, k?)))
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| complete)
+            .unwrap_or_default();
+        let listing = listing.filter(|_| complete && dirs_complete);
         let header = cache::Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
             moddir: dirname.clone(),
@@ -433,6 +493,10 @@ pub fn run_collect(
                 .filter_map(|(n, _)| Some((n.to_string(), cache::FileKey::of(&outdir.join(n))?)))
                 .collect(),
             messages,
+            dirs,
+            listing,
+            others,
+            early,
         };
         // Only an optimisation: a cache that cannot be written is simply not there next time.
         if let Some(dir) = &opts.cache {
@@ -444,6 +508,10 @@ pub fn run_collect(
     }
     Ok((ok, g.recs.into_iter().flatten().collect()))
 }
+
+/// The .modinfo keys depmod keeps of a module (what the indexes and image builders use):
+/// memory stays at a few small records, not the modules' whole modinfo.
+const INDEXED_KEYS: &[&str] = &["alias", "softdep", "weakdep", "firmware"];
 
 /// A digest of what the output depends on besides the module files: the options, the
 /// parsed configuration, rprobe's version and the identity of the package's files.

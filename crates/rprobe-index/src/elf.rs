@@ -194,9 +194,15 @@ impl<'a> ElfModule<'a> {
     /// The .modinfo entries in file order, split at the first '=' (a key without '=' gets
     /// an empty value). Repeated keys are kept.
     pub fn modinfo(&self) -> Result<Vec<(String, String)>> {
+        self.modinfo_where(|_| true)
+    }
+
+    /// The .modinfo pairs whose key (the bytes before the first '=') `keep` accepts.
+    pub fn modinfo_where(&self, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<(String, String)>> {
         Ok(self
             .strings(".modinfo")?
             .into_iter()
+            .filter(|s| keep(s.split(|&b| b == b'=').next().unwrap_or_default()))
             .map(|s| {
                 let s = String::from_utf8_lossy(s);
                 match s.split_once('=') {
@@ -250,8 +256,9 @@ impl<'a> ElfModule<'a> {
                     .iter()
                     .skip(1)
                     .filter_map(|s| {
-                        let name = c_str(&strtab[s.st_name..]);
-                        let name = name.strip_prefix(b"__crc_")?;
+                        // Most symbols are not CRCs: test the prefix before finding the end.
+                        let name = strtab[s.st_name..].strip_prefix(b"__crc_")?;
+                        let name = c_str(name);
                         Some(Export {
                             name: String::from_utf8_lossy(name).into_owned(),
                             crc: self.resolve_crc(s.st_value, s.st_shndx),
@@ -324,6 +331,12 @@ impl<'a> ElfModule<'a> {
                 .collect(),
             _ => Vec::new(),
         };
+        // The first entry of each name, as a linear search would find it.
+        let mut by_name: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::with_capacity(versions.len());
+        for (i, (_, n)) in versions.iter().enumerate() {
+            by_name.entry(n).or_insert(i);
+        }
         let mut visited = vec![false; versions.len()];
         let mut out = Vec::new();
         for s in syms.iter().skip(1) {
@@ -340,7 +353,7 @@ impl<'a> ElfModule<'a> {
             if name.is_empty() {
                 continue;
             }
-            let crc = match versions.iter().position(|(_, n)| *n == name) {
+            let crc = match by_name.get(name).copied() {
                 Some(i) => {
                     visited[i] = true;
                     versions[i].0
@@ -445,8 +458,6 @@ pub fn strip_for_force(
 
 /// The bytes up to the first NUL (all of them when there is none).
 fn c_str(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
-    }
+    // CStr's search is the vectorised memchr, not a byte loop.
+    std::ffi::CStr::from_bytes_until_nul(b).map_or(b, |c| c.to_bytes())
 }

@@ -71,6 +71,9 @@ pub struct ReadOptions {
     pub symbols: bool,
     /// Read the signature trailer.
     pub signature: bool,
+    /// Keep only these .modinfo keys (None: all of them); the others are never copied out
+    /// of the module.
+    pub modinfo_keys: Option<&'static [&'static str]>,
 }
 
 impl ReadOptions {
@@ -78,6 +81,7 @@ impl ReadOptions {
     pub const ALL: ReadOptions = ReadOptions {
         symbols: true,
         signature: true,
+        modinfo_keys: None,
     };
 }
 
@@ -118,7 +122,13 @@ pub fn record_from_image(
 ) -> Result<ModuleRecord> {
     let elf = ElfModule::parse(path, image)?;
     let has_modinfo = elf.section(".modinfo")?.is_some();
-    let modinfo = elf.modinfo()?;
+    let mut modinfo = elf.modinfo_where(|k| {
+        opts.modinfo_keys
+            .is_none_or(|keys| keys.iter().any(|w| w.as_bytes() == k))
+    })?;
+    if opts.modinfo_keys.is_some() {
+        modinfo.shrink_to_fit();
+    }
     let (exports, imports) = if opts.symbols {
         (elf.exports()?, elf.imports()?)
     } else {

@@ -360,6 +360,7 @@ impl<'r, 'a> Explainer<'r, 'a> {
         let opts = ReadOptions {
             symbols: true,
             signature: false,
+            modinfo_keys: None,
         };
         let Ok(rec) = read_module_with(path, opts) else {
             return Ok(listed

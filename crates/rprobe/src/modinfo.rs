@@ -280,6 +280,7 @@ fn json_one(
         let opts = ReadOptions {
             symbols: false,
             signature: true,
+            modinfo_keys: None,
         };
         match record::read_module_with(path, opts) {
             Ok(rec) if !rec.has_modinfo => {
@@ -351,6 +352,7 @@ fn by_path(out: &mut Out, path: &Path) -> bool {
         ReadOptions {
             symbols: false,
             signature: true,
+            modinfo_keys: None,
         },
     ) {
         Ok(rec) if !rec.has_modinfo => {

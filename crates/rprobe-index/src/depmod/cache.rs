@@ -44,7 +44,7 @@ pub const ENV_DISABLE: &str = "RPROBE_DEPMOD_NO_CACHE";
 
 const MAGIC: &[u8; 8] = b"RPRBDMC\0";
 /// Bumped whenever the layout, the record or the key changes shape or meaning.
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
 /// A file's identity: any change to the file changes at least one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,6 +89,16 @@ pub struct Header {
     pub outputs: Vec<(String, FileKey)>,
     /// The messages the run logged after finding the modules, to replay.
     pub messages: Vec<(u8, String)>,
+    /// Every directory listed but the module directory, with its identity taken before the
+    /// listing.
+    pub dirs: Vec<(String, FileKey)>,
+    /// The digest of the module directory's own listing (`search::listing_digest`), taken
+    /// before the walk; None: the quick answer is not given.
+    pub listing: Option<u64>,
+    /// Module files found but not read (damaged), with their identity.
+    pub others: Vec<(String, FileKey)>,
+    /// The messages the run logged while finding the modules, to replay.
+    pub early: Vec<(u8, String)>,
 }
 
 /// A level as stored.
@@ -303,6 +313,30 @@ impl Cache {
                 .all(|(name, key)| FileKey::of(&outdir.join(name)).as_ref() == Some(key))
     }
 
+    /// True when the last run's answer stands without listing the tree again: it recorded
+    /// its directories, each still has the identity it had before the last run listed it
+    /// (a directory's identity changes whenever an entry is added, removed or renamed), and
+    /// the inputs, every module file it found and every index it wrote are unchanged.
+    pub fn tree_unchanged(
+        &self,
+        inputs: u64,
+        outdir: &Path,
+        listing: impl FnOnce() -> Option<u64>,
+    ) -> bool {
+        use rayon::prelude::*;
+        let h = &self.header;
+        let same = |(p, k): &(String, FileKey)| FileKey::of(Path::new(p)).as_ref() == Some(k);
+        h.listing.is_some()
+            && h.inputs == inputs
+            && !h.outputs.is_empty()
+            && h.outputs
+                .iter()
+                .all(|(name, key)| FileKey::of(&outdir.join(name)).as_ref() == Some(key))
+            && listing() == h.listing
+            && h.dirs.par_iter().all(same)
+            && h.modules.par_iter().chain(h.others.par_iter()).all(same)
+    }
+
     /// Writes a cache: `header` and the records (in the order of `header.modules`),
     /// atomically, encoding straight into the file.
     pub fn store(path: &Path, header: &Header, records: &[&ModuleRecord]) -> std::io::Result<()> {
@@ -441,6 +475,7 @@ mod tests {
             modules: vec![("/m/a.ko".into(), key)],
             outputs: vec![("a.ko".into(), key)],
             messages: vec![(1, "w".into())],
+            ..Header::default()
         };
         Cache::store(&p, &header, &[&a]).expect("store");
         assert!(Cache::load(&p, "/m").unchanged(7, &header.modules, d.path()));

@@ -49,12 +49,16 @@ pub fn superfast(key: &[u8]) -> u32 {
 }
 
 /// Sorts keys into the order kmod's hash table with `buckets` buckets iterates them.
-pub fn sort_in_hash_order<T>(items: &mut [T], buckets: u32, key: impl Fn(&T) -> &str) {
+pub fn sort_in_hash_order<T>(items: &mut Vec<T>, buckets: u32, key: impl Fn(&T) -> &str) {
     let n = buckets.next_power_of_two();
-    items.sort_by(|a, b| {
-        let (ka, kb) = (key(a), key(b));
-        let ba = superfast(ka.as_bytes()) & (n - 1);
-        let bb = superfast(kb.as_bytes()) & (n - 1);
-        ba.cmp(&bb).then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
+    // Each key hashed once, not once per comparison.
+    let mut tagged: Vec<(u32, T)> = std::mem::take(items)
+        .into_iter()
+        .map(|x| (superfast(key(&x).as_bytes()) & (n - 1), x))
+        .collect();
+    tagged.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| key(&a.1).as_bytes().cmp(key(&b.1).as_bytes()))
     });
+    *items = tagged.into_iter().map(|(_, x)| x).collect();
 }

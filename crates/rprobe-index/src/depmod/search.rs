@@ -38,6 +38,10 @@ pub(crate) struct Search0<'a> {
     pub(crate) dirname: String,
     pub(crate) mods: Vec<Mod>,
     pub(crate) by_name: HashMap<String, usize>,
+    /// Every directory searched, with its identity taken before it was listed (None: not
+    /// recorded); an unchanged identity means an unchanged listing, so the record cache can
+    /// tell that no module was added, removed or renamed without listing them again.
+    pub(crate) dirs: Option<Vec<(String, Option<super::cache::FileKey>)>>,
 }
 
 impl Search0<'_> {
@@ -163,6 +167,15 @@ impl Search0<'_> {
         top: &str,
         log: &mut dyn FnMut(Level, String),
     ) -> std::io::Result<()> {
+        // Identities before listings: a file added after its directory was stat'ed changes
+        // the identity the next run compares against.
+        // The module directory itself changes identity whenever depmod writes its indexes
+        // there: its listing's digest stands for it instead (see `listing_digest`).
+        if let Some(dirs) = &mut self.dirs {
+            if top != self.dirname {
+                dirs.push((top.to_string(), super::cache::FileKey::of(Path::new(top))));
+            }
+        }
         std::fs::read_dir(top)?;
         let cfg = self.cfg;
         let walker = walkdir::WalkDir::new(top)
@@ -185,6 +198,15 @@ impl Search0<'_> {
                     continue;
                 }
             };
+            if e.file_type().is_dir() {
+                if let Some(dirs) = &mut self.dirs {
+                    let p = e.path();
+                    dirs.push((
+                        p.to_string_lossy().into_owned(),
+                        super::cache::FileKey::of(p),
+                    ));
+                }
+            }
             if !e.file_type().is_file() {
                 continue;
             }
@@ -196,6 +218,36 @@ impl Search0<'_> {
         }
         Ok(())
     }
+}
+
+/// A digest of what a walk would take from directory `dir` itself: the names of its module
+/// files and of its subdirectories (links followed; excluded names left out), sorted. None
+/// when it cannot be listed. Index files and temporary files do not count, so depmod's own
+/// writes leave it unchanged.
+pub(crate) fn listing_digest(cfg: &Config, dir: &str) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(dir).ok()? {
+        let e = e.ok()?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_excluded(cfg, &name) {
+            continue;
+        }
+        let mut ty = e.file_type().ok()?;
+        if ty.is_symlink() {
+            ty = match std::fs::metadata(e.path()) {
+                Ok(m) => m.file_type(),
+                Err(_) => continue,
+            };
+        }
+        if ty.is_dir() || (ty.is_file() && name::is_module_filename(&name)) {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    names.hash(&mut h);
+    Some(h.finish())
 }
 
 pub(crate) fn io_reason(e: &walkdir::Error) -> String {

@@ -25,42 +25,15 @@ pub struct Value {
     pub value: String,
 }
 
-#[derive(Default)]
-struct Node {
-    prefix: Vec<u8>,
-    children: Vec<Option<Box<Node>>>, // 128 slots when any
-    values: Vec<Value>,
-}
-
-impl Node {
-    fn leaf(prefix: &[u8], value: Value) -> Node {
-        Node {
-            prefix: prefix.to_vec(),
-            children: Vec::new(),
-            values: vec![value],
-        }
-    }
-    /// The child slot for `ch`; callers pass 7-bit bytes only (checked by `insert`), and
-    /// a wider byte grows the table instead of panicking.
-    fn child_mut(&mut self, ch: u8) -> &mut Option<Box<Node>> {
-        let want = (ch as usize + 1).max(128);
-        if self.children.len() < want {
-            self.children.resize_with(want, || None);
-        }
-        &mut self.children[ch as usize]
-    }
-    fn range(&self) -> Option<(u8, u8)> {
-        let first = self.children.iter().position(|c| c.is_some())?;
-        let last = self.children.iter().rposition(|c| c.is_some())?;
-        Some((first as u8, last as u8))
-    }
-}
-
 /// Builds an index in memory and writes it in kmod's format, byte for byte as kmod's depmod
 /// lays it out (same splitting, same value order, same post-order node placement).
+///
+/// Keys are kept in a hash map while they are added; [`TrieBuilder::to_bytes`] sorts them
+/// and lays the trie out from the sorted list (a compressed trie is the same whatever order
+/// its keys came in), so no node is ever allocated.
 #[derive(Default)]
 pub struct TrieBuilder {
-    root: Node,
+    keys: std::collections::HashMap<Box<[u8]>, Vec<Value>>,
 }
 
 /// Keys and values must be 7-bit ASCII without NUL.
@@ -95,103 +68,155 @@ impl TrieBuilder {
                 });
             }
         }
-        let key = key.as_bytes();
-        let mut node = &mut self.root;
-        let mut i = 0;
-        loop {
-            let plen = node.prefix.len();
-            if let Some(j) = (0..plen).find(|&j| key.get(i + j) != Some(&node.prefix[j])) {
-                // Split: the node keeps prefix[..j]; a child at prefix[j] takes the rest.
-                let ch = node.prefix[j];
-                let mut tail = std::mem::take(node);
-                let prefix: Vec<u8> = tail.prefix[..j].to_vec();
-                tail.prefix = tail.prefix[j + 1..].to_vec();
-                node.prefix = prefix;
-                *node.child_mut(ch) = Some(Box::new(tail));
-            }
-            i += node.prefix.len();
-            let Some(&ch) = key.get(i) else {
-                let dup = node.values.iter().any(|v| v.value == value);
-                let pos = node
-                    .values
-                    .iter()
-                    .position(|v| v.priority >= priority)
-                    .unwrap_or(node.values.len());
-                node.values.insert(
-                    pos,
-                    Value {
-                        priority,
-                        value: value.to_string(),
-                    },
-                );
-                return Ok(dup);
-            };
-            let slot = node.child_mut(ch);
-            if slot.is_none() {
-                *slot = Some(Box::new(Node::leaf(
-                    &key[i + 1..],
-                    Value {
-                        priority,
-                        value: value.to_string(),
-                    },
-                )));
-                return Ok(false);
-            }
-            node = slot
-                .as_mut()
-                .map(|b| &mut **b)
-                .unwrap_or_else(|| unreachable!());
-            i += 1;
-        }
+        let values = match self.keys.get_mut(key.as_bytes()) {
+            Some(v) => v,
+            None => self.keys.entry(key.as_bytes().into()).or_default(),
+        };
+        let dup = values.iter().any(|v| v.value == value);
+        let pos = values
+            .iter()
+            .position(|v| v.priority >= priority)
+            .unwrap_or(values.len());
+        values.insert(
+            pos,
+            Value {
+                priority,
+                value: value.to_string(),
+            },
+        );
+        Ok(dup)
     }
 
     /// The index file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut keys: Vec<(&[u8], &[Value])> = self
+            .keys
+            .iter()
+            .map(|(k, v)| (&**k, v.as_slice()))
+            .collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC.to_be_bytes());
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());
-        let root = write_node(&self.root, &mut out);
+        let root = write_sorted(&keys, &mut out);
         out[8..12].copy_from_slice(&root.to_be_bytes());
         out
     }
 }
 
-fn write_node(node: &Node, out: &mut Vec<u8>) -> u32 {
-    let range = node.range();
-    let mut child_offs = Vec::new();
-    if let Some((first, last)) = range {
-        for ch in first..=last {
-            child_offs.push(match &node.children[ch as usize] {
-                Some(c) => write_node(c, out),
-                None => 0,
-            });
+/// One node being laid out: the keys `lo..hi` (sorted) below it, the key bytes consumed
+/// before its prefix (`start`) and after it (`end`), the character that leads to it from
+/// its parent, and the offsets of the children written so far.
+struct Pending {
+    lo: usize,
+    hi: usize,
+    start: usize,
+    end: usize,
+    ch: u8,
+    next: usize,
+    first: Option<u8>,
+    offs: Vec<u32>,
+}
+
+impl Pending {
+    /// The node of keys `lo..hi`, all of which begin with the same `start` bytes: its
+    /// prefix runs as far as they all agree (the root has none, as in kmod's layout).
+    fn new(
+        keys: &[(&[u8], &[Value])],
+        lo: usize,
+        hi: usize,
+        start: usize,
+        ch: u8,
+        root: bool,
+    ) -> Pending {
+        let end = if root {
+            0
+        } else {
+            // Sorted keys: the first and the last share exactly what all of them share.
+            let (a, b) = (&keys[lo].0[start..], &keys[hi - 1].0[start..]);
+            start + a.iter().zip(b).take_while(|(x, y)| x == y).count()
+        };
+        // A key that ends here holds this node's values; it sorts first.
+        let next = if keys[lo].0.len() == end { lo + 1 } else { lo };
+        Pending {
+            lo,
+            hi,
+            start,
+            end,
+            ch,
+            next,
+            first: None,
+            offs: Vec::new(),
         }
     }
-    let mut offset = out.len() as u32;
-    if !node.prefix.is_empty() {
-        out.extend_from_slice(&node.prefix);
-        out.push(0);
-        offset |= F_PREFIX;
+}
+
+/// Lays out the trie of `keys` (sorted, distinct) after the header in `out`: children
+/// before their parent, in character order, as kmod writes them. Iterative, so key length
+/// never costs stack. Returns the root's offset word.
+fn write_sorted(keys: &[(&[u8], &[Value])], out: &mut Vec<u8>) -> u32 {
+    if keys.is_empty() {
+        return out.len() as u32;
     }
-    if let Some((first, last)) = range {
-        out.push(first);
-        out.push(last);
-        for c in child_offs {
-            out.extend_from_slice(&c.to_be_bytes());
+    let mut stack = vec![Pending::new(keys, 0, keys.len(), 0, 0, true)];
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return out.len() as u32;
+        };
+        if top.next < top.hi {
+            // The next child: the keys that continue with the same character.
+            let d = top.end;
+            let ch = keys[top.next].0[d];
+            let group = &keys[top.next..top.hi];
+            let len = group.partition_point(|(k, _)| k[d] <= ch);
+            let (lo, hi) = (top.next, top.next + len);
+            top.next = hi;
+            let child = Pending::new(keys, lo, hi, d + 1, ch, false);
+            stack.push(child);
+            continue;
         }
-        offset |= F_CHILDS;
-    }
-    if !node.values.is_empty() {
-        out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
-        for v in &node.values {
-            out.extend_from_slice(&v.priority.to_be_bytes());
-            out.extend_from_slice(v.value.as_bytes());
+        let Some(node) = stack.pop() else {
+            return out.len() as u32;
+        };
+        let mut offset = out.len() as u32;
+        let key = keys[node.lo].0;
+        if node.end > node.start {
+            out.extend_from_slice(&key[node.start..node.end]);
             out.push(0);
+            offset |= F_PREFIX;
         }
-        offset |= F_VALUES;
+        if let Some(first) = node.first {
+            out.push(first);
+            out.push(first + (node.offs.len() as u8 - 1));
+            for c in &node.offs {
+                out.extend_from_slice(&c.to_be_bytes());
+            }
+            offset |= F_CHILDS;
+        }
+        if key.len() == node.end {
+            let values = keys[node.lo].1;
+            out.extend_from_slice(&(values.len() as u32).to_be_bytes());
+            for v in values {
+                out.extend_from_slice(&v.priority.to_be_bytes());
+                out.extend_from_slice(v.value.as_bytes());
+                out.push(0);
+            }
+            offset |= F_VALUES;
+        }
+        let Some(parent) = stack.last_mut() else {
+            return offset;
+        };
+        match parent.first {
+            None => parent.first = Some(node.ch),
+            Some(first) => {
+                // Characters without a child between the last one and this: offset 0.
+                let want = usize::from(node.ch - first);
+                parent.offs.resize(want, 0);
+            }
+        }
+        parent.offs.push(offset);
     }
-    offset
 }
 
 /// Index bytes: mapped from a file or owned.
@@ -925,6 +950,131 @@ mod tests {
                 let _ = t.search_wild(&key);
                 let _ = t.entries();
             }
+        }
+    }
+
+    /// The builder rprobe had before the sorted layout (a node per key prefix, placed as
+    /// keys arrive, 128-slot child tables), kept as the model the sorted layout must equal
+    /// byte for byte; it was checked against kmod's depmod on real trees.
+    mod node_model {
+        use super::super::{Value, F_CHILDS, F_PREFIX, F_VALUES, MAGIC, VERSION};
+
+        #[derive(Default)]
+        struct Node {
+            prefix: Vec<u8>,
+            children: Vec<Option<Box<Node>>>,
+            values: Vec<Value>,
+        }
+
+        #[derive(Default)]
+        pub(super) struct Model {
+            root: Node,
+        }
+
+        impl Model {
+            pub(super) fn insert(&mut self, key: &[u8], value: &str, priority: u32) {
+                let mut node = &mut self.root;
+                let mut i = 0;
+                loop {
+                    let plen = node.prefix.len();
+                    if let Some(j) = (0..plen).find(|&j| key.get(i + j) != Some(&node.prefix[j])) {
+                        let ch = node.prefix[j];
+                        let mut tail = std::mem::take(node);
+                        node.prefix = tail.prefix[..j].to_vec();
+                        tail.prefix = tail.prefix[j + 1..].to_vec();
+                        node.children.resize_with(128, || None);
+                        node.children[ch as usize] = Some(Box::new(tail));
+                    }
+                    i += node.prefix.len();
+                    let v = Value {
+                        priority,
+                        value: value.to_string(),
+                    };
+                    let Some(&ch) = key.get(i) else {
+                        let pos = node
+                            .values
+                            .iter()
+                            .position(|v| v.priority >= priority)
+                            .unwrap_or(node.values.len());
+                        node.values.insert(pos, v);
+                        return;
+                    };
+                    if node.children.is_empty() {
+                        node.children.resize_with(128, || None);
+                    }
+                    let slot = &mut node.children[ch as usize];
+                    if slot.is_none() {
+                        *slot = Some(Box::new(Node {
+                            prefix: key[i + 1..].to_vec(),
+                            children: Vec::new(),
+                            values: vec![v],
+                        }));
+                        return;
+                    }
+                    node = slot.as_mut().map(|b| &mut **b).expect("present");
+                    i += 1;
+                }
+            }
+
+            pub(super) fn to_bytes(&self) -> Vec<u8> {
+                let mut out = Vec::new();
+                out.extend_from_slice(&MAGIC.to_be_bytes());
+                out.extend_from_slice(&VERSION.to_be_bytes());
+                out.extend_from_slice(&0u32.to_be_bytes());
+                let root = write(&self.root, &mut out);
+                out[8..12].copy_from_slice(&root.to_be_bytes());
+                out
+            }
+        }
+
+        fn write(node: &Node, out: &mut Vec<u8>) -> u32 {
+            let first = node.children.iter().position(|c| c.is_some());
+            let last = node.children.iter().rposition(|c| c.is_some());
+            let mut offs = Vec::new();
+            if let (Some(f), Some(l)) = (first, last) {
+                for c in &node.children[f..=l] {
+                    offs.push(c.as_ref().map_or(0, |c| write(c, out)));
+                }
+            }
+            let mut offset = out.len() as u32;
+            if !node.prefix.is_empty() {
+                out.extend_from_slice(&node.prefix);
+                out.push(0);
+                offset |= F_PREFIX;
+            }
+            if let (Some(f), Some(l)) = (first, last) {
+                out.push(f as u8);
+                out.push(l as u8);
+                for c in offs {
+                    out.extend_from_slice(&c.to_be_bytes());
+                }
+                offset |= F_CHILDS;
+            }
+            if !node.values.is_empty() {
+                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+                for v in &node.values {
+                    out.extend_from_slice(&v.priority.to_be_bytes());
+                    out.extend_from_slice(v.value.as_bytes());
+                    out.push(0);
+                }
+                offset |= F_VALUES;
+            }
+            offset
+        }
+    }
+
+    proptest::proptest! {
+        /// The sorted layout writes exactly the bytes the node-by-node builder wrote, for
+        /// keys that share prefixes, end inside each other, are empty or repeat.
+        #[test]
+        fn sorted_layout_equals_the_node_model(items in proptest::collection::vec(("[a-d]{0,5}|[\\x01-\\x7f]{0,3}", "[a-z]{0,3}", 0u32..3), 0..60)) {
+            let mut b = TrieBuilder::new();
+            let mut m = node_model::Model::default();
+            for (k, v, p) in &items {
+                b.insert(k, v, *p).unwrap();
+                m.insert(k.as_bytes(), v, *p);
+            }
+            proptest::prop_assert_eq!(b.to_bytes(), m.to_bytes());
         }
     }
 }
