@@ -14,6 +14,7 @@ use rprobe_index::record::{record_from_image, ReadOptions};
 const OPTS: ReadOptions = ReadOptions {
     symbols: true,
     signature: false,
+    modinfo_keys: None,
 };
 
 fuzz_target!(|data: &[u8]| {
