@@ -187,9 +187,13 @@ pub fn run_collect(
     } else {
         0
     };
-    if use_cache
-        && cached.tree_unchanged(inputs, &outdir, || search::listing_digest(&cfg, &dirname))
-    {
+    // The module directory's own listing, taken once, before the walk.
+    let listing = if use_cache {
+        search::listing_digest(&cfg, &dirname)
+    } else {
+        None
+    };
+    if use_cache && cached.tree_unchanged(inputs, &outdir, listing) {
         let h = &mut cached.header;
         for (lv, m) in std::mem::take(&mut h.early)
             .into_iter()
@@ -201,11 +205,6 @@ pub fn run_collect(
     }
 
     // Find the modules (what is logged here is kept for the quick answer to replay).
-    let listing = if use_cache {
-        search::listing_digest(&cfg, &dirname)
-    } else {
-        None
-    };
     let mut early: Vec<(u8, String)> = Vec::new();
     let mut recording_early = |lv: Level, m: String| {
         early.push((cache::level_code(lv), m.clone()));

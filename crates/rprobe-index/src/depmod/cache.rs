@@ -317,12 +317,7 @@ impl Cache {
     /// its directories, each still has the identity it had before the last run listed it
     /// (a directory's identity changes whenever an entry is added, removed or renamed), and
     /// the inputs, every module file it found and every index it wrote are unchanged.
-    pub fn tree_unchanged(
-        &self,
-        inputs: u64,
-        outdir: &Path,
-        listing: impl FnOnce() -> Option<u64>,
-    ) -> bool {
+    pub fn tree_unchanged(&self, inputs: u64, outdir: &Path, listing: Option<u64>) -> bool {
         use rayon::prelude::*;
         let h = &self.header;
         let same = |(p, k): &(String, FileKey)| FileKey::of(Path::new(p)).as_ref() == Some(k);
@@ -332,7 +327,7 @@ impl Cache {
             && h.outputs
                 .iter()
                 .all(|(name, key)| FileKey::of(&outdir.join(name)).as_ref() == Some(key))
-            && listing() == h.listing
+            && listing == h.listing
             && h.dirs.par_iter().all(same)
             && h.modules.par_iter().chain(h.others.par_iter()).all(same)
     }

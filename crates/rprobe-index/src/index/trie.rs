@@ -73,12 +73,8 @@ impl TrieBuilder {
             None => self.keys.entry(key.as_bytes().into()).or_default(),
         };
         let dup = values.iter().any(|v| v.value == value);
-        let pos = values
-            .iter()
-            .position(|v| v.priority >= priority)
-            .unwrap_or(values.len());
-        values.insert(
-            pos,
+        insert_by_priority(
+            values,
             Value {
                 priority,
                 value: value.to_string(),
@@ -557,13 +553,19 @@ impl Seen {
     }
 }
 
-fn add_value(out: &mut Vec<Value>, priority: u32, v: &[u8]) {
-    let pos = out
+/// Puts `value` before the first value of equal or higher priority: lower priorities
+/// first, and among equals the one put last first (kmod's order, writing and reading).
+fn insert_by_priority(values: &mut Vec<Value>, value: Value) {
+    let pos = values
         .iter()
-        .position(|x| x.priority >= priority)
-        .unwrap_or(out.len());
-    out.insert(
-        pos,
+        .position(|x| x.priority >= value.priority)
+        .unwrap_or(values.len());
+    values.insert(pos, value);
+}
+
+fn add_value(out: &mut Vec<Value>, priority: u32, v: &[u8]) {
+    insert_by_priority(
+        out,
         Value {
             priority,
             value: String::from_utf8_lossy(v).into_owned(),
