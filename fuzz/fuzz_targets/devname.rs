@@ -14,12 +14,18 @@ fuzz_target!(|data: &[u8]| {
         assert!(e.kind == 'c' || e.kind == 'b', "{e:?}");
         for w in [&e.module, &e.devname] {
             assert!(!w.is_empty(), "{e:?}");
-            assert!(!w.contains([' ', '\t', '\n', '\r', '\x0b', '\x0c']), "{e:?}");
+            assert!(
+                !w.contains([' ', '\t', '\n', '\r', '\x0b', '\x0c']),
+                "{e:?}"
+            );
         }
         // Formatting the entry back and parsing it again gives the same entry (words that
         // were valid UTF-8 come back unchanged).
         if std::str::from_utf8(line).is_ok() {
-            let again = format!("{} {} {}{}:{}", e.module, e.devname, e.kind, e.major, e.minor);
+            let again = format!(
+                "{} {} {}{}:{}",
+                e.module, e.devname, e.kind, e.major, e.minor
+            );
             assert_eq!(parse_line(again.as_bytes()), Some(e.clone()), "{again:?}");
         }
     }

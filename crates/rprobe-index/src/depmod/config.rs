@@ -52,8 +52,14 @@ impl Config {
         for (_, f) in &files {
             cfg.parse_file(f, kversion, notes);
         }
+        // The last line read comes first (see `Config`): pushed in reading order and
+        // turned once here, so a file with many entries costs linear time.
+        cfg.searches.reverse();
+        cfg.overrides.reverse();
+        cfg.externals.reverse();
+        cfg.excludes.reverse();
         if cfg.searches.is_empty() {
-            cfg.searches.insert(0, Search::Path("updates".into()));
+            cfg.searches.push(Search::Path("updates".into()));
         }
         cfg
     }
@@ -91,7 +97,7 @@ impl Config {
                             "external" => Search::External,
                             p => Search::Path(p.to_string()),
                         };
-                        self.searches.insert(0, s);
+                        self.searches.push(s);
                     }
                 }
                 "override" => {
@@ -100,7 +106,7 @@ impl Config {
                         continue;
                     };
                     if kernel_matches(v, kversion) {
-                        self.overrides.insert(0, format!("{d}/{m}"));
+                        self.overrides.push(format!("{d}/{m}"));
                     }
                 }
                 "external" => {
@@ -109,12 +115,12 @@ impl Config {
                         continue;
                     };
                     if kernel_matches(v, kversion) {
-                        self.externals.insert(0, PathBuf::from(d));
+                        self.externals.push(PathBuf::from(d));
                     }
                 }
                 "exclude" => {
                     for s in w {
-                        self.excludes.insert(0, s.to_string());
+                        self.excludes.push(s.to_string());
                     }
                 }
                 "include" | "make_map_files" => {}
