@@ -116,11 +116,21 @@ pub(crate) fn out_softdep(
     _: &mut dyn FnMut(Level, String),
     _: bool,
 ) -> Option<Vec<u8>> {
-    let mut o = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
-    for (_, m, v) in key_values(g, "softdep") {
-        o.extend_from_slice(format!("softdep {} {v}\n", m.modname).as_bytes());
+    Some(keyword_lines(
+        g,
+        "softdep",
+        "# Soft dependencies extracted from modules themselves.\n",
+    ))
+}
+
+/// A header, then one `KEY MODULE VALUE` line per modinfo `KEY=` value (modules in
+/// modules.dep order, values in modinfo order): modules.softdep and modules.weakdep.
+fn keyword_lines(g: &Graph, key: &str, header: &str) -> Vec<u8> {
+    let mut o = header.as_bytes().to_vec();
+    for (_, m, v) in key_values(g, key) {
+        o.extend_from_slice(format!("{key} {} {v}\n", m.modname).as_bytes());
     }
-    Some(o)
+    o
 }
 
 /// modules.weakdep as kmod 33+ writes it: one `weakdep MODULE VALUE` line per modinfo
@@ -131,11 +141,11 @@ pub(crate) fn out_weakdep(
     _: &mut dyn FnMut(Level, String),
     _: bool,
 ) -> Option<Vec<u8>> {
-    let mut o = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
-    for (_, m, v) in key_values(g, "weakdep") {
-        o.extend_from_slice(format!("weakdep {} {v}\n", m.modname).as_bytes());
-    }
-    Some(o)
+    Some(keyword_lines(
+        g,
+        "weakdep",
+        "# Weak dependencies extracted from modules themselves.\n",
+    ))
 }
 
 pub(crate) fn out_symbols(
