@@ -3,7 +3,7 @@
 //! kernel-version matcher.
 #![no_main]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -16,25 +16,17 @@ fuzz_target!(|data: &[u8]| {
     let first = text.lines().next().unwrap_or_default();
     let _ = kernel_matches(first, "6.1.0-28-amd64");
     let dir = conf_dir();
-    let file = dir.path().join("fuzz.conf");
+    let file = dir.join("fuzz.conf");
     if std::fs::write(&file, data).is_err() {
         return;
     }
     let mut notes = Notes::new();
-    let _ = Config::load(&[dir.path().to_path_buf()], "6.1.0-28-amd64", &mut notes);
+    let _ = Config::load(&[dir.to_path_buf()], "6.1.0-28-amd64", &mut notes);
 });
 
-/// One directory for the whole run (memory-backed when /dev/shm exists); each input
-/// overwrites the same file, so no input pays for making and removing a directory.
-fn conf_dir() -> &'static tempfile::TempDir {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .expect("temporary directory")
-    })
+/// One directory for the whole run ([`rprobe_fuzz::scratch_dir`]); each input overwrites
+/// the same file, so no input pays for making and removing a directory.
+fn conf_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| rprobe_fuzz::scratch_dir("depmod_conf"))
 }

@@ -6,7 +6,7 @@
 //! alpha_fn.
 #![no_main]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +17,6 @@ const VERSION: &str = "6.1.0-fuzz";
 const SUFFIXES: [&str; 4] = [".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
 
 struct Tree {
-    _dir: tempfile::TempDir,
     root: PathBuf,
     moddir: PathBuf,
 }
@@ -31,14 +30,7 @@ fn tree() -> &'static Tree {
             (8u64 << 20).to_string(),
         );
         // Memory-backed when possible: each run writes and syncs every index.
-        let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .expect("temporary directory");
-        let root = dir.path().to_path_buf();
+        let root = rprobe_fuzz::scratch_dir("depmod_tree");
         let t = SynthTree::new(&root, VERSION);
         t.add(
             &SynthModule::new("alpha").export("alpha_fn"),
@@ -51,11 +43,7 @@ fn tree() -> &'static Tree {
             Codec::Xz,
         );
         let moddir = t.moddir();
-        Tree {
-            _dir: dir,
-            root,
-            moddir,
-        }
+        Tree { root, moddir }
     })
 }
 
