@@ -24,6 +24,9 @@ struct Tree {
 fn tree() -> &'static Tree {
     static TREE: OnceLock<Tree> = OnceLock::new();
     TREE.get_or_init(|| {
+        // One worker thread: three modules are not worth handing across threads, and
+        // beside another fuzzing process most of the time went to switching between them.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
         // Keep decompression bombs small: the cap is what is under test, not the machine.
         std::env::set_var(
             rprobe_index::decompress::MAX_SIZE_ENV,
