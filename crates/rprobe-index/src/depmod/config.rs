@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+use regex_automata::util::syntax;
+
 use crate::conf::{collect_files, logical_lines};
 
 /// The directories kmod's depmod reads when no -C is given.
@@ -141,18 +144,28 @@ pub fn kernel_matches(pattern: &str, kversion: &str) -> bool {
     let Some(re) = posix_ere_to_regex(pattern) else {
         return false;
     };
-    regex::bytes::RegexBuilder::new(&re)
-        .unicode(false)
-        .size_limit(1 << 20)
-        .build()
-        .map(|r| r.is_match(kversion.as_bytes()))
-        .unwrap_or(false)
+    // One short string is searched once: a Thompson NFA run as a Pike VM (linear time)
+    // costs a fraction of building a full regex engine (lazy DFA, one-pass, literal
+    // prefilters) for it.
+    let Ok(vm) = PikeVM::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(
+            thompson::Config::new()
+                .utf8(false)
+                .nfa_size_limit(Some(1 << 20)),
+        )
+        .build(&re)
+    else {
+        return false;
+    };
+    let mut cache = vm.create_cache();
+    vm.is_match(&mut cache, kversion.as_bytes())
 }
 
-/// Writes one literal character in the regex crate's syntax.
+/// Writes one literal character in regex-syntax's syntax.
 fn lit(c: char, out: &mut String) {
     let mut b = [0u8; 4];
-    out.push_str(&regex::escape(c.encode_utf8(&mut b)));
+    out.push_str(&regex_syntax::escape(c.encode_utf8(&mut b)));
 }
 
 /// Translates a POSIX extended regular expression (glibc's dialect) into the regex crate's
