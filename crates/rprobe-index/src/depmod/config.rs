@@ -168,8 +168,8 @@ fn lit(c: char, out: &mut String) {
     out.push_str(&regex_syntax::escape(c.encode_utf8(&mut b)));
 }
 
-/// Translates a POSIX extended regular expression (glibc's dialect) into the regex crate's
-/// syntax, or None where glibc's regcomp would refuse it (or it uses what the regex crate
+/// Translates a POSIX extended regular expression (glibc's dialect) into regex-syntax's
+/// syntax, or None where glibc's regcomp would refuse it (or it uses what regex-automata
 /// lacks, back-references). What differs: inside brackets a leading ']' is literal, a
 /// backslash is literal and '[' only opens [:class:], [.c.] or [=c=]; outside, an unmatched
 /// ')' is literal, a backslash before an ordinary character is that character, and "(?" is
