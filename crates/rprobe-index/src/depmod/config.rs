@@ -133,10 +133,20 @@ impl Config {
     }
 }
 
+/// The most memory one depmod.d version pattern's compiled automaton may take.
+pub const PATTERN_NFA_LIMIT: usize = 64 * 1024;
+
 /// depmod.d version patterns, as kmod's depmod reads them: "*" matches every kernel;
 /// anything else is a POSIX extended regular expression searched anywhere in the kernel
 /// version (regcomp with REG_EXTENDED, then regexec). A pattern that does not compile
 /// matches nothing, as in kmod. Matching runs in time linear in the input (no backtracking).
+///
+/// One deliberate difference: a pattern whose automaton would take more than
+/// [`PATTERN_NFA_LIMIT`] bytes (nested counted repetitions such as `(a{100}){100}`, which
+/// glibc compiles) is refused and matches nothing, so a hostile depmod.d file cannot make
+/// each line cost milliseconds and megabytes. A kernel version is at most 64 bytes; the
+/// patterns that can tell two of them apart fit many times over (`[[:alnum:]]{64}` takes
+/// under 4 KiB).
 pub fn kernel_matches(pattern: &str, kversion: &str) -> bool {
     if pattern == "*" {
         return true;
@@ -152,7 +162,7 @@ pub fn kernel_matches(pattern: &str, kversion: &str) -> bool {
         .thompson(
             thompson::Config::new()
                 .utf8(false)
-                .nfa_size_limit(Some(1 << 20)),
+                .nfa_size_limit(Some(PATTERN_NFA_LIMIT)),
         )
         .build(&re)
     else {
@@ -350,6 +360,23 @@ mod tests {
         assert!(!kernel_matches("^(a|aa)+$b", &long));
         assert!(!kernel_matches("a*a*a*a*a*a*a*a*a*a*a*a*b", &long));
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Realistic patterns, even long ones, stay under the limit; a pattern that would
+    /// compile to megabytes (glibc accepts it) is refused at once and matches nothing.
+    #[test]
+    fn pattern_size_limit() {
+        let v = "6.12.12+deb12-amd64";
+        assert!(kernel_matches(
+            r"^6\.(1|12)\.[0-9]+(-[0-9]+)?(\+deb[0-9]+)?-(amd64|arm64|rt-amd64|cloud-amd64)$",
+            v
+        ));
+        assert!(kernel_matches(r"^[[:alnum:].+-]{1,64}$", v));
+        assert!(kernel_matches(r"[[:alnum:]]{5}", v));
+        let t = std::time::Instant::now();
+        assert!(!kernel_matches(r"(.{100}){100}|amd64", v));
+        assert!(!kernel_matches(r"((a{30}){30}){30}|amd64", v));
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]
