@@ -363,7 +363,8 @@ For kernels matching \fIVERSION\fR, also index the modules under the absolute pa
 Skip directories with these names while walking the tree.
 .PP
 A \fIVERSION\fR of \fB*\fR matches every kernel; any other is a POSIX extended regular
-expression, which matches when it is found anywhere in the kernel release.
+expression, which matches when it is found anywhere in the kernel release. Patterns with
+back-references, or so large that their automaton would exceed 64 KiB, match nothing.
 .SH EXAMPLE
 .nf
 search updates extra built\-in
