@@ -72,8 +72,11 @@ pub struct Options {
     pub warn_dups: bool,
     /// -v.
     pub verbose: bool,
-    /// Also write modules.weakdep (kmod 33+; kmod 30 does not, so off by default).
+    /// Also write modules.weakdep in kmod 30 mode (kmod 33 and later always write it).
     pub weakdep: bool,
+    /// The kmod generation whose files are written (index layout, modules.weakdep,
+    /// modules.order duplicates).
+    pub generation: crate::generation::Generation,
     /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
     pub cache: Option<std::path::PathBuf>,
     /// Counts the modules read, for a caller showing progress (see [`Progress`]).
@@ -261,7 +264,12 @@ pub fn run_collect(
     let dirs = s.dirs;
     // kmod's array: hash order of names, then stably sorted by modules.order position.
     khash::sort_in_hash_order(&mut mods, 512, |m| m.modname.as_str());
-    sort_by_modules_order(&dirname, &mut mods, log_early);
+    sort_by_modules_order(
+        &dirname,
+        &mut mods,
+        opts.generation.order_first_wins(),
+        log_early,
+    );
 
     // Every module's record: from the cache when its file is unchanged, else read (in
     // parallel), keeping only what the indexes use.

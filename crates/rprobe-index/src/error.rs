@@ -75,6 +75,12 @@ pub enum Error {
         /// The first byte that is not 7-bit ASCII, or 0 for NUL.
         byte: u8,
     },
+    /// RPROBE_KMOD names a kmod generation rprobe does not reproduce.
+    #[error("RPROBE_KMOD={value:?}: unknown kmod version (rprobe behaves as kmod 30 or 34: set RPROBE_KMOD=30 or RPROBE_KMOD=34, or unset it)")]
+    UnknownGeneration {
+        /// The value found.
+        value: String,
+    },
 }
 
 impl Error {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::{Error, Result};
-pub use trie::{Trie, TrieBuilder, Value};
+pub use trie::{Layout, Trie, TrieBuilder, Value};
 
 /// One modules.dep entry: a module's path (relative to the module directory, or absolute)
 /// and the paths of the modules it needs, in modules.dep order.

@@ -36,6 +36,8 @@ pub struct Spec {
     pub includes: Vec<(PathBuf, String)>,
     /// Counts the modules read by the build's depmod runs, for a caller showing progress.
     pub progress: Option<std::sync::Arc<depmod::Progress>>,
+    /// The kmod generation whose index files the image gets.
+    pub generation: rprobe_index::generation::Generation,
 }
 
 /// What a build produced, besides the archive.
@@ -76,6 +78,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             progress: spec.progress.clone(),
             // Only for resolution here: weak dependencies join the closure.
             weakdep: true,
+            generation: spec.generation,
             ..Default::default()
         };
         run_depmod(&opts)?;
@@ -177,6 +180,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         basedir: Some(stage.clone()),
         kversion: spec.kversion.clone(),
         config_paths: Some(Vec::new()),
+        generation: spec.generation,
         ..Default::default()
     };
     let records = run_depmod(&opts)?;

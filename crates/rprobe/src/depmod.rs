@@ -60,18 +60,12 @@ struct Args {
     /// Show the version.
     #[arg(short = 'V', long = "version")]
     version: bool,
-    /// Deprecated options kmod ignores.
-    #[arg(short = 'u', hide = true)]
-    _u: bool,
-    /// Deprecated.
-    #[arg(short = 'q', hide = true)]
-    _q: bool,
-    /// Deprecated.
-    #[arg(short = 'r', hide = true)]
-    _r: bool,
     /// VERSION, then module files.
     rest: Vec<String>,
 }
+
+/// The options kmod 30 accepts and ignores and kmod 34 removed (commit af54b73).
+const REMOVED: [(char, &str); 3] = [('u', "unresolved-error"), ('q', "quiet"), ('r', "root")];
 
 fn is_version_number(v: &str) -> bool {
     let mut it = v.splitn(2, '.');
@@ -84,8 +78,33 @@ fn is_version_number(v: &str) -> bool {
 
 /// Runs depmod with `raw` (argv[0] first); returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
-    let args: Args = match crate::parse_args("depmod", &raw, 1) {
-        Ok(a) => a,
+    // kmod 30 still takes -u, -q and -r (and their long forms) and ignores them with a
+    // warning; kmod 34 dropped them: getopt's "invalid option" then.
+    let removed = crate::generation().depmod_accepts_removed_options();
+    let mut cmd = command();
+    if removed {
+        for (short, long) in REMOVED {
+            cmd = cmd.arg(
+                clap::Arg::new(long)
+                    .short(short)
+                    .long(long)
+                    .action(clap::ArgAction::SetTrue)
+                    .hide(true),
+            );
+        }
+    }
+    let args: Args = match crate::parse_args_with("depmod", &raw, 1, cmd) {
+        Ok((a, seen)) => {
+            for opt in seen.iter().skip(1).map(|a| a.to_string_lossy()) {
+                let known = REMOVED.iter().any(|(s, l)| {
+                    opt.strip_prefix("--") == Some(l) || opt == format!("-{s}").as_str()
+                });
+                if removed && known {
+                    crate::errln!("depmod: WARNING: Ignored deprecated option {opt}");
+                }
+            }
+            a
+        }
         Err(code) => return code,
     };
     if args.version {
@@ -139,6 +158,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         warn_dups: args.warn,
         verbose: args.verbose,
         weakdep: args.weakdep,
+        generation: crate::generation(),
         cache: (!args.no_cache && std::env::var_os(depmod::cache::ENV_DISABLE).is_none())
             .then(depmod::cache::default_dir)
             .flatten(),

@@ -194,6 +194,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             Some(args.config.clone())
         },
         includes,
+        generation: crate::generation(),
     };
     let (archive, report) = match build(&spec) {
         Ok(x) => x,

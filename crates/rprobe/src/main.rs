@@ -8,6 +8,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use rprobe_index::generation::Generation;
+
 #[macro_use]
 mod out;
 
@@ -45,7 +47,17 @@ pub(crate) fn parse_args_matches<T: clap::Parser>(
     raw: &[OsString],
     code: i32,
 ) -> Result<(T, Vec<OsString>), i32> {
-    let cmd = T::command();
+    parse_args_with(tool, raw, code, T::command())
+}
+
+/// [`parse_args_matches`] against `cmd`, T's definition with changes of this generation
+/// (options one kmod generation removed no longer match).
+pub(crate) fn parse_args_with<T: clap::Parser>(
+    tool: &str,
+    raw: &[OsString],
+    code: i32,
+    cmd: clap::Command,
+) -> Result<(T, Vec<OsString>), i32> {
     let raw = getopt::check(&cmd, raw).map_err(|msg| {
         crate::errln!("{msg}");
         code
@@ -137,8 +149,31 @@ fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
     (Tool::Modprobe, args)
 }
 
+/// The kmod generation this process behaves as (RPROBE_KMOD, else the build default),
+/// read once in main.
+static GENERATION: std::sync::OnceLock<Generation> = std::sync::OnceLock::new();
+
+/// The kmod generation this process behaves as.
+pub(crate) fn generation() -> Generation {
+    *GENERATION.get_or_init(Generation::build_default)
+}
+
 fn main() -> std::process::ExitCode {
     let (tool, args) = dispatch(std::env::args_os().collect());
+    match Generation::from_env() {
+        Ok(g) => {
+            let _ = GENERATION.set(g);
+        }
+        Err(e) => {
+            let name = args
+                .first()
+                .and_then(|a| Path::new(a).file_name())
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "rprobe".into());
+            errln!("{name}: ERROR: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    }
     let code = match tool {
         Tool::Modprobe => modprobe::main(args),
         Tool::Depmod => depmod::main(args),

@@ -34,13 +34,14 @@ fn insert(
     }
 }
 
-pub(crate) type Writer = fn(&Graph, &str, &mut dyn FnMut(Level, String), bool) -> Option<Vec<u8>>;
+pub(crate) type Writer =
+    fn(&Graph, &str, &mut dyn FnMut(Level, String), &Options) -> Option<Vec<u8>>;
 
 pub(crate) fn out_dep(
     g: &Graph,
     _: &str,
     _: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     let mut o = Vec::new();
     for (i, m) in g.mods.iter().enumerate() {
@@ -59,7 +60,7 @@ pub(crate) fn out_dep_bin(
     g: &Graph,
     _: &str,
     log: &mut dyn FnMut(Level, String),
-    dups: bool,
+    opts: &Options,
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
     for (i, m) in g.mods.iter().enumerate() {
@@ -68,18 +69,18 @@ pub(crate) fn out_dep_bin(
             line.push(' ');
             line.push_str(g.mods[d].shown_path());
         }
-        if insert(&mut t, &m.modname, &line, i as u32, &m.path, log) && dups {
+        if insert(&mut t, &m.modname, &line, i as u32, &m.path, log) && opts.warn_dups {
             log(Level::Warning, format!("duplicate module deps:\n{line}"));
         }
     }
-    Some(t.to_bytes())
+    Some(t.to_bytes_as(opts.generation.index_layout()))
 }
 
 pub(crate) fn out_alias(
     g: &Graph,
     _: &str,
     _: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     let mut o = b"# Aliases extracted from modules themselves.\n".to_vec();
     for (_, m, v) in key_values(g, "alias") {
@@ -92,7 +93,7 @@ pub(crate) fn out_alias_bin(
     g: &Graph,
     _: &str,
     log: &mut dyn FnMut(Level, String),
-    dups: bool,
+    opts: &Options,
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
     for (i, m, v) in key_values(g, "alias") {
@@ -100,21 +101,21 @@ pub(crate) fn out_alias_bin(
             log(Level::Warning, format!("Unmatched bracket in {v}"));
             continue;
         };
-        if insert(&mut t, &a, &m.modname, i as u32, &m.path, log) && dups {
+        if insert(&mut t, &a, &m.modname, i as u32, &m.path, log) && opts.warn_dups {
             log(
                 Level::Warning,
                 format!("duplicate module alias:\n{a} {}", m.modname),
             );
         }
     }
-    Some(t.to_bytes())
+    Some(t.to_bytes_as(opts.generation.index_layout()))
 }
 
 pub(crate) fn out_softdep(
     g: &Graph,
     _: &str,
     _: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     Some(keyword_lines(
         g,
@@ -139,7 +140,7 @@ pub(crate) fn out_weakdep(
     g: &Graph,
     _: &str,
     _: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     Some(keyword_lines(
         g,
@@ -152,7 +153,7 @@ pub(crate) fn out_symbols(
     g: &Graph,
     _: &str,
     _: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     let mut o = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
     for (s, owner) in &g.symbols {
@@ -165,7 +166,7 @@ pub(crate) fn out_symbols_bin(
     g: &Graph,
     _: &str,
     log: &mut dyn FnMut(Level, String),
-    dups: bool,
+    opts: &Options,
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
     for (s, owner) in &g.symbols {
@@ -177,7 +178,7 @@ pub(crate) fn out_symbols_bin(
             *owner as u32,
             &g.mods[*owner].path,
             log,
-        ) && dups
+        ) && opts.warn_dups
         {
             log(
                 Level::Warning,
@@ -185,7 +186,7 @@ pub(crate) fn out_symbols_bin(
             );
         }
     }
-    Some(t.to_bytes())
+    Some(t.to_bytes_as(opts.generation.index_layout()))
 }
 
 /// A file of the module directory, or None after kmod's warning when it cannot be read.
@@ -210,7 +211,7 @@ pub(crate) fn out_builtin_bin(
     _: &Graph,
     dirname: &str,
     log: &mut dyn FnMut(Level, String),
-    _: bool,
+    opts: &Options,
 ) -> Option<Vec<u8>> {
     // kmod still writes (an empty) index when the input is missing, after a warning.
     let Some(text) = read_tree_file(dirname, "modules.builtin", log) else {
@@ -233,14 +234,14 @@ pub(crate) fn out_builtin_bin(
         let name = name::modname_from_path(Path::new(line.trim_end_matches('\n')));
         insert(&mut t, &name, "", 0, "modules.builtin", log);
     }
-    Some(t.to_bytes())
+    Some(t.to_bytes_as(opts.generation.index_layout()))
 }
 
 pub(crate) fn out_builtin_alias_bin(
     _: &Graph,
     dirname: &str,
     log: &mut dyn FnMut(Level, String),
-    _: bool,
+    opts: &Options,
 ) -> Option<Vec<u8>> {
     let Some(data) = read_tree_file(dirname, "modules.builtin.modinfo", log) else {
         return Some(Vec::new());
@@ -263,14 +264,14 @@ pub(crate) fn out_builtin_alias_bin(
         };
         insert(&mut t, &a, modname, 0, "modules.builtin.modinfo", log);
     }
-    Some(t.to_bytes())
+    Some(t.to_bytes_as(opts.generation.index_layout()))
 }
 
 pub(crate) fn out_devname(
     g: &Graph,
     _: &str,
     log: &mut dyn FnMut(Level, String),
-    _: bool,
+    _: &Options,
 ) -> Option<Vec<u8>> {
     let mut o = Vec::new();
     for (i, m) in g.mods.iter().enumerate() {
@@ -336,7 +337,8 @@ pub(crate) struct Output {
     pub name: &'static str,
     /// A binary (trie) index.
     pub binary: bool,
-    /// Written only when asked ([`Options::weakdep`]): a file kmod 30 does not write.
+    /// A file kmod 30 does not write: written in kmod 34 mode, or when asked
+    /// ([`Options::weakdep`]).
     pub optional: bool,
     write: Writer,
 }
@@ -344,12 +346,12 @@ pub(crate) struct Output {
 impl Output {
     /// Whether this run writes (or prints) the file.
     fn wanted(&self, opts: &Options) -> bool {
-        !self.optional || opts.weakdep
+        !self.optional || opts.weakdep || opts.generation.writes_weakdep()
     }
 }
 
 /// The files kmod's depmod writes, in its order: kmod 30's, and kmod 33's modules.weakdep
-/// (after modules.softdep, as kmod 33 writes it) when asked.
+/// (after modules.softdep, as kmod 33 and 34 write it) in kmod 34 mode or when asked.
 pub(crate) const TABLE: [Output; 11] = [
     Output {
         name: "modules.dep",
@@ -445,7 +447,7 @@ pub(crate) fn write_outputs(
 ) -> Result<bool> {
     if opts.to_stdout {
         for o in TABLE.iter().filter(|o| !o.binary && o.wanted(opts)) {
-            if let Some(b) = (o.write)(g, dirname, log, opts.warn_dups) {
+            if let Some(b) = (o.write)(g, dirname, log, opts) {
                 print.write_all(&b).map_err(|e| Error::io("<stdout>", e))?;
             }
         }
@@ -467,7 +469,7 @@ pub(crate) fn write_outputs(
                 if !o.wanted(opts) {
                     return None;
                 }
-                (o.write)(g, dirname, &mut |lv, m| l.push((lv, m)), opts.warn_dups)
+                (o.write)(g, dirname, &mut |lv, m| l.push((lv, m)), opts)
             })
             .collect();
         for l in logs {

@@ -270,9 +270,13 @@ fn byte_prefix(s: &str, n: usize) -> &[u8] {
     &s.as_bytes()[..n.min(s.len())]
 }
 
+/// Puts the modules listed in modules.order first, in its order (a module listed twice by
+/// its first line when `first_wins`, kmod 34's rule, else by its last, kmod 30's); the rest
+/// keep their places after them. A last line without its newline stops the sort, as kmod.
 pub(crate) fn sort_by_modules_order(
     dirname: &str,
     mods: &mut [Mod],
+    first_wins: bool,
     log: &mut dyn FnMut(Level, String),
 ) {
     let path = format!("{dirname}/modules.order");
@@ -302,7 +306,11 @@ pub(crate) fn sort_by_modules_order(
     let mut idx_of = vec![None; mods.len()];
     for (k, l) in lines.iter().enumerate() {
         if let Some(&i) = by_unc.get(l.trim_end_matches('\n')) {
-            idx_of[i] = Some(k as i64 + 1 - total);
+            // A module listed twice: kmod 30 places it by its last line, kmod 34 by its
+            // first.
+            if !(first_wins && idx_of[i].is_some()) {
+                idx_of[i] = Some(k as i64 + 1 - total);
+            }
         }
     }
     for (i, m) in mods.iter_mut().enumerate() {

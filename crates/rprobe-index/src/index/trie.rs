@@ -1,7 +1,13 @@
 //! kmod's binary index format (modules.*.bin): a trie of 7-bit ASCII keys whose nodes
 //! carry values with priorities. Big-endian: magic 0xB007F457, version 0x00020001, the
-//! root node's offset, then nodes written children first. A node offset's top nibble says
-//! what the node holds (prefix string, child table, values); the rest is the file offset.
+//! root node's offset, then the nodes. A node offset's top nibble says what the node holds
+//! (prefix string, child table, values); the rest is the file offset.
+//!
+//! Two layouts share the header ([`Layout`]): kmod up to 33 writes children before their
+//! parent (the root last), kmod 34 writes the root first, at offset 12, and children after
+//! their parent. Readers of either generation read both; the reader here takes the
+//! direction from where the root is and holds every child link to it, so no link can lead
+//! back to an ancestor.
 
 use std::path::Path;
 
@@ -15,6 +21,20 @@ const F_PREFIX: u32 = 0x8000_0000;
 const F_VALUES: u32 = 0x4000_0000;
 const F_CHILDS: u32 = 0x2000_0000;
 const MASK: u32 = 0x0FFF_FFFF;
+/// Where the first node goes: after magic, version and the root's offset.
+const HEADER: u32 = 12;
+
+/// How the nodes of an index file are ordered: the one difference between the files kmod
+/// 30 and kmod 34 write (same magic, same version, same node encoding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Children before their parent, the root last (kmod up to 33; module-init-tools).
+    #[default]
+    PostOrder,
+    /// The root at offset 12, each node followed by its children's subtrees in character
+    /// order (kmod 34 and later).
+    PreOrder,
+}
 
 /// A value stored under a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,8 +103,13 @@ impl TrieBuilder {
         Ok(dup)
     }
 
-    /// The index file's bytes.
+    /// The index file's bytes in kmod 30's layout ([`Layout::PostOrder`]).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_as(Layout::PostOrder)
+    }
+
+    /// The index file's bytes in `layout`, byte for byte as that generation's depmod.
+    pub fn to_bytes_as(&self, layout: Layout) -> Vec<u8> {
         let mut keys: Vec<(&[u8], &[Value])> = self
             .keys
             .iter()
@@ -95,7 +120,10 @@ impl TrieBuilder {
         out.extend_from_slice(&MAGIC.to_be_bytes());
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());
-        let root = write_sorted(&keys, &mut out);
+        let root = match layout {
+            Layout::PostOrder => write_sorted(&keys, &mut out),
+            Layout::PreOrder => write_sorted_pre(&keys, &mut out),
+        };
         out[8..12].copy_from_slice(&root.to_be_bytes());
         out
     }
@@ -175,31 +203,8 @@ fn write_sorted(keys: &[(&[u8], &[Value])], out: &mut Vec<u8>) -> u32 {
         let Some(node) = stack.pop() else {
             return out.len() as u32;
         };
-        let mut offset = out.len() as u32;
-        let key = keys[node.lo].0;
-        if node.end > node.start {
-            out.extend_from_slice(&key[node.start..node.end]);
-            out.push(0);
-            offset |= F_PREFIX;
-        }
-        if let Some(first) = node.first {
-            out.push(first);
-            out.push(first + (node.offs.len() as u8 - 1));
-            for c in &node.offs {
-                out.extend_from_slice(&c.to_be_bytes());
-            }
-            offset |= F_CHILDS;
-        }
-        if key.len() == node.end {
-            let values = keys[node.lo].1;
-            out.extend_from_slice(&(values.len() as u32).to_be_bytes());
-            for v in values {
-                out.extend_from_slice(&v.priority.to_be_bytes());
-                out.extend_from_slice(v.value.as_bytes());
-                out.push(0);
-            }
-            offset |= F_VALUES;
-        }
+        let children = node.first.map(|f| (f, node.offs.as_slice()));
+        let (offset, _) = emit_node(keys, &node, children, out);
         let Some(parent) = stack.last_mut() else {
             return offset;
         };
@@ -212,6 +217,101 @@ fn write_sorted(keys: &[(&[u8], &[Value])], out: &mut Vec<u8>) -> u32 {
             }
         }
         parent.offs.push(offset);
+    }
+}
+
+/// Appends the node `node` to `out`: its prefix, its child table (first character and
+/// the children's offset words, when it has children) and its values. Returns the node's
+/// offset word (offset and flags) and where its child table's offsets start in `out`.
+fn emit_node(
+    keys: &[(&[u8], &[Value])],
+    node: &Pending,
+    children: Option<(u8, &[u32])>,
+    out: &mut Vec<u8>,
+) -> (u32, usize) {
+    let mut offset = out.len() as u32;
+    let key = keys[node.lo].0;
+    if node.end > node.start {
+        out.extend_from_slice(&key[node.start..node.end]);
+        out.push(0);
+        offset |= F_PREFIX;
+    }
+    let mut table = out.len();
+    if let Some((first, offs)) = children {
+        out.push(first);
+        out.push(first + (offs.len() as u8 - 1));
+        table = out.len();
+        for c in offs {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        offset |= F_CHILDS;
+    }
+    if key.len() == node.end {
+        let values = keys[node.lo].1;
+        out.extend_from_slice(&(values.len() as u32).to_be_bytes());
+        for v in values {
+            out.extend_from_slice(&v.priority.to_be_bytes());
+            out.extend_from_slice(v.value.as_bytes());
+            out.push(0);
+        }
+        offset |= F_VALUES;
+    }
+    (offset, table)
+}
+
+/// Lays out the trie of `keys` (sorted, distinct) after the header in `out` as kmod 34
+/// writes it: each node, then its children's subtrees in character order. A node is
+/// written as soon as it is reached, with its child table zeroed; each child patches its
+/// own slot when it is written. Iterative, as [`write_sorted`]. Returns the root's offset
+/// word.
+fn write_sorted_pre(keys: &[(&[u8], &[Value])], out: &mut Vec<u8>) -> u32 {
+    if keys.is_empty() {
+        // kmod's root always exists: an empty node at offset 12.
+        return out.len() as u32;
+    }
+    // Each frame: the node, where its child table starts in `out` and its first character.
+    let mut stack: Vec<(Pending, usize, u8)> = Vec::new();
+    let mut root_word = 0;
+    let mut next = Some(Pending::new(keys, 0, keys.len(), 0, 0, true));
+    loop {
+        if let Some(node) = next.take() {
+            // The node's children: the characters after `end` of its keys (sorted, so
+            // the first and the last continuing key give the table's range).
+            let range = (node.next < node.hi)
+                .then(|| (keys[node.next].0[node.end], keys[node.hi - 1].0[node.end]));
+            let zeros;
+            let children = match range {
+                Some((first, last)) => {
+                    zeros = vec![0u32; usize::from(last - first) + 1];
+                    Some((first, zeros.as_slice()))
+                }
+                None => None,
+            };
+            let (word, table) = emit_node(keys, &node, children, out);
+            match stack.last() {
+                None => root_word = word,
+                Some((_, ptable, pfirst)) => {
+                    let slot = ptable + 4 * usize::from(node.ch - pfirst);
+                    out[slot..slot + 4].copy_from_slice(&word.to_be_bytes());
+                }
+            }
+            let first = range.map_or(0, |r| r.0);
+            stack.push((node, table, first));
+        }
+        let Some((top, _, _)) = stack.last_mut() else {
+            return root_word;
+        };
+        if top.next < top.hi {
+            let d = top.end;
+            let ch = keys[top.next].0[d];
+            let group = &keys[top.next..top.hi];
+            let len = group.partition_point(|(k, _)| k[d] <= ch);
+            let (lo, hi) = (top.next, top.next + len);
+            top.next = hi;
+            next = Some(Pending::new(keys, lo, hi, d + 1, ch, false));
+        } else {
+            stack.pop();
+        }
     }
 }
 
@@ -295,6 +395,19 @@ impl Trie {
         })
     }
 
+    /// The layout this file was written in, told by where its root is: kmod 34 puts it
+    /// first, at offset 12, where a root written last can only be when it has no
+    /// children. Every child link must point the same way (after its parent when the root
+    /// is first, before it otherwise), so offsets change monotonically along any path and
+    /// no path can come back to a node it has left.
+    pub fn layout(&self) -> Layout {
+        if self.root & MASK == HEADER {
+            Layout::PreOrder
+        } else {
+            Layout::PostOrder
+        }
+    }
+
     fn bad(&self, r: &str) -> Error {
         Error::BadIndex {
             path: self.path.clone(),
@@ -338,8 +451,21 @@ impl Trie {
             first = fl[0];
             for _ in fl[0]..=fl[1] {
                 let c = word(&mut p)?;
-                if c & MASK != 0 && (c & MASK) >= (offset & MASK) {
-                    return Err(self.bad("child offset does not precede its parent (loop)"));
+                let (child, parent) = (c & MASK, offset & MASK);
+                if child != 0 {
+                    match self.layout() {
+                        Layout::PostOrder if child >= parent => {
+                            return Err(self.bad(
+                                "child offset does not precede its parent (loop) in an index whose root is last",
+                            ));
+                        }
+                        Layout::PreOrder if child <= parent => {
+                            return Err(self.bad(
+                                "child offset does not follow its parent (loop) in an index whose root is first",
+                            ));
+                        }
+                        _ => {}
+                    }
                 }
                 children.push(c);
             }
@@ -878,6 +1004,97 @@ mod tests {
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
+    /// kmod 34's layout of three keys, written out by hand from its format (root at 12,
+    /// children after their parent): the reader finds every key, and a child link that
+    /// points back (to the root, to itself) is refused as a loop, not followed.
+    #[test]
+    fn root_first_layout_is_read_and_its_loops_refused() {
+        // root: children 'a'..'b'; 'a': prefix "b", values ["ab"]; 'b': values ["b"].
+        let root = 12 | F_CHILDS;
+        let a = 12 + 2 + 8;
+        let b = a + 2 + 4 + 4 + 3;
+        let mut body = vec![b'a', b'b'];
+        body.extend_from_slice(&(a | F_PREFIX | F_VALUES).to_be_bytes());
+        body.extend_from_slice(&(b | F_VALUES).to_be_bytes());
+        body.extend_from_slice(b"b\0");
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&0u32.to_be_bytes());
+        body.extend_from_slice(b"ab\0");
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&0u32.to_be_bytes());
+        body.extend_from_slice(b"b\0");
+        let good = raw_index(&body, root);
+        let t = Trie::from_bytes(Path::new("pre.bin"), good.clone()).unwrap();
+        assert_eq!(t.layout(), Layout::PreOrder);
+        assert_eq!(t.search("ab").unwrap().as_deref(), Some("ab"));
+        assert_eq!(t.search("b").unwrap().as_deref(), Some("b"));
+        assert_eq!(t.entries().unwrap().len(), 2);
+        // The same keys from the writer: the same bytes.
+        let mut w = TrieBuilder::new();
+        w.insert("b", "b", 0).unwrap();
+        w.insert("ab", "ab", 0).unwrap();
+        assert_eq!(w.to_bytes_as(Layout::PreOrder), good);
+        for bad_child in [root, root | F_PREFIX] {
+            let mut body = body.clone();
+            // 'b' now points back at the root.
+            body[6..10].copy_from_slice(&bad_child.to_be_bytes());
+            let t = Trie::from_bytes(Path::new("loop.bin"), raw_index(&body, root)).unwrap();
+            match t.search("bb") {
+                Err(Error::BadIndex { path, reason }) => {
+                    assert_eq!(path, Path::new("loop.bin"));
+                    assert!(reason.contains("loop"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(t.entries().is_err());
+            assert!(t.search_wild("b").is_err());
+        }
+    }
+
+    /// A chain 30,000 nodes deep written root first: read without recursion, and a chain
+    /// whose last link points back to its first node is refused.
+    #[test]
+    fn deep_root_first_chain() {
+        const DEPTH: u32 = 30_000;
+        // Root at 12: prefix "*", one child 'a' (8 bytes); then DEPTH chain nodes of one
+        // child 'a' each (6 bytes); then the leaf with one value.
+        let chain = |last_link: Option<u32>| {
+            let mut body = Vec::new();
+            body.extend_from_slice(b"*\0aa");
+            body.extend_from_slice(&(20 | F_CHILDS).to_be_bytes());
+            for i in 0..DEPTH {
+                let next = 20 + (i + 1) * 6;
+                let link = match (i + 1 == DEPTH, last_link) {
+                    (true, Some(l)) => l,
+                    (true, None) => next | F_VALUES,
+                    (false, _) => next | F_CHILDS,
+                };
+                body.extend_from_slice(b"aa");
+                body.extend_from_slice(&link.to_be_bytes());
+            }
+            body.extend_from_slice(&1u32.to_be_bytes());
+            body.extend_from_slice(&0u32.to_be_bytes());
+            body.extend_from_slice(b"deep\0");
+            raw_index(&body, 12 | F_PREFIX | F_CHILDS)
+        };
+        let (good, looped) = (chain(None), chain(Some(20 | F_CHILDS)));
+        let run = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                let t = Trie::from_bytes(Path::new("deep.bin"), good).unwrap();
+                let key = format!("*{}", "a".repeat(DEPTH as usize + 1));
+                assert_eq!(t.search(&key).unwrap().as_deref(), Some("deep"));
+                assert_eq!(t.search_wild(&key[1..]).unwrap().len(), 1);
+                assert_eq!(t.entries().unwrap().len(), 1);
+                let t = Trie::from_bytes(Path::new("loop.bin"), looped).unwrap();
+                assert!(t.search(&key).is_err());
+                assert!(t.search_wild(&key[1..]).is_err());
+                assert!(t.entries().is_err());
+            })
+            .unwrap();
+        run.join().unwrap();
+    }
+
     #[test]
     fn wildcard_keys_in_the_query_are_not_mistaken_for_sharing() {
         let mut b = TrieBuilder::new();
@@ -932,14 +1149,40 @@ mod tests {
                     Err(e) => proptest::prop_assert!(false, "{e}"),
                 }
             }
-            let t = Trie::from_bytes(Path::new("rt.bin"), b.to_bytes()).unwrap();
-            for (k, _, _) in &kept {
-                proptest::prop_assert_eq!(t.search(k).unwrap(), model_first(&kept, k));
+            for layout in [Layout::PostOrder, Layout::PreOrder] {
+                let t = Trie::from_bytes(Path::new("rt.bin"), b.to_bytes_as(layout)).unwrap();
+                for (k, _, _) in &kept {
+                    proptest::prop_assert_eq!(t.search(k).unwrap(), model_first(&kept, k));
+                }
+                proptest::prop_assert_eq!(t.entries().unwrap().len(), kept.len());
+                for (k, _, _) in &kept {
+                    let _ = t.search_wild(k).unwrap();
+                }
             }
-            proptest::prop_assert_eq!(t.entries().unwrap().len(), kept.len());
-            for (k, _, _) in &kept {
-                let _ = t.search_wild(k).unwrap();
+        }
+
+        /// kmod 34's layout holds the same nodes as kmod 30's, in another order: same
+        /// length, same entries, same answers to wildcard lookups; its root is at 12 and
+        /// the reader tells the two apart.
+        #[test]
+        fn both_layouts_hold_the_same_trie(items in proptest::collection::vec(("[a-d*?]{0,5}|[\\x01-\\x7f]{0,3}", "[a-z]{0,3}", 0u32..3), 0..60),
+                                           query in "[a-d]{0,5}") {
+            let mut b = TrieBuilder::new();
+            for (k, v, p) in &items {
+                b.insert(k, v, *p).unwrap();
             }
+            let (post, pre) = (b.to_bytes(), b.to_bytes_as(Layout::PreOrder));
+            proptest::prop_assert_eq!(post.len(), pre.len());
+            proptest::prop_assert_eq!(&pre[8..12], &(12 | (u32::from_be_bytes([pre[8], pre[9], pre[10], pre[11]]) & !MASK)).to_be_bytes()[..]);
+            let a = Trie::from_bytes(Path::new("post.bin"), post).unwrap();
+            let z = Trie::from_bytes(Path::new("pre.bin"), pre).unwrap();
+            proptest::prop_assert_eq!(z.layout(), Layout::PreOrder);
+            if !items.is_empty() && items.iter().any(|(k, _, _)| !k.is_empty()) {
+                proptest::prop_assert_eq!(a.layout(), Layout::PostOrder);
+            }
+            proptest::prop_assert_eq!(a.entries().unwrap(), z.entries().unwrap());
+            proptest::prop_assert_eq!(a.search_wild(&query).unwrap(), z.search_wild(&query).unwrap());
+            proptest::prop_assert_eq!(a.search(&query).unwrap(), z.search(&query).unwrap());
         }
 
         /// Random bytes after a valid header never panic a reader.
