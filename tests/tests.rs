@@ -13,6 +13,7 @@ mod initramfs;
 mod initstate;
 mod install;
 mod json;
+mod kmod34;
 mod kmod_suite;
 mod load;
 mod modinfo;

@@ -1,0 +1,453 @@
+//! rprobe in kmod 34 mode (RPROBE_KMOD=34) against Debian 13's own kmod 34.2, run live in a
+//! debootstrapped Debian 13 root (scripts/fetch-rootfs trixie): both tools run inside the
+//! root with chroot, so paths, default directories and configuration directories are the
+//! same for both. depmod must write byte-identical files on Debian 13's 6.12 tree (which
+//! installs into usr/lib/modules, with lib a link to usr/lib as on a merged-/usr system)
+//! and on Debian 12's 6.1 and 6.12 trees; modprobe --show-depends and modinfo must print
+//! the same over the same probe sets as the kmod 30 tests, with rprobe reading kmod 34's
+//! indexes and kmod 34 reading rprobe's.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
+use rprobe_testkit::{cache_dir, real_required, real_tree, RealTree};
+
+use crate::util::*;
+
+/// A Debian 13 root unpacked for one test, with rprobe installed as /usr/local/bin/rprobe
+/// and its tool names in /usr/local/rprobe/bin.
+struct Trixie {
+    dir: tempfile::TempDir,
+}
+
+impl Trixie {
+    /// Unpacks the cached root, or None (after a note) when it is missing and real trees
+    /// are not required.
+    fn new() -> Option<Trixie> {
+        let tar = cache_dir().join("rootfs/trixie.tar");
+        if !tar.is_file() {
+            let msg = format!("{} missing: run scripts/fetch-rootfs trixie", tar.display());
+            assert!(!real_required(), "{msg}");
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = Command::new("tar")
+            .args(["--numeric-owner", "-xf"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(dir.path())
+            .output()
+            .expect("tar");
+        assert!(o.status.success(), "tar: {}", text(&o.stderr));
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("usr/local/rprobe/bin")).expect("mkdir");
+        std::fs::copy(rprobe(), root.join("usr/local/bin/rprobe")).expect("copy rprobe");
+        for tool in [
+            "modprobe", "depmod", "modinfo", "insmod", "rmmod", "lsmod", "kmod",
+        ] {
+            std::os::unix::fs::symlink(
+                "../../bin/rprobe",
+                root.join("usr/local/rprobe/bin").join(tool),
+            )
+            .expect("symlink");
+        }
+        let t = Trixie { dir };
+        let v = t.kmod("kmod", &["--version"]);
+        assert!(
+            text(&v.stdout).starts_with("kmod version 34"),
+            "not kmod 34: {}",
+            text(&v.stdout)
+        );
+        Some(t)
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `prog` (a path inside the root, or a name looked up on its PATH) with `args`
+    /// inside the root.
+    /// With `rprobe`, rprobe's tool names come first on PATH and RPROBE_KMOD=34 is set.
+    fn chroot<S: AsRef<std::ffi::OsStr>>(&self, prog: &str, args: &[S], rprobe: bool) -> Output {
+        let mut c = Command::new("chroot");
+        c.arg(self.root())
+            .arg(prog)
+            .args(args)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C");
+        if rprobe {
+            c.env("RPROBE_KMOD", "34").env(
+                "PATH",
+                "/usr/local/rprobe/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        }
+        c.output().expect("chroot")
+    }
+
+    /// kmod 34.2's `tool`.
+    fn kmod<S: AsRef<std::ffi::OsStr>>(&self, tool: &str, args: &[S]) -> Output {
+        self.chroot(tool, args, false)
+    }
+
+    /// rprobe as `tool` (called by that name, as kmod's tools are), in kmod 34 mode.
+    fn rprobe<S: AsRef<std::ffi::OsStr>>(&self, tool: &str, args: &[S]) -> Output {
+        let o = self.chroot(tool, args, true);
+        assert_no_panic(&o, tool);
+        o
+    }
+
+    /// A copy (hard links) of a real tree at ROOT/t/NAME, as the tree's own root (its lib
+    /// and, for Debian 13's, usr/lib): returns the path inside the root.
+    fn add_tree(&self, tree: &RealTree, name: &str) -> String {
+        let inside = format!("/t/{name}");
+        let dst = self.root().join(inside.trim_start_matches('/'));
+        std::fs::create_dir_all(&dst).expect("mkdir");
+        let st = Command::new("cp")
+            .arg("-al")
+            .arg(format!("{}/.", tree.root.display()))
+            .arg(&dst)
+            .status()
+            .expect("cp -al");
+        assert!(st.success());
+        // The package's own index files, if any, are not the test's.
+        let moddir = dst.join("lib/modules").join(&tree.version);
+        for e in std::fs::read_dir(&moddir).expect("moddir").flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let keep = [
+                "modules.order",
+                "modules.builtin",
+                "modules.builtin.modinfo",
+            ];
+            if n.starts_with("modules.") && !keep.contains(&n.as_str()) {
+                std::fs::remove_file(e.path()).expect("rm");
+            }
+        }
+        inside
+    }
+
+    fn path(&self, inside: &str) -> PathBuf {
+        self.root().join(inside.trim_start_matches('/'))
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every modules.* file in a module directory, by name.
+fn index_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("modules."))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Asserts two module directories hold the same modules.* files, byte for byte.
+fn assert_same_indexes(a: &Path, b: &Path, what: &str) {
+    let (na, nb) = (index_names(a), index_names(b));
+    assert_eq!(na, nb, "{what}: different files");
+    for n in &na {
+        let (x, y) = (
+            std::fs::read(a.join(n)).expect("read"),
+            std::fs::read(b.join(n)).expect("read"),
+        );
+        assert!(
+            x == y,
+            "{what}: {n} differs ({} bytes from kmod 34.2, {} from rprobe)",
+            x.len(),
+            y.len()
+        );
+    }
+}
+
+/// kmod 34.2's depmod and rprobe's (34 mode) on two copies of `flavour`: same files.
+fn depmod_identical(flavour: &'static str) {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree(flavour) else {
+        return;
+    };
+    let (k, r) = (t.add_tree(&tree, "kmod"), t.add_tree(&tree, "rprobe"));
+    let ko = t.kmod("depmod", &["-b", &k, &tree.version]);
+    assert!(ko.status.success(), "kmod depmod: {}", text(&ko.stderr));
+    let ro = t.rprobe("depmod", &["--no-cache", "-b", &r, &tree.version]);
+    assert!(ro.status.success(), "rprobe depmod: {}", text(&ro.stderr));
+    assert_eq!(text(&ko.stderr), text(&ro.stderr), "{flavour}: messages");
+    let sub = format!("lib/modules/{}", tree.version);
+    let (kd, rd) = (t.path(&k).join(&sub), t.path(&r).join(&sub));
+    assert!(
+        kd.join("modules.weakdep").is_file(),
+        "kmod 34 writes modules.weakdep"
+    );
+    assert_same_indexes(&kd, &rd, flavour);
+    // The .bin files are kmod 34's layout (root first), which kmod 30's are not.
+    let bin = std::fs::read(rd.join("modules.dep.bin")).expect("modules.dep.bin");
+    assert_eq!(
+        u32::from_be_bytes([bin[8], bin[9], bin[10], bin[11]]) & 0x0FFF_FFFF,
+        12
+    );
+}
+
+#[test]
+fn kmod34_depmod_identical_on_debian13_612() {
+    depmod_identical("k612t");
+}
+
+#[test]
+fn kmod34_depmod_identical_on_debian12_61() {
+    depmod_identical("k61");
+}
+
+#[test]
+fn kmod34_depmod_identical_on_debian12_612() {
+    depmod_identical("k612");
+}
+
+/// Module names of a module directory (file names up to the first dot).
+fn module_names(dir: &Path) -> Vec<String> {
+    module_files(dir)
+        .iter()
+        .map(|p| {
+            let b = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            b.split('.').next().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+/// `modprobe -a -D` over `names` in batches through both tools; on a difference, the first
+/// single name that differs is reported.
+fn compare_show_depends(t: &Trixie, tree: &str, version: &str, names: &[String], what: &str) {
+    let pre: Vec<String> = ["-d", tree, "-S", version, "-a", "-D"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let both = |names: &[String]| {
+        let mut a = pre.clone();
+        a.extend(names.iter().cloned());
+        (t.kmod("modprobe", &a), t.rprobe("modprobe", &a))
+    };
+    for chunk in names.chunks(400) {
+        let (k, r) = both(chunk);
+        if k.stdout == r.stdout && k.stderr == r.stderr && code(&k) == code(&r) {
+            continue;
+        }
+        for n in chunk {
+            let (k, r) = both(std::slice::from_ref(n));
+            assert_eq!(
+                text(&k.stdout),
+                text(&r.stdout),
+                "{what}: --show-depends {n}"
+            );
+            assert_eq!(text(&k.stderr), text(&r.stderr), "{what}: messages for {n}");
+            assert_eq!(code(&k), code(&r), "{what}: exit code for {n}");
+        }
+        panic!("{what}: a batch differs but no single name does");
+    }
+}
+
+/// One index set for both tools to read; which depmod wrote it is `writer`.
+fn show_depends_debian13(writer: &str) {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree("k612t") else {
+        return;
+    };
+    let inside = t.add_tree(&tree, "x");
+    let o = match writer {
+        "kmod" => t.kmod("depmod", &["-b", &inside, &tree.version]),
+        _ => t.rprobe("depmod", &["--no-cache", "-b", &inside, &tree.version]),
+    };
+    assert!(o.status.success(), "{writer} depmod: {}", text(&o.stderr));
+    let dir = t.path(&inside).join("lib/modules").join(&tree.version);
+    let names = module_names(&dir);
+    assert!(names.len() > 4000, "{}", names.len());
+    let what = format!("indexes from {writer}'s depmod");
+    compare_show_depends(&t, &inside, &tree.version, &names, &what);
+    let aliases = std::fs::read_to_string(dir.join("modules.alias")).expect("modules.alias");
+    let strings: Vec<String> = aliases
+        .lines()
+        .filter_map(|l| l.strip_prefix("alias "))
+        .filter_map(|l| {
+            l.rsplit_once(' ')
+                .map(|(p, _)| p.replace(['*', '?', '['], ""))
+        })
+        .step_by(8)
+        .collect();
+    assert!(strings.len() > 1000);
+    compare_show_depends(&t, &inside, &tree.version, &strings, &what);
+    let symbols = std::fs::read_to_string(dir.join("modules.symbols")).expect("symbols");
+    let syms: Vec<String> = symbols
+        .lines()
+        .filter_map(|l| l.strip_prefix("alias "))
+        .filter_map(|l| l.split_once(' ').map(|(s, _)| s.to_string()))
+        .step_by(40)
+        .collect();
+    compare_show_depends(&t, &inside, &tree.version, &syms, &what);
+    let nowhere: Vec<String> = (0..10)
+        .map(|i| format!("no-such-module-{i}"))
+        .chain(["symbol:nope".into(), "fs-nofs".into()])
+        .collect();
+    compare_show_depends(&t, &inside, &tree.version, &nowhere, &what);
+}
+
+/// rprobe reads the indexes kmod 34.2 writes (before the two layouts were both read, every
+/// lookup failed with "corrupt index ... (loop)").
+#[test]
+fn kmod34_show_depends_on_kmod34s_indexes() {
+    show_depends_debian13("kmod");
+}
+
+/// kmod 34.2 reads the indexes rprobe writes in 34 mode.
+#[test]
+fn kmod34_show_depends_on_rprobes_indexes() {
+    show_depends_debian13("rprobe");
+}
+
+/// modinfo by name and alias through kmod 34's indexes, and by path, on Debian 13's tree.
+#[test]
+fn kmod34_modinfo_on_debian13() {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree("k612t") else {
+        return;
+    };
+    let inside = t.add_tree(&tree, "x");
+    let o = t.kmod("depmod", &["-b", &inside, &tree.version]);
+    assert!(o.status.success());
+    let dir = t.path(&inside).join("lib/modules").join(&tree.version);
+    let files = module_files(&dir);
+    let root = t.root().to_string_lossy().into_owned();
+    let paths: Vec<String> = every(&files, files.len() / 300)
+        .iter()
+        .map(|p| p.to_string_lossy().replacen(&root, "", 1))
+        .collect();
+    let names = every(&module_names(&dir), 40);
+    for (what, mut args) in [
+        ("by path", paths),
+        ("by name", names.clone()),
+        ("field by name", names),
+    ] {
+        if what != "by path" {
+            let mut pre = vec![
+                "-b".to_string(),
+                inside.clone(),
+                "-k".into(),
+                tree.version.clone(),
+            ];
+            if what == "field by name" {
+                pre.extend(["-F".into(), "depends".into()]);
+            }
+            pre.append(&mut args);
+            args = pre;
+        }
+        let (k, r) = (t.kmod("modinfo", &args), t.rprobe("modinfo", &args));
+        assert_eq!(code(&k), code(&r), "modinfo {what}: exit codes");
+        assert!(k.stdout == r.stdout, "modinfo {what}: stdout differs");
+        assert_eq!(text(&k.stderr), text(&r.stderr), "modinfo {what}: messages");
+    }
+}
+
+/// kmod 34 removed depmod's -u, -q and -r (kmod 30 ignored them with a warning): getopt's
+/// own words and exit 1, as kmod 34.2 says them.
+#[test]
+fn kmod34_depmod_removed_options() {
+    let Some(t) = Trixie::new() else { return };
+    for args in [
+        &["-q", "-n", "-b", "/nonexistent", "6.1.0"][..],
+        &["--quiet", "-n", "-b", "/nonexistent", "6.1.0"],
+        &["-u", "-n", "-b", "/nonexistent", "6.1.0"],
+        &["-r", "6.1.0"],
+        &["--root", "6.1.0"],
+        &["--unresolved-error", "6.1.0"],
+        &["-vq", "6.1.0"],
+    ] {
+        let (k, r) = (t.kmod("depmod", args), t.rprobe("depmod", args));
+        assert_eq!(code(&k), code(&r), "depmod {args:?}: exit codes");
+        assert_eq!(code(&k), 1, "depmod {args:?}");
+        assert_eq!(
+            text(&k.stderr),
+            text(&r.stderr),
+            "depmod {args:?}: messages"
+        );
+    }
+}
+
+/// modules.order naming a module twice: kmod 34 places it by its first line (kmod 30 by
+/// its last); and modules.weakdep, header only when no module declares a weak dependency.
+#[test]
+fn kmod34_depmod_order_duplicates_and_empty_weakdep() {
+    let Some(t) = Trixie::new() else { return };
+    let ver = "6.1.0-synth";
+    for (side, inside) in [("kmod", "/s/kmod"), ("rprobe", "/s/rprobe")] {
+        let tree = SynthTree::new(&t.path(inside), ver);
+        for (name, dir) in [
+            ("alpha", "kernel/a"),
+            ("beta", "kernel/b"),
+            ("gamma", "kernel/c"),
+        ] {
+            tree.add(
+                &SynthModule::new(name).info("alias", &format!("{name}-alias")),
+                dir,
+                Codec::None,
+            );
+        }
+        let order = "kernel/c/gamma.ko\nkernel/a/alpha.ko\nkernel/b/beta.ko\nkernel/c/gamma.ko\n";
+        std::fs::write(tree.moddir().join("modules.order"), order).expect("order");
+        let o = if side == "kmod" {
+            t.kmod("depmod", &["-b", inside, ver])
+        } else {
+            t.rprobe("depmod", &["--no-cache", "-b", inside, ver])
+        };
+        assert!(o.status.success(), "{side}: {}", text(&o.stderr));
+    }
+    let sub = format!("lib/modules/{ver}");
+    let (kd, rd) = (t.path("/s/kmod").join(&sub), t.path("/s/rprobe").join(&sub));
+    assert_same_indexes(&kd, &rd, "modules.order duplicates");
+    let dep = std::fs::read_to_string(kd.join("modules.dep")).expect("modules.dep");
+    assert!(
+        dep.starts_with("kernel/c/gamma.ko:"),
+        "first line wins in kmod 34: {dep}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rd.join("modules.weakdep")).expect("weakdep"),
+        "# Weak dependencies extracted from modules themselves.\n"
+    );
+}
+
+/// RPROBE_KMOD picks the generation; anything but 30 or 34 is refused before any work.
+#[test]
+fn rprobe_kmod_unknown_value_is_an_error() {
+    for v in ["35", "", "kmod34"] {
+        let o = Command::new(rprobe())
+            .args(["depmod", "-n", "-b", "/nonexistent", "6.1.0"])
+            .env("RPROBE_KMOD", v)
+            .output()
+            .expect("rprobe");
+        assert_eq!(code(&o), 1, "RPROBE_KMOD={v:?}");
+        let err = text(&o.stderr);
+        assert!(err.starts_with("depmod: ERROR: RPROBE_KMOD="), "{err}");
+        assert!(!err.contains("nonexistent"), "no work is done: {err}");
+    }
+    let args: Vec<OsString> = ["depmod", "-n", "-b", "/nonexistent", "6.1.0"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let o = Command::new(rprobe())
+        .args(&args)
+        .env("RPROBE_KMOD", "34")
+        .output()
+        .expect("rprobe");
+    assert!(
+        text(&o.stderr).contains("/nonexistent"),
+        "{}",
+        text(&o.stderr)
+    );
+}
