@@ -4,6 +4,7 @@
 //! symbol named), kmod's `modprobe --show-modversions` (the source needs it), and the
 //! configuration file line an edge cites.
 
+use rprobe_index::generation::Generation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -632,7 +633,7 @@ fn symbol_edges_reach_modules_dep_for_a_fifth_of_the_tree() {
     };
     let f = facts(tmp.path(), &version);
     let dir = ModuleDir::open(&f.moddir).expect("open");
-    let cfg = Config::load(Some(&[conf]), Some(&f.moddir), None);
+    let cfg = Config::load(Generation::Kmod30, Some(&[conf]), Some(&f.moddir), None);
     let r = Resolver {
         dir: &dir,
         config: &cfg,

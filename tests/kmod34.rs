@@ -451,3 +451,79 @@ fn rprobe_kmod_unknown_value_is_an_error() {
         text(&o.stderr)
     );
 }
+
+/// kmod 34's configuration directories: modprobe.d and depmod.d also under /usr/lib
+/// (DISTCONFDIR, where Debian 13's systemd puts its modprobe.d file), `*.alias` files no
+/// longer read, `weakdep` lines in `modprobe -c`.
+#[test]
+fn kmod34_configuration_directories() {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree("k612t") else {
+        return;
+    };
+    // The tree at the root's own module directory, where modprobe looks without -d.
+    let v = &tree.version;
+    let moddir = t.root().join("usr/lib/modules").join(v);
+    std::fs::create_dir_all(moddir.parent().expect("parent")).expect("mkdir");
+    let st = Command::new("cp")
+        .arg("-al")
+        .arg(tree.moddir())
+        .arg(&moddir)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let files = [
+        (
+            "usr/lib/modprobe.d/zz-test.conf",
+            "options dummy numdummies=3\n",
+        ),
+        ("etc/modprobe.d/test.alias", "alias foo-test dummy\n"),
+        (
+            "etc/modprobe.d/wd.conf",
+            "weakdep ext4 crc16 crc32c\nsoftdep xfs pre: crc32c\n",
+        ),
+        // Moves ext4 out of the search: depmod.d from /usr/lib counts in kmod 34.
+        ("usr/lib/depmod.d/test.conf", "exclude fs\n"),
+    ];
+    for (f, content) in files {
+        let p = t.root().join(f);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+    let o = t.kmod("depmod", &[v.as_str()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let kmod_written = std::fs::read(moddir.join("modules.dep")).expect("dep");
+    assert!(
+        !text(&kmod_written).contains("ext4.ko"),
+        "kmod 34 read /usr/lib/depmod.d"
+    );
+    let o = t.rprobe("depmod", &["--no-cache", v.as_str()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(std::fs::read(moddir.join("modules.dep")).expect("dep") == kmod_written);
+    for args in [
+        vec!["-c"],
+        vec!["-R", "foo-test"],
+        vec!["-D", "dummy"],
+        vec!["-D", "xfs"],
+    ] {
+        let mut a = vec!["-S", v.as_str()];
+        a.extend(args.iter().copied());
+        let (k, r) = (t.kmod("modprobe", &a), t.rprobe("modprobe", &a));
+        assert_eq!(code(&k), code(&r), "modprobe {args:?}: exit codes");
+        assert!(k.stdout == r.stdout, "modprobe {args:?}: stdout differs");
+        assert_eq!(
+            text(&k.stderr),
+            text(&r.stderr),
+            "modprobe {args:?}: messages"
+        );
+        if args == ["-c"] {
+            let c = text(&k.stdout);
+            assert!(c.contains("\nweakdep ext4 crc16 crc32c\n"), "weakdep in -c");
+            assert!(
+                c.contains("\noptions dummy numdummies=3\n"),
+                "/usr/lib/modprobe.d"
+            );
+            assert!(!c.contains("foo-test"), ".alias files are not read");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! made from modules.alias patterns, symbol: lookups and names found nowhere, with indexes
 //! from kmod's depmod and from rprobe's; -R and -c on fixture configurations.
 
+use rprobe_index::generation::Generation;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Output;
@@ -451,7 +452,7 @@ fn cycles_paths_and_weakdeps() {
     let wconf = root.join("weak.conf");
     std::fs::write(&wconf, "weakdep plain other\n").expect("write");
     let dir = ModuleDir::open(&root.join("lib/modules/6.1.0-synth")).expect("dir");
-    let cfg = Config::load(Some(&[wconf]), None, None);
+    let cfg = Config::load(Generation::Kmod30, Some(&[wconf]), None, None);
     let r = Resolver {
         dir: &dir,
         config: &cfg,

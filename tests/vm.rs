@@ -4,6 +4,7 @@
 //! fixtures/vm/init.sh, which runs the load/remove scenarios and prints one result line
 //! each. Every expected line is asserted.
 
+use rprobe_index::generation::Generation;
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,7 +33,12 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
     rprobe_depmod(full.path(), &conf, &tree.version);
     let moddir = full.path().join("lib/modules").join(&tree.version);
     let dir = ModuleDir::open(&moddir).expect("module dir");
-    let cfg = Config::load(Some(std::slice::from_ref(&conf)), Some(&moddir), None);
+    let cfg = Config::load(
+        Generation::Kmod30,
+        Some(std::slice::from_ref(&conf)),
+        Some(&moddir),
+        None,
+    );
     let r = Resolver {
         dir: &dir,
         config: &cfg,

@@ -6,6 +6,7 @@
 //! load plans (--show-depends) never include weak dependencies, initramfs closures include
 //! the modules of the first matching weakdep line (kmod_module_get_weakdeps' rule).
 
+use rprobe_index::generation::Generation;
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -238,7 +239,12 @@ fn modprobe_reads_weakdeps_as_kmod33() {
         plans.insert(name, names);
     }
     let dir = ModuleDir::open(&t.moddir()).expect("dir");
-    let cfg = Config::load(Some(std::slice::from_ref(&conf)), Some(&t.moddir()), None);
+    let cfg = Config::load(
+        Generation::Kmod30,
+        Some(std::slice::from_ref(&conf)),
+        Some(&t.moddir()),
+        None,
+    );
     let r = Resolver {
         dir: &dir,
         config: &cfg,

@@ -129,7 +129,7 @@ pub fn run_collect(
     let cfg = if all {
         let paths: Vec<PathBuf> = match &opts.config_paths {
             Some(p) => p.clone(),
-            None => config::DEFAULT_DIRS.iter().map(PathBuf::from).collect(),
+            None => crate::moddir::config_dirs("depmod.d", opts.generation),
         };
         Config::load(&paths, &opts.kversion, &mut notes)
     } else {

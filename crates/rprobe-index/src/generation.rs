@@ -104,6 +104,18 @@ impl Generation {
         self == Generation::Kmod34
     }
 
+    /// Whether modprobe.d and depmod.d are also read from DISTCONFDIR (/usr/lib; kmod 32,
+    /// commit 8463809).
+    pub fn reads_distconfdir(self) -> bool {
+        self == Generation::Kmod34
+    }
+
+    /// Whether modprobe.d files named `*.alias` are read besides `*.conf` (kmod 30; kmod
+    /// 33 reads `*.conf` only, commit 29cc8c2).
+    pub fn reads_alias_files(self) -> bool {
+        self == Generation::Kmod30
+    }
+
     /// Whether depmod still accepts the options kmod 34 removed (`-u`, `-q`, `-r` and
     /// their long forms; commit af54b73), ignoring them as kmod 30 does.
     pub fn depmod_accepts_removed_options(self) -> bool {

@@ -3,6 +3,37 @@
 
 use std::path::{Path, PathBuf};
 
+/// The module directory, fixed at build time as kmod fixes it (`RPROBE_MODULE_DIRECTORY`,
+/// else /lib/modules, which Debian 12's and 13's kmod use; other distributions build kmod
+/// 32 and later with /usr/lib/modules).
+pub const MODULE_DIRECTORY: &str = match option_env!("RPROBE_MODULE_DIRECTORY") {
+    Some(d) => d,
+    None => "/lib/modules",
+};
+
+/// The distribution's configuration root, fixed at build time (`RPROBE_DISTCONFDIR`, else
+/// /usr/lib): kmod 32 and later also read DISTCONFDIR/modprobe.d and DISTCONFDIR/depmod.d.
+pub const DISTCONFDIR: &str = match option_env!("RPROBE_DISTCONFDIR") {
+    Some(d) => d,
+    None => "/usr/lib",
+};
+
+/// The directories kmod reads `kind` (`modprobe.d` or `depmod.d`) from when no -C is given,
+/// in kmod's order (a file name in an earlier one hides the same name in later ones): kmod
+/// 30's four, and kmod 34's five, with DISTCONFDIR's before /lib's.
+pub fn config_dirs(kind: &str, generation: crate::generation::Generation) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        format!("/etc/{kind}"),
+        format!("/run/{kind}"),
+        format!("/usr/local/lib/{kind}"),
+    ];
+    if generation.reads_distconfdir() {
+        dirs.push(format!("{DISTCONFDIR}/{kind}"));
+    }
+    dirs.push(format!("/lib/{kind}"));
+    dirs.into_iter().map(PathBuf::from).collect()
+}
+
 /// The running kernel's release, from uname(2); `None` when the call fails.
 pub fn kernel_release() -> Option<String> {
     nix::sys::utsname::uname()
@@ -16,7 +47,7 @@ pub fn module_dir(root: Option<&Path>, moduledir: Option<&str>, release: &str) -
     let root = root
         .map(|r| r.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let md = moduledir.unwrap_or("/lib/modules");
+    let md = moduledir.unwrap_or(MODULE_DIRECTORY);
     let sep = if md.starts_with('/') { "" } else { "/" };
     format!("{root}{sep}{md}/{release}")
 }

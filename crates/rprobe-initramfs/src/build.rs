@@ -85,7 +85,12 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         scratch.join("full/lib/modules").join(&spec.kversion)
     };
     let dir = ModuleDir::open(&index_dir)?;
-    let cfg = Config::load(spec.config_paths.as_deref(), Some(&index_dir), None);
+    let cfg = Config::load(
+        spec.generation,
+        spec.config_paths.as_deref(),
+        Some(&index_dir),
+        None,
+    );
     let r = Resolver {
         dir: &dir,
         config: &cfg,
@@ -228,7 +233,11 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     }
     // The modprobe.d configuration: the files the resolver read, under their names.
     let mut conf = Vec::new();
-    rprobe_resolve::config::collect_config_files(spec.config_paths.as_deref(), &mut conf);
+    rprobe_resolve::config::collect_config_files(
+        spec.config_paths.as_deref(),
+        spec.generation,
+        &mut conf,
+    );
     for (name, path) in conf {
         a.add_path(&path, &format!("etc/modprobe.d/{name}"))?;
     }

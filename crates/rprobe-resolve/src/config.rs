@@ -4,16 +4,9 @@
 //! install, remove, blacklist, softdep (and weakdep); then `modprobe.blacklist=` and
 //! `MODULE.PARAM=VALUE` from the kernel command line.
 
+use rprobe_index::generation::Generation;
 use rprobe_index::name::alias_normalize;
 use std::path::{Path, PathBuf};
-
-/// The directories kmod's modprobe reads by default.
-pub const DEFAULT_DIRS: [&str; 4] = [
-    "/etc/modprobe.d",
-    "/run/modprobe.d",
-    "/usr/local/lib/modprobe.d",
-    "/lib/modprobe.d",
-];
 
 /// A softdep (or weakdep) line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,19 +63,30 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// The modprobe.d files kmod reads from `paths` (None: [`DEFAULT_DIRS`]), added to
-/// `files` as (file name, path) in reading order; a name seen earlier hides later ones.
-pub fn collect_config_files(paths: Option<&[PathBuf]>, files: &mut Vec<(String, PathBuf)>) {
-    let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(PathBuf::from).collect();
-    let _ =
-        rprobe_index::conf::collect_files(paths.unwrap_or(&defaults), &[".conf", ".alias"], files);
+/// The modprobe.d files `generation`'s kmod reads from `paths` (None: its default
+/// directories, [`rprobe_index::moddir::config_dirs`]), added to `files` as (file name,
+/// path) in reading order; a name seen earlier hides later ones. kmod 30 reads `*.conf`
+/// and `*.alias`, kmod 34 `*.conf` only.
+pub fn collect_config_files(
+    paths: Option<&[PathBuf]>,
+    generation: Generation,
+    files: &mut Vec<(String, PathBuf)>,
+) {
+    let defaults = rprobe_index::moddir::config_dirs("modprobe.d", generation);
+    let suffixes: &[&str] = if generation.reads_alias_files() {
+        &[".conf", ".alias"]
+    } else {
+        &[".conf"]
+    };
+    let _ = rprobe_index::conf::collect_files(paths.unwrap_or(&defaults), suffixes, files);
 }
 
 impl Config {
-    /// Loads the configuration: `paths` (None: the default directories), the module
-    /// directory's modules.softdep, then the kernel command line from `cmdline` (None: not
-    /// read).
+    /// Loads the configuration as `generation`'s kmod does: `paths` (None: its default
+    /// directories), the module directory's modules.softdep and modules.weakdep, then the
+    /// kernel command line from `cmdline` (None: not read).
     pub fn load(
+        generation: Generation,
         paths: Option<&[PathBuf]>,
         moddir: Option<&Path>,
         cmdline: Option<&Path>,
@@ -94,15 +98,16 @@ impl Config {
                 "modules.softdep".into(),
                 d.join("modules.softdep"),
             );
-            // kmod 33+ reads the weak dependencies depmod extracted the same way (kmod 30
-            // writes no modules.weakdep, so for it nothing changes).
+            // kmod 33+ reads the weak dependencies depmod extracted the same way; rprobe
+            // does in kmod 30 mode too (kmod 30's depmod writes no modules.weakdep, so only
+            // `depmod --weakdep` or a newer depmod's file changes anything there).
             rprobe_index::conf::insert_sorted(
                 &mut files,
                 "modules.weakdep".into(),
                 d.join("modules.weakdep"),
             );
         }
-        collect_config_files(paths, &mut files);
+        collect_config_files(paths, generation, &mut files);
         let mut cfg = Config::default();
         for (_, f) in files {
             if let Ok(text) = std::fs::read(&f) {

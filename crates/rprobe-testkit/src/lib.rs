@@ -18,9 +18,11 @@ pub fn cache_dir() -> PathBuf {
 /// One unpacked Debian kernel package.
 #[derive(Clone, Debug)]
 pub struct RealTree {
-    /// The flavour key: `k61` (plain .ko) or `k612` (.ko.xz).
+    /// The flavour key: `k61` (plain .ko), `k612` (.ko.xz), `k612t` (Debian 13's 6.12,
+    /// .ko.xz) or a recompressed copy (`k612zst`, `k61gz`).
     pub flavour: &'static str,
-    /// The unpacked package root (holds lib/modules/VERSION and boot/).
+    /// The unpacked package root (holds lib/modules/VERSION and boot/; for Debian 13's
+    /// package, lib is a link to usr/lib, where that package installs its modules).
     pub root: PathBuf,
     /// The kernel release, the name of the directory under lib/modules.
     pub version: String,
@@ -100,11 +102,29 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 /// debootstrap: systemd, udev, kmod, initramfs-tools). When it is missing: panics if
 /// [`real_required`], else prints a note and returns None.
 pub fn debian_rootfs() -> Option<PathBuf> {
-    let tar = cache_dir().join("rootfs/bookworm.tar");
+    debian_rootfs_suite("bookworm")
+}
+
+/// The cached Debian 13 (trixie) root file system, `scripts/fetch-rootfs trixie`'s tarball:
+/// kmod 34.2, systemd, udev, initramfs-tools (which copies modules with dracut-install).
+/// Missing: as [`debian_rootfs`].
+pub fn trixie_rootfs() -> Option<PathBuf> {
+    debian_rootfs_suite("trixie")
+}
+
+/// The cached root file system tarball of a Debian suite (`scripts/fetch-rootfs SUITE`).
+/// Missing: as [`debian_rootfs`].
+pub fn debian_rootfs_suite(suite: &str) -> Option<PathBuf> {
+    let tar = cache_dir().join(format!("rootfs/{suite}.tar"));
     if tar.is_file() {
         return Some(tar);
     }
-    let msg = format!("{} missing: run scripts/fetch-rootfs", tar.display());
+    let arg = if suite == "bookworm" {
+        String::new()
+    } else {
+        format!(" {suite}")
+    };
+    let msg = format!("{} missing: run scripts/fetch-rootfs{arg}", tar.display());
     if real_required() {
         panic!("{msg}");
     }

@@ -14,6 +14,15 @@ pub fn static_rprobe() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
+/// The static rprobe built to behave as kmod 34 by default, for Debian 13 systems:
+/// $RPROBE_STATIC_BIN_34 (scripts/test builds it with `RPROBE_KMOD_DEFAULT=34
+/// scripts/build-static`).
+pub fn static_rprobe_34() -> Option<PathBuf> {
+    std::env::var_os("RPROBE_STATIC_BIN_34")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+}
+
 /// The busybox-static binary (Debian's busybox-static package).
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]

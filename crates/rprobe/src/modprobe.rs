@@ -270,6 +270,7 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
         .or_else(|| std::env::var_os("RPROBE_KERNEL_CMDLINE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/proc/cmdline"));
     let config = Config::load(
+        crate::generation(),
         if args.config.is_empty() {
             None
         } else {

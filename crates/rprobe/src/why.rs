@@ -51,7 +51,12 @@ pub(crate) fn open(
         }
     };
     let paths = (!config.is_empty()).then_some(config);
-    let cfg = Config::load(paths, Some(std::path::Path::new(&d)), None);
+    let cfg = Config::load(
+        crate::generation(),
+        paths,
+        Some(std::path::Path::new(&d)),
+        None,
+    );
     Ok((dir, cfg))
 }
 

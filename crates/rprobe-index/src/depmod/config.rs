@@ -9,14 +9,6 @@ use regex_automata::util::syntax;
 
 use crate::conf::{collect_files, logical_lines};
 
-/// The directories kmod's depmod reads when no -C is given.
-pub const DEFAULT_DIRS: [&str; 4] = [
-    "/etc/depmod.d",
-    "/run/depmod.d",
-    "/usr/local/lib/depmod.d",
-    "/lib/depmod.d",
-];
-
 /// One entry of the search list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Search {
