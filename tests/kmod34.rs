@@ -527,3 +527,65 @@ fn kmod34_configuration_directories() {
         }
     }
 }
+
+/// What kmod 34.2's tools say and how they exit, where kmod 30's differ: insmod's options
+/// (-p gone, -v new), lsmod's options and errors, `kmod help` and its command list,
+/// rmmod without -w, and modprobe given a file (`/x.ko`, `./x.ko`; `../x.ko` is still a
+/// name). No module is loaded: the root has no /proc or /sys, as for both tools.
+#[test]
+fn kmod34_tool_words_and_exit_codes() {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree("k612t") else {
+        return;
+    };
+    let v = tree.version.clone();
+    let moddir = t.root().join("usr/lib/modules").join(&v);
+    std::fs::create_dir_all(moddir.parent().expect("parent")).expect("mkdir");
+    let st = Command::new("cp")
+        .arg("-al")
+        .arg(tree.moddir())
+        .arg(&moddir)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let o = t.kmod("depmod", &[v.as_str()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let root_dir = t.root().join("root");
+    std::fs::copy(
+        moddir.join("kernel/fs/ext4/ext4.ko.xz"),
+        root_dir.join("ext4.ko.xz"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink("ext4.ko.xz", root_dir.join("link.ko.xz")).expect("ln");
+    std::fs::write(root_dir.join("junk.txt"), "junk\n").expect("write");
+    let cases = [
+        "insmod -p x".to_string(),
+        "insmod -v /nonexistent.ko".into(),
+        "insmod".into(),
+        "lsmod x".into(),
+        "lsmod -h".into(),
+        "lsmod -v".into(),
+        "lsmod -x".into(),
+        "lsmod".into(),
+        "kmod list x".into(),
+        "kmod list".into(),
+        "kmod help".into(),
+        "kmod".into(),
+        "kmod nosuch".into(),
+        "rmmod -w x".into(),
+        format!("cd /root && modprobe -S {v} -D ./ext4.ko.xz"),
+        format!("cd /root && modprobe -S {v} -D ./link.ko.xz"),
+        format!("cd /root && modprobe -S {v} -D ../root/ext4.ko.xz"),
+        format!("modprobe -S {v} -D /root/ext4.ko.xz"),
+        format!("modprobe -S {v} -D /root/junk.txt"),
+        format!("modprobe -S {v} -D /nonexistent.ko"),
+        format!("modprobe -S {v} -a -D /root/ext4.ko.xz crc16"),
+        format!("cd /root && modprobe -S {v} -n -v ./ext4.ko.xz"),
+    ];
+    for case in &cases {
+        let (k, r) = (t.kmod("sh", &["-c", case]), t.rprobe("sh", &["-c", case]));
+        assert_eq!(text(&k.stdout), text(&r.stdout), "{case}: stdout");
+        assert_eq!(text(&k.stderr), text(&r.stderr), "{case}: stderr");
+        assert_eq!(code(&k), code(&r), "{case}: exit code");
+    }
+}

@@ -111,5 +111,19 @@ impl Error {
     }
 }
 
+/// glibc's strerror text for an errno ("No such file or directory"), as kmod prints it.
+pub fn errno_text(errno: i32) -> String {
+    nix::errno::Errno::from_raw(errno).desc().to_string()
+}
+
+/// glibc's strerror text for an I/O error's errno, or the error's own text when it has
+/// none.
+pub fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_text(n),
+        None => e.to_string(),
+    }
+}
+
 /// Result with rprobe-index's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -116,6 +116,31 @@ impl Generation {
         self == Generation::Kmod30
     }
 
+    /// Whether modprobe takes an argument starting with `/` or `./` as a module file
+    /// (kmod 31, commit 883d931); kmod 30 looks every argument up as a name or alias.
+    pub fn modprobe_takes_paths(self) -> bool {
+        self == Generation::Kmod34
+    }
+
+    /// Whether insmod quotes module options holding spaces as modprobe does (`opt="a b"`;
+    /// kmod 34, commit b6b04af); kmod 30's insmod joins its arguments as they are.
+    pub fn insmod_quotes_options(self) -> bool {
+        self == Generation::Kmod34
+    }
+
+    /// Whether insmod takes -v/--verbose and refuses -p (kmod 34, commits ca8f04e and
+    /// e102d2c); kmod 30 ignores -p and has no -v.
+    pub fn insmod_takes_verbose(self) -> bool {
+        self == Generation::Kmod34
+    }
+
+    /// Whether lsmod reads options (-s, -v, -V, -h) and says "too many arguments
+    /// provided." for an argument (kmod 34, commit 6313d40); kmod 30 prints its usage for
+    /// any argument.
+    pub fn lsmod_takes_options(self) -> bool {
+        self == Generation::Kmod34
+    }
+
     /// Whether depmod still accepts the options kmod 34 removed (`-u`, `-q`, `-r` and
     /// their long forms; commit af54b73), ignoring them as kmod 30 does.
     pub fn depmod_accepts_removed_options(self) -> bool {

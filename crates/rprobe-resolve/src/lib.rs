@@ -117,6 +117,23 @@ impl Resolver<'_> {
         })
     }
 
+    /// The module in the file `given`, as kmod 34's modprobe takes an argument that starts
+    /// with `/` or `./` (kmod_module_new_from_path): any file that exists, named after its
+    /// file name, its path made absolute against the working directory as written (no
+    /// `.` removed, no link followed). Its dependencies still come from the indexes, by
+    /// that name. The error is the file's, for kmod's "Failed to get module from path".
+    pub fn module_from_path(&self, given: &str) -> std::io::Result<Module> {
+        let p = std::path::Path::new(given);
+        std::fs::metadata(p)?;
+        Ok(Module {
+            name: rprobe_index::name::modname_from_path(p),
+            alias: None,
+            path: Some(rprobe_index::moddir::absolute(p)),
+            builtin: false,
+            install_only: false,
+        })
+    }
+
     /// Looks a name, alias, `symbol:NAME` or path up as kmod's modprobe does. Empty when
     /// nothing matches.
     pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
@@ -133,6 +150,13 @@ impl Resolver<'_> {
                 install_only: false,
             }]);
         }
+        self.lookup_name(given)
+    }
+
+    /// [`Resolver::lookup`] without its paths: `given` is a name, alias or `symbol:NAME`
+    /// even when it holds a '/', as kmod 34's modprobe looks up what does not start with
+    /// `/` or `./` (see [`Resolver::module_from_path`]).
+    pub fn lookup_name(&self, given: &str) -> Result<Vec<Module>> {
         let Some(name) = rprobe_index::name::alias_normalize(given) else {
             return Ok(Vec::new());
         };

@@ -32,9 +32,6 @@ struct Args {
     /// Print messages to syslog, not stderr.
     #[arg(short = 's', long = "syslog")]
     syslog: bool,
-    /// Ignored, for compatibility.
-    #[arg(short = 'p', hide = true)]
-    probe: bool,
     /// Show the version.
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -46,11 +43,29 @@ struct Args {
 
 /// Runs insmod with `args` (argv[0] first); returns the exit code.
 pub fn main(raw: Vec<OsString>) -> i32 {
-    let args: Args = match crate::parse_args("insmod", &raw, 1) {
-        Ok(a) => a,
+    // kmod 30 ignores -p; kmod 34 dropped it and takes -v/--verbose (more libkmod
+    // messages, none of which rprobe's insmod has to show).
+    let mut cmd = command();
+    cmd = if crate::generation().insmod_takes_verbose() {
+        cmd.arg(
+            clap::Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(clap::ArgAction::Count)
+                .help("Enables more messages"),
+        )
+    } else {
+        cmd.arg(
+            clap::Arg::new("probe")
+                .short('p')
+                .action(clap::ArgAction::SetTrue)
+                .hide(true),
+        )
+    };
+    let args: Args = match crate::parse_args_with("insmod", &raw, 1, cmd) {
+        Ok((a, _)) => a,
         Err(code) => return code,
     };
-    let _ = args.probe;
     if args.syslog {
         crate::out::open_syslog(c"insmod");
     }
@@ -75,7 +90,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         );
         return 1;
     }
-    let params = crate::modprobe::options_from_args(&args.params);
+    let params = if crate::generation().insmod_quotes_options() {
+        crate::modprobe::options_from_args(&args.params)
+    } else {
+        args.params.join(" ")
+    };
     let path = Path::new(file);
     if !path.is_file() {
         crate::out::log(

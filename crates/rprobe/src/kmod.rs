@@ -9,19 +9,51 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rprobe_index::devname::{parse_line, DevnameEntry};
+use rprobe_index::generation::Generation;
 
 /// The environment variable naming a module directory to read modules.devname from instead
 /// of /lib/modules/RELEASE (for tests; kmod has no such option).
 pub const MODULE_DIR_ENV: &str = "RPROBE_MODULE_DIR";
 
-const COMMANDS: [(&str, &str); 3] = [
-    ("help", "Show help message"),
-    ("list", "list currently loaded modules"),
-    (
-        "static-nodes",
-        "outputs the static-node information installed with the currently running kernel",
-    ),
-];
+/// kmod's commands with their help lines: kmod 30's words, then kmod 34's (commit 38641ee
+/// lower-cased "show" and made "outputs" "output").
+fn commands() -> [(&'static str, &'static str); 3] {
+    let kmod34 = crate::generation() == Generation::Kmod34;
+    [
+        (
+            "help",
+            if kmod34 {
+                "show help message"
+            } else {
+                "Show help message"
+            },
+        ),
+        ("list", "list currently loaded modules"),
+        (
+            "static-nodes",
+            if kmod34 {
+                "output the static-node information installed with the currently running kernel"
+            } else {
+                "outputs the static-node information installed with the currently running kernel"
+            },
+        ),
+    ]
+}
+
+/// `--version`: rprobe's version, then the feature line of the kmod generation it behaves
+/// as (kmod 30's autotools names; kmod 34's meson names, with what rprobe reads: zlib too).
+pub(crate) fn print_version() {
+    crate::outln!(
+        std::io::stdout(),
+        "rprobe kmod version {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let features = match crate::generation() {
+        Generation::Kmod30 => "+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL",
+        Generation::Kmod34 => "+ZSTD +XZ +ZLIB +OPENSSL",
+    };
+    crate::outln!(std::io::stdout(), "{features}");
+}
 
 const COMPAT: [&str; 6] = ["lsmod", "rmmod", "insmod", "modinfo", "modprobe", "depmod"];
 
@@ -35,7 +67,7 @@ fn help(argv0: &str) {
         "kmod - Manage kernel modules: list, load, unload, etc\nUsage:\n\t{name} [options] command [command_options]\n\n\
          Options:\n\t-V, --version     show version\n\t-h, --help        show this help\n\nCommands:\n"
     );
-    for (c, h) in COMMANDS {
+    for (c, h) in commands() {
         s.push_str(&format!("  {c:<12} {h}\n"));
     }
     s.push_str("\nkmod also handles gracefully if called from following symlinks:\n");
@@ -98,15 +130,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 return 0;
             }
             Some("-V" | "--version") => {
-                crate::outln!(
-                    std::io::stdout(),
-                    "rprobe kmod version {}",
-                    env!("CARGO_PKG_VERSION")
-                );
-                crate::outln!(
-                    std::io::stdout(),
-                    "+ZSTD +XZ +ZLIB +LIBCRYPTO -EXPERIMENTAL"
-                );
+                print_version();
                 return 0;
             }
             _ => {}
@@ -123,7 +147,12 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let shifted = raw[1..].to_vec();
     match cmd.to_str() {
         Some("help") => {
-            help(&shifted[0].to_string_lossy());
+            // kmod 30 names the program after the command's argv[0] ("help"), kmod 34
+            // after itself.
+            match crate::generation() {
+                Generation::Kmod30 => help(&shifted[0].to_string_lossy()),
+                Generation::Kmod34 => help(&argv0),
+            }
             0
         }
         Some("list") => crate::lsmod::main(shifted),

@@ -5,12 +5,115 @@ use std::ffi::OsString;
 
 /// Runs lsmod; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    // kmod's lsmod takes no options; rprobe's takes --json alone.
+    if crate::generation().lsmod_takes_options() {
+        return main_34(args);
+    }
+    // kmod 30's lsmod takes no options; rprobe's takes --json alone.
     let json = args.len() == 2 && args[1] == "--json";
     if args.len() > 1 && !json {
         crate::errln!("Usage: {}", args[0].to_string_lossy());
         return 1;
     }
+    list(json, &|e| {
+        crate::errln!("Error: could not get list of modules: {e}")
+    })
+}
+
+/// The program's own name (kmod's program_invocation_short_name: `kmod` for `kmod list`).
+fn program() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "lsmod".into())
+}
+
+/// kmod 34's lsmod: -s, -v, -V, -h (and rprobe's --json); an argument is an error; its
+/// messages through the tool's logger, the library's included.
+fn main_34(raw: Vec<OsString>) -> i32 {
+    let cmd = command()
+        .disable_help_flag(true)
+        .arg(
+            clap::Arg::new("syslog")
+                .short('s')
+                .long("syslog")
+                .action(clap::ArgAction::SetTrue),
+        )
+        .arg(
+            clap::Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(clap::ArgAction::Count),
+        )
+        .arg(
+            clap::Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(clap::ArgAction::SetTrue),
+        )
+        .arg(
+            clap::Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(clap::ArgAction::SetTrue),
+        )
+        .arg(
+            clap::Arg::new("rest")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .hide(true),
+        );
+    let raw = match crate::getopt::check(&cmd, &raw) {
+        Ok(r) => r,
+        Err(msg) => {
+            crate::errln!("{msg}");
+            return 1;
+        }
+    };
+    let m = match cmd.try_get_matches_from(&raw) {
+        Ok(m) => m,
+        Err(_) => return 1,
+    };
+    let prog = program();
+    if m.get_flag("help") {
+        crate::out!(
+            "Usage:\n\t{prog} [options]\nOptions:\n\t-s, --syslog      print to syslog, not stderr\n\
+             \t-v, --verbose     enables more messages\n\t-V, --version     show version\n\
+             \t-h, --help        show this help\n"
+        );
+        return 0;
+    }
+    if m.get_flag("version") {
+        crate::kmod::print_version();
+        return 0;
+    }
+    if m.get_flag("syslog") {
+        crate::out::open_syslog(c"lsmod");
+    }
+    if m.get_many::<String>("rest")
+        .is_some_and(|mut r| r.next().is_some())
+    {
+        crate::out::log(&prog, "ERROR", "too many arguments provided.");
+        return 1;
+    }
+    let path = std::env::var_os("RPROBE_PROC_MODULES").unwrap_or_else(|| "/proc/modules".into());
+    let shown = std::path::Path::new(&path).display().to_string();
+    list(m.get_flag("json"), &|e| {
+        crate::out::log(&prog, "ERROR", &format!("could not open {shown}: {e}"));
+        crate::out::log(
+            &prog,
+            "ERROR",
+            &format!("could not get list of modules: {e}"),
+        );
+    })
+}
+
+/// Prints the loaded modules (the table, or JSON); `fail` reports an unreadable
+/// /proc/modules with its errno text. Returns the exit code.
+fn list(json: bool, fail: &dyn Fn(&str)) -> i32 {
     let fake_proc = std::env::var_os("RPROBE_PROC_MODULES");
     let sys = std::env::var_os("RPROBE_SYSFS");
     let path = fake_proc.clone().unwrap_or_else(|| "/proc/modules".into());
@@ -39,11 +142,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             0
         }
         Err(e) => {
-            let why = e
-                .raw_os_error()
-                .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
-                .unwrap_or_else(|| e.to_string());
-            crate::errln!("Error: could not get list of modules: {why}");
+            fail(&rprobe_index::error::io_text(&e));
             1
         }
     }

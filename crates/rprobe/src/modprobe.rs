@@ -464,12 +464,29 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
 /// Looks `name` up and loads (or shows) each module it names. False on failure.
 fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     let r = ctx.resolver();
-    let mods = match r.lookup(name) {
-        Ok(m) => m,
-        Err(e) => {
-            ctx.error("ERROR", &e.to_string());
-            Vec::new()
-        }
+    let paths = crate::generation().modprobe_takes_paths();
+    let by_path = paths && (name.starts_with('/') || name.starts_with("./"));
+    let found = if by_path {
+        r.module_from_path(name).map(|m| vec![m]).map_err(|e| {
+            let why = rprobe_index::error::io_text(&e);
+            ctx.log(&format!("Failed to get module from path {name}: {why}"));
+        })
+    } else {
+        let looked = if paths {
+            r.lookup_name(name)
+        } else {
+            r.lookup(name)
+        };
+        Ok(match looked {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.error("ERROR", &e.to_string());
+                Vec::new()
+            }
+        })
+    };
+    let Ok(mods) = found else {
+        return false;
     };
     if mods.is_empty() {
         ctx.log(&format!(
