@@ -141,6 +141,16 @@ impl Generation {
         self == Generation::Kmod34
     }
 
+    /// The errno libkmod reports for a module without the ELF section asked for
+    /// (`__versions`, `__ksymtab_strings`, `.modinfo`): ENOENT in kmod 30, ENODATA ("No
+    /// data available") from kmod 31 on (commit 5c004af).
+    pub fn missing_section_errno(self) -> i32 {
+        match self {
+            Generation::Kmod30 => 2,  // ENOENT
+            Generation::Kmod34 => 61, // ENODATA
+        }
+    }
+
     /// Whether depmod still accepts the options kmod 34 removed (`-u`, `-q`, `-r` and
     /// their long forms; commit af54b73), ignoring them as kmod 30 does.
     pub fn depmod_accepts_removed_options(self) -> bool {

@@ -222,6 +222,7 @@ fn write_man(dir: &Path) -> Result<(), String> {
             }
             page = page.replace("rprobe\\-generate(8)", "rprobe generate");
         }
+        page.push_str(GENERATIONS);
         page.push_str(SEE_ALSO);
         write(&dir.join(format!("{name}.8")), page.as_bytes())?;
     }
@@ -244,6 +245,35 @@ const SEE_ALSO: &str =
 \\fBmodinfo\\fR(8), \\fBinsmod\\fR(8), \\fBrmmod\\fR(8), \\fBlsmod\\fR(8), \\fBkmod\\fR(8), \
 \\fBmodprobe.d\\fR(5), \\fBdepmod.d\\fR(5), \\fBmodules.dep\\fR(5)\n";
 
+/// Every section-8 page ends with which kmod rprobe behaves as and what that changes.
+const GENERATIONS: &str = r#".SH "KMOD 30 AND KMOD 34"
+rprobe behaves as one of two kmod versions: kmod 30 (Debian 12) or kmod 34.2 (Debian 13,
+Fedora, Arch). \fBRPROBE_KMOD=30\fR or \fBRPROBE_KMOD=34\fR in the environment picks
+one; without it, the version fixed when rprobe was built (\fBRPROBE_KMOD_DEFAULT\fR; the
+package is built for the kmod of the system it targets), else 34. Any other value is an
+error. Both versions' index files are read in either mode. In kmod 34 mode:
+.IP \(bu 2
+\fBdepmod\fR writes the binary indexes (\fI*.bin\fR) root first, as kmod 34 does
+(kmod 30 writes them root last; the two read each other's), always writes
+\fImodules.weakdep\fR, places a module listed twice in \fImodules.order\fR by its
+first line (kmod 30: its last), and refuses \fB\-u\fR, \fB\-q\fR and \fB\-r\fR,
+which kmod 30 ignores with a warning.
+.IP \(bu 2
+Configuration is also read from /usr/lib/modprobe.d and /usr/lib/depmod.d;
+\fI*.alias\fR files in modprobe.d are not read.
+.IP \(bu 2
+\fBmodprobe\fR loads a module from a file named by an argument that starts with
+\fB/\fR or \fB./\fR; a module without the section asked for by
+\fB\-\-dump\-modversions\fR or \fB\-\-show\-exports\fR is "No data available".
+.IP \(bu 2
+\fBinsmod\fR takes \fB\-v\fR and not \fB\-p\fR, and quotes module options holding
+spaces as modprobe does; \fBlsmod\fR takes \fB\-s \-v \-V \-h\fR and refuses
+arguments; \fBkmod help\fR uses kmod 34's words.
+.IP \(bu 2
+\fBrmmod\fR names the holders of a module in use on one line, as kmod 30 and kmod's
+later fix do (kmod 34.0 to 34.2 garble that message; rprobe does not copy it).
+"#;
+
 /// The section-5 pages: file formats rprobe reads and writes, in rprobe's words.
 const SECTION5: [(&str, &str); 3] = [
     ("modprobe.d", MODPROBE_D),
@@ -258,16 +288,19 @@ modprobe.d \- configuration of module loading and removal
 /etc/modprobe.d/*.conf
 /run/modprobe.d/*.conf
 /usr/local/lib/modprobe.d/*.conf
+/usr/lib/modprobe.d/*.conf   (kmod 34 mode)
 /lib/modprobe.d/*.conf
 .fi
 .SH DESCRIPTION
 \fBmodprobe\fR(8) reads these files before it resolves a name, and so do
 \fBmodinfo\fR(8) and \fBrprobe initramfs\fR for the parts they need.
 Files ending in \fI.conf\fR are read from each directory above (or from the
-paths given with \fB\-C\fR); files are sorted by their name, and a name seen in an
+paths given with \fB\-C\fR); in kmod 30 mode files ending in \fI.alias\fR too, and
+/usr/lib/modprobe.d only in kmod 34 mode (see \fBrprobe\fR(8)); files are sorted by their name, and a name seen in an
 earlier directory hides a file of the same name in a later one, so a file in
 /etc/modprobe.d can replace a packaged one.
-The module directory's \fImodules.softdep\fR is read as one more file.
+The module directory's \fImodules.softdep\fR and \fImodules.weakdep\fR are read as
+two more files.
 .PP
 Each line holds one command and its arguments, separated by spaces or tabs.
 Empty lines and lines starting with \fB#\fR are skipped; a backslash at the end of
@@ -332,6 +365,7 @@ depmod.d \- configuration of module index generation
 /etc/depmod.d/*.conf
 /run/depmod.d/*.conf
 /usr/local/lib/depmod.d/*.conf
+/usr/lib/depmod.d/*.conf   (kmod 34 mode)
 /lib/depmod.d/*.conf
 .fi
 .SH DESCRIPTION

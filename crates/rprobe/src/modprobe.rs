@@ -447,7 +447,7 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
             0
         }
         Ok(None) => {
-            let e = nix::errno::Errno::ENOENT.desc();
+            let e = rprobe_index::error::errno_text(crate::generation().missing_section_errno());
             ctx.log(&format!("could not get {what} of {file}: {e}"));
             1
         }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rprobe_index::index::TrieBuilder;
+use rprobe_index::index::{Layout, TrieBuilder};
 use rprobe_initramfs::cpio::{Archive, Entry};
 use rprobe_initramfs::Compress;
 use rprobe_testkit::synth::{Codec, SynthModule};
@@ -56,12 +56,17 @@ fn main() -> std::io::Result<()> {
     for (k, v, p) in entries {
         let _ = t.insert(k, v, p);
     }
-    let bin = t.to_bytes();
-    // trie_read: first byte = key length taken from the end.
-    let mut seed = vec![4u8];
-    seed.extend_from_slice(&bin);
-    seed.extend_from_slice(b"ext4");
-    put(&root, "trie_read", "small.bin", &seed)?;
+    // trie_read: first byte = key length taken from the end; both layouts (kmod 30's root
+    // last, kmod 34's root first).
+    for (name, layout) in [
+        ("small.bin", Layout::PostOrder),
+        ("small-root-first.bin", Layout::PreOrder),
+    ] {
+        let mut seed = vec![4u8];
+        seed.extend_from_slice(&t.to_bytes_as(layout));
+        seed.extend_from_slice(b"ext4");
+        put(&root, "trie_read", name, &seed)?;
+    }
     let mut rec = Vec::new();
     for (k, v, p) in entries {
         rec.push(p as u8);
