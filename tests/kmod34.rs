@@ -589,3 +589,77 @@ fn kmod34_tool_words_and_exit_codes() {
         assert_eq!(code(&k), code(&r), "{case}: exit code");
     }
 }
+
+/// A zstd module whose frame does not declare its decompressed size (what a streaming
+/// `zstd` writes): kmod 34 decompresses in one shot and cannot read it, kmod 30 streams and
+/// can. depmod keeps it in modules.dep without its symbols either way; modinfo fails.
+#[test]
+fn kmod34_zstd_without_content_size() {
+    let Some(t) = Trixie::new() else { return };
+    let ver = "6.1.0-zs";
+    let sides = [("kmod", "/zs/kmod"), ("rprobe", "/zs/rprobe")];
+    for (_, inside) in sides {
+        let tree = SynthTree::new(&t.path(inside), ver);
+        let plain = tree.add(
+            &SynthModule::new("streamed")
+                .info("license", "GPL")
+                .export("streamed_fn"),
+            "kernel/lib",
+            Codec::None,
+        );
+        tree.add(
+            &SynthModule::new("user").import("streamed_fn"),
+            "kernel/fs",
+            Codec::None,
+        );
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("zstd -q -c < \"$0\" > \"$0.zst\" && rm \"$0\"")
+            .arg(&plain)
+            .output()
+            .expect("zstd");
+        assert!(o.status.success(), "zstd: {}", text(&o.stderr));
+        let head = std::fs::read(plain.with_extension("ko.zst")).expect("zst");
+        assert_eq!(head[4] & 0xE0, 0, "a frame without its content size");
+    }
+    let ko = t.kmod("depmod", &["-b", "/zs/kmod", ver]);
+    let ro = t.rprobe("depmod", &["--no-cache", "-b", "/zs/rprobe", ver]);
+    assert_eq!(code(&ko), code(&ro), "depmod exit codes");
+    assert!(text(&ko.stderr).contains("Failed to determine decompression size"));
+    assert!(
+        text(&ro.stderr).contains("streamed.ko.zst: Invalid argument (")
+            && text(&ro.stderr).contains("Failed to determine decompression size"),
+        "{}",
+        text(&ro.stderr)
+    );
+    let sub = format!("lib/modules/{ver}");
+    assert_same_indexes(
+        &t.path("/zs/kmod").join(&sub),
+        &t.path("/zs/rprobe").join(&sub),
+        "zstd without content size",
+    );
+    let file = format!("/zs/kmod/{sub}/kernel/lib/streamed.ko.zst");
+    let (k, r) = (
+        t.kmod("modinfo", &["-F", "license", file.as_str()]),
+        t.rprobe("modinfo", &["-F", "license", file.as_str()]),
+    );
+    assert_eq!(code(&k), 1);
+    assert_eq!(code(&r), 1);
+    // kmod 30 (this host's) reads it, and so does rprobe in 30 mode.
+    let host = t.root().join(file.trim_start_matches('/'));
+    let k30 = run(
+        &kmod("modinfo"),
+        [OsString::from("-F"), "license".into(), host.clone().into()],
+    );
+    let r30 = run(
+        &rprobe(),
+        [
+            OsString::from("modinfo"),
+            "-F".into(),
+            "license".into(),
+            host.into(),
+        ],
+    );
+    assert_eq!(text(&k30.stdout), "GPL\n");
+    assert_eq!(text(&r30.stdout), "GPL\n");
+}

@@ -15,6 +15,7 @@ const OPTS: ReadOptions = ReadOptions {
     symbols: true,
     signature: false,
     modinfo_keys: None,
+    zstd_needs_size: false,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -255,6 +255,7 @@ mod tests {
         symbols: true,
         signature: false,
         modinfo_keys: None,
+        zstd_needs_size: false,
     };
 
     /// The record (or error) of the whole image and of its compact image, when it has one.

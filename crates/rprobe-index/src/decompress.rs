@@ -82,6 +82,21 @@ pub struct ModuleFile {
     pub compression: Compression,
     /// The decompressed ELF image.
     pub bytes: ModuleBytes,
+    /// False for a zstd file whose first frame does not declare its content size (kmod
+    /// 34 refuses those, see [`zstd_size_declared`]); true for every other file.
+    pub size_declared: bool,
+}
+
+/// Whether a zstd stream starting with `head` (at least its first 5 bytes) declares its
+/// decompressed size in the first frame's header: the Frame_Header_Descriptor's
+/// Frame_Content_Size flag is set, or its Single_Segment flag (which implies the field).
+/// kmod 34 decompresses zstd in one shot sized by that field and refuses a frame without
+/// it ("zstd: Failed to determine decompression size"); a streaming `zstd` writes none.
+pub fn zstd_size_declared(head: &[u8]) -> bool {
+    match head.get(4) {
+        Some(&fhd) => fhd & 0xC0 != 0 || fhd & 0x20 != 0,
+        None => false,
+    }
 }
 
 /// The cap in effect: [`MAX_SIZE_ENV`] when set to a number, else [`DEFAULT_MAX_SIZE`].
@@ -145,6 +160,7 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
         path: path.into(),
         compression,
         bytes,
+        size_declared: compression != Compression::Zstd || zstd_size_declared(&head[..n]),
     })
 }
 
@@ -353,5 +369,27 @@ mod tests {
                 let _ = decompress(Path::new("r.ko"), c, &body, 1 << 20);
             }
         }
+    }
+
+    /// A frame written with its size known declares it; one written as a stream of unknown
+    /// length does not; what is not zstd's frame header does not either.
+    #[test]
+    fn zstd_declared_sizes() {
+        let data = vec![7u8; 100_000];
+        let mut sized = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        sized.set_pledged_src_size(Some(data.len() as u64)).unwrap();
+        sized.write_all(&data).unwrap();
+        assert!(zstd_size_declared(&sized.finish().unwrap()));
+        let mut streamed = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        streamed.write_all(&data).unwrap();
+        let streamed = streamed.finish().unwrap();
+        assert!(!zstd_size_declared(&streamed));
+        assert!(!zstd_size_declared(&streamed[..4]));
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.ko.zst");
+        std::fs::write(&p, &streamed).unwrap();
+        let f = open(&p).unwrap();
+        assert!(!f.size_declared);
+        assert_eq!(&*f.bytes, &data[..]);
     }
 }

@@ -316,11 +316,16 @@ pub fn run_collect(
             p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     };
+    let zstd_needs_size = opts.generation.zstd_needs_declared_size();
     let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
         .par_iter()
         .zip(hits)
         .inspect(|_| tick())
         .map(|(m, hit)| match hit {
+            // A record cached by a kmod 30 run of a file kmod 34 cannot read.
+            Some(rec) if zstd_needs_size && !rec.size_declared => {
+                Err(record::unsized_zstd(Path::new(&m.path)))
+            }
             Some(rec) => Ok(rec),
             None => record::read_module_with(
                 Path::new(&m.path),
@@ -328,6 +333,7 @@ pub fn run_collect(
                     symbols: true,
                     signature: false,
                     modinfo_keys: Some(INDEXED_KEYS),
+                    zstd_needs_size,
                 },
             ),
         })
@@ -567,6 +573,7 @@ fn kmod_reason(e: &Error) -> String {
         Error::Empty { .. } => "Invalid argument (empty file)".into(),
         Error::BadElf { path, .. }
         | Error::Decompress { path, .. }
+        | Error::UnsizedZstd { path }
         | Error::TooLarge { path, .. }
         | Error::InputTooLarge { path, .. }
         | Error::BadIndex { path, .. } => format!("Invalid argument ({})", why(e, path)),

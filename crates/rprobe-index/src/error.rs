@@ -75,6 +75,13 @@ pub enum Error {
         /// The first byte that is not 7-bit ASCII, or 0 for NUL.
         byte: u8,
     },
+    /// A zstd module whose frame does not declare its decompressed size, read as kmod 34
+    /// reads it (one shot, sized by that field).
+    #[error("{path}: zstd frame without its decompressed size (kmod 34: Failed to determine decompression size)")]
+    UnsizedZstd {
+        /// The module file.
+        path: PathBuf,
+    },
     /// RPROBE_KMOD names a kmod generation rprobe does not reproduce.
     #[error("RPROBE_KMOD={value:?}: unknown kmod version (rprobe behaves as kmod 30 or 34: set RPROBE_KMOD=30 or RPROBE_KMOD=34, or unset it)")]
     UnknownGeneration {
@@ -106,6 +113,7 @@ impl Error {
         match self {
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(5),
             Error::TooLarge { .. } | Error::InputTooLarge { .. } => 27, // EFBIG
+            Error::UnsizedZstd { .. } => 22,                            // EINVAL, as kmod 34
             _ => 8,                                                     // ENOEXEC
         }
     }

@@ -151,6 +151,12 @@ impl Generation {
         }
     }
 
+    /// Whether a zstd module must declare its decompressed size in its frame header (kmod
+    /// 34 decompresses in one shot, commit 72c0aa3; kmod 30 streams and takes any frame).
+    pub fn zstd_needs_declared_size(self) -> bool {
+        self == Generation::Kmod34
+    }
+
     /// Whether depmod still accepts the options kmod 34 removed (`-u`, `-q`, `-r` and
     /// their long forms; commit af54b73), ignoring them as kmod 30 does.
     pub fn depmod_accepts_removed_options(self) -> bool {

@@ -30,6 +30,9 @@ pub struct ModuleRecord {
     pub imports: Vec<Import>,
     /// The appended signature, if any.
     pub signature: Option<SignatureInfo>,
+    /// False for a zstd file without its decompressed size in the frame header (see
+    /// [`decompress::zstd_size_declared`]), which kmod 34 cannot read.
+    pub size_declared: bool,
 }
 
 impl ModuleRecord {
@@ -74,6 +77,9 @@ pub struct ReadOptions {
     /// Keep only these .modinfo keys (None: all of them); the others are never copied out
     /// of the module.
     pub modinfo_keys: Option<&'static [&'static str]>,
+    /// Refuse a zstd file that does not declare its decompressed size, as kmod 34 does
+    /// ([`crate::generation::Generation::zstd_needs_declared_size`]).
+    pub zstd_needs_size: bool,
 }
 
 impl ReadOptions {
@@ -82,6 +88,7 @@ impl ReadOptions {
         symbols: true,
         signature: true,
         modinfo_keys: None,
+        zstd_needs_size: false,
     };
 }
 
@@ -100,7 +107,17 @@ pub fn read_module_with(path: &Path, opts: ReadOptions) -> Result<ModuleRecord> 
         }
     }
     let file = decompress::open(path)?;
-    record_from_image(path, file.compression, &file.bytes, opts)
+    if opts.zstd_needs_size && !file.size_declared {
+        return Err(unsized_zstd(path));
+    }
+    let mut rec = record_from_image(path, file.compression, &file.bytes, opts)?;
+    rec.size_declared = file.size_declared;
+    Ok(rec)
+}
+
+/// kmod 34's refusal of a zstd file without its decompressed size.
+pub fn unsized_zstd(path: &Path) -> crate::Error {
+    crate::Error::UnsizedZstd { path: path.into() }
 }
 
 /// The compact image of a plain module file within the size cap, when it is one.
@@ -148,6 +165,7 @@ pub fn record_from_image(
         exports,
         imports,
         signature,
+        size_declared: true,
     })
 }
 

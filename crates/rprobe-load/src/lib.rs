@@ -231,7 +231,10 @@ impl Kernel for LinuxKernel {
             })?;
             match finit_module(&file, &params_c, f) {
                 Ok(()) => return Ok(()),
-                Err(nix::errno::Errno::ENOSYS) if codec == Compression::None => {}
+                // No finit_module: the bytes go through init_module, decompressed here
+                // (kmod 34 falls back on ENOSYS alone; any other error is the kernel's
+                // answer, e.g. EINVAL for a codec setting it cannot decode).
+                Err(nix::errno::Errno::ENOSYS) => {}
                 Err(e) => return Err(kerr("finit_module", e)),
             }
         }

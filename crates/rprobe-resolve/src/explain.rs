@@ -361,6 +361,7 @@ impl<'r, 'a> Explainer<'r, 'a> {
             symbols: true,
             signature: false,
             modinfo_keys: None,
+            zstd_needs_size: false,
         };
         let Ok(rec) = read_module_with(path, opts) else {
             return Ok(listed

@@ -281,6 +281,7 @@ fn json_one(
             symbols: false,
             signature: true,
             modinfo_keys: None,
+            zstd_needs_size: crate::generation().zstd_needs_declared_size(),
         };
         match record::read_module_with(path, opts) {
             Ok(rec) if !rec.has_modinfo => {
@@ -353,6 +354,7 @@ fn by_path(out: &mut Out, path: &Path) -> bool {
             symbols: false,
             signature: true,
             modinfo_keys: None,
+            zstd_needs_size: crate::generation().zstd_needs_declared_size(),
         },
     ) {
         Ok(rec) if !rec.has_modinfo => {

@@ -44,7 +44,7 @@ pub const ENV_DISABLE: &str = "RPROBE_DEPMOD_NO_CACHE";
 
 const MAGIC: &[u8; 8] = b"RPRBDMC\0";
 /// Bumped whenever the layout, the record or the key changes shape or meaning.
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 
 /// A file's identity: any change to the file changes at least one field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -417,6 +417,7 @@ mod tests {
             exports: Vec::new(),
             imports: Vec::new(),
             signature: None,
+            size_declared: true,
         }
     }
 
