@@ -663,3 +663,66 @@ fn kmod34_zstd_without_content_size() {
     assert_eq!(text(&k30.stdout), "GPL\n");
     assert_eq!(text(&r30.stdout), "GPL\n");
 }
+
+/// depmod's -o (output root) and -m (module directory under the root, a leading '/'
+/// dropped) on a tree kept in usr/lib/modules, and its words when the directory is missing.
+#[test]
+fn kmod34_depmod_outdir_and_moduledir() {
+    let Some(t) = Trixie::new() else { return };
+    let Some(tree) = real_tree("k61") else {
+        return;
+    };
+    let v = tree.version.as_str();
+    for side in ["k", "r"] {
+        let dst = t.path(&format!("/mo/{side}/usr/lib/modules"));
+        std::fs::create_dir_all(&dst).expect("mkdir");
+        let st = Command::new("cp")
+            .arg("-al")
+            .arg(tree.moddir())
+            .arg(&dst)
+            .status()
+            .expect("cp");
+        assert!(st.success());
+    }
+    let args = |side: &str, md: &str| {
+        vec![
+            "-b".to_string(),
+            format!("/mo/{side}"),
+            "-o".into(),
+            format!("/mo/{side}-out"),
+            "-m".into(),
+            md.to_string(),
+            v.to_string(),
+        ]
+    };
+    for md in ["/usr/lib/modules", "usr/lib/modules"] {
+        let ko = t.kmod("depmod", &args("k", md));
+        let mut a = vec!["--no-cache".to_string()];
+        a.extend(args("r", md));
+        let ro = t.rprobe("depmod", &a);
+        assert!(
+            ko.status.success() && ro.status.success(),
+            "{}",
+            text(&ro.stderr)
+        );
+        let sub = format!("usr/lib/modules/{v}");
+        let (kd, rd) = (
+            t.path("/mo/k-out").join(&sub),
+            t.path("/mo/r-out").join(&sub),
+        );
+        assert_same_indexes(&kd, &rd, md);
+        // The input directory is left alone.
+        assert!(!t.path("/mo/r").join(&sub).join("modules.dep").exists());
+    }
+    for args in [
+        vec!["-b", "/nonexistent", v],
+        vec!["-o", "relative", "-b", "/mo/k", v],
+        vec!["-b", "/mo/k", "-m", "nonexistent", v],
+        vec!["-m"],
+        vec!["-o"],
+    ] {
+        let (k, r) = (t.kmod("depmod", &args), t.rprobe("depmod", &args));
+        assert_eq!(text(&k.stderr), text(&r.stderr), "depmod {args:?}");
+        assert_eq!(code(&k), code(&r), "depmod {args:?}");
+    }
+}

@@ -35,6 +35,8 @@ pub use config::{Config, Search};
 /// How loud a message is; the binary prefixes them as kmod does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// "depmod: FATAL: ...": the run stops.
+    Fatal,
     /// "depmod: ERROR: ..."
     Error,
     /// "depmod: WARNING: ..."
@@ -228,7 +230,7 @@ pub fn run_collect(
                 format!("could not open directory {dirname}: {}", os_msg(&e)),
             );
             log_early(
-                Level::Error,
+                Level::Fatal,
                 format!("could not search modules: {}", os_msg(&e)),
             );
             return Ok((false, Vec::new()));

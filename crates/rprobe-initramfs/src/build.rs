@@ -253,7 +253,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
 fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_index::record::ModuleRecord>> {
     let mut errors = Vec::new();
     let mut log = |lv: Level, m: String| {
-        if lv == Level::Error {
+        if matches!(lv, Level::Error | Level::Fatal) {
             errors.push(m);
         }
     };

@@ -180,6 +180,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::err!("\r\x1b[K");
         }
         match lv {
+            Level::Fatal => crate::errln!("depmod: FATAL: {msg}"),
             Level::Error => crate::errln!("depmod: ERROR: {msg}"),
             Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
             Level::Show => crate::outln!(std::io::stdout(), "{msg}"),

@@ -283,7 +283,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
         }
         None => match rprobe_index::moddir::kernel_release() {
             Some(r) => {
-                let d = format!("/lib/modules/{r}");
+                let d = format!("{}/{r}", rprobe_index::moddir::MODULE_DIRECTORY);
                 (PathBuf::from(&d), d)
             }
             None => {

@@ -107,6 +107,7 @@ pub fn level_code(l: Level) -> u8 {
         Level::Error => 0,
         Level::Warning => 1,
         Level::Show => 2,
+        Level::Fatal => 3,
     }
 }
 
@@ -115,6 +116,7 @@ pub fn level_of(c: u8) -> Level {
     match c {
         0 => Level::Error,
         1 => Level::Warning,
+        3 => Level::Fatal,
         _ => Level::Show,
     }
 }
