@@ -157,8 +157,16 @@ impl Config {
             "options" | "install" | "remove" | "softdep" | "weakdep" => {
                 let (m, r) = split_tok(rest);
                 let value = r.trim_start_matches([' ', '\t']);
+                // kmod takes the rest of the line after the name's delimiter as it is: a
+                // weakdep line needs only something there, even blanks (it then names no
+                // module: kmod 34's testsuite has `weakdep mod-loop-a <TAB>`). A softdep
+                // line needs a word.
+                let present = match cmd {
+                    "weakdep" => !r.is_empty(),
+                    _ => !value.is_empty(),
+                };
                 match m.and_then(alias_normalize) {
-                    Some(m) if !value.is_empty() => {
+                    Some(m) if present => {
                         match cmd {
                             "options" => self.options.push((m, value.to_string())),
                             "install" => self.install.push((m, value.to_string())),

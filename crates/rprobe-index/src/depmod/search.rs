@@ -176,44 +176,27 @@ impl Search0<'_> {
                 dirs.push((top.to_string(), super::cache::FileKey::of(Path::new(top))));
             }
         }
-        std::fs::read_dir(top)?;
         let cfg = self.cfg;
-        let walker = walkdir::WalkDir::new(top)
-            .follow_links(true)
-            .min_depth(1)
-            .into_iter()
-            .filter_entry(|e| !is_excluded(cfg, &e.file_name().to_string_lossy()));
-        for e in walker {
-            let e = match e {
-                Ok(e) => e,
-                Err(err) => {
-                    let p = err
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    log(
-                        Level::Error,
-                        format!("could not open directory {p}: {}", io_reason(&err)),
-                    );
-                    continue;
-                }
-            };
-            if e.file_type().is_dir() {
+        let mut found = Vec::new();
+        walk(
+            top,
+            &|name| is_excluded(cfg, name),
+            &mut |f| found.push(f),
+            &mut |p, e| {
+                log(
+                    Level::Error,
+                    format!("could not open directory {p}: {}", io_reason(&e)),
+                )
+            },
+        )?;
+        for f in found {
+            if f.dir {
                 if let Some(dirs) = &mut self.dirs {
-                    let p = e.path();
-                    dirs.push((
-                        p.to_string_lossy().into_owned(),
-                        super::cache::FileKey::of(p),
-                    ));
+                    let key = super::cache::FileKey::of(Path::new(&f.path));
+                    dirs.push((f.path, key));
                 }
-            }
-            if !e.file_type().is_file() {
-                continue;
-            }
-            let path = e.path().to_string_lossy().into_owned();
-            let name = e.file_name().to_string_lossy();
-            if name::is_module_filename(&name) {
-                self.add(path);
+            } else if name::is_module_filename(&f.name) {
+                self.add(f.path);
             }
         }
         Ok(())
@@ -250,14 +233,126 @@ pub(crate) fn listing_digest(cfg: &Config, dir: &str) -> Option<u64> {
     Some(h.finish())
 }
 
-pub(crate) fn io_reason(e: &walkdir::Error) -> String {
-    match e.io_error() {
-        Some(io) => match io.kind() {
-            std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
-            _ => io.to_string(),
-        },
-        None => e.to_string(),
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => e.to_string(),
     }
+}
+
+/// A directory or regular file [`walk`] found (links followed).
+pub(crate) struct Found {
+    /// TOP/.../NAME as the walk spelled it.
+    pub path: String,
+    /// The entry's own name.
+    pub name: String,
+    /// A directory (else a regular file).
+    pub dir: bool,
+}
+
+/// One directory being walked: its path, its entries still to visit (read whole when it
+/// was opened, so no descriptor stays open while its subdirectories are walked), and its
+/// identity for loop detection.
+struct Open {
+    path: String,
+    entries: std::vec::IntoIter<(String, Option<std::fs::FileType>)>,
+    id: (u64, u64),
+}
+
+/// The names and types of a directory's entries, in the order readdir gives them.
+fn list(path: &str) -> std::io::Result<Vec<(String, Option<std::fs::FileType>)>> {
+    Ok(std::fs::read_dir(path)?
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().ok()))
+        .collect())
+}
+
+fn dir_id(path: &str) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Walks the tree under `top` as kmod's depmod does: depth first, each directory's
+/// entries in readdir order, a subdirectory walked where it is met, symbolic links
+/// followed, names `skip` refuses neither reported nor entered. Every directory and
+/// regular file below `top` goes to `visit`; a directory that cannot be read (or a link
+/// back to a directory being walked) goes to `fail`, and the walk goes on. Only `top`
+/// failing to open is an error.
+///
+/// The calls are those kmod makes: opendir on each directory's path, stat where a link
+/// is followed or a directory's identity taken; never lstat or realpath, which some
+/// LD_PRELOAD path redirectors (kmod 34's testsuite fake) do not redirect.
+pub(crate) fn walk(
+    top: &str,
+    skip: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(Found),
+    fail: &mut dyn FnMut(&str, std::io::Error),
+) -> std::io::Result<()> {
+    let entries = list(top)?;
+    let mut stack = vec![Open {
+        path: top.to_string(),
+        entries: entries.into_iter(),
+        id: dir_id(top).unwrap_or((0, 0)),
+    }];
+    while let Some(cur) = stack.last_mut() {
+        let Some((name, ty)) = cur.entries.next() else {
+            stack.pop();
+            continue;
+        };
+        if skip(&name) {
+            continue;
+        }
+        let path = format!("{}/{name}", cur.path);
+        let ty = match ty {
+            Some(t) if !t.is_symlink() => t,
+            // A link (or a type readdir did not give): what it points to.
+            _ => match std::fs::metadata(&path) {
+                Ok(m) => m.file_type(),
+                Err(e) => {
+                    fail(&path, e);
+                    continue;
+                }
+            },
+        };
+        if ty.is_file() {
+            visit(Found {
+                path,
+                name,
+                dir: false,
+            });
+        } else if ty.is_dir() {
+            let id = match dir_id(&path) {
+                Ok(id) => id,
+                Err(e) => {
+                    fail(&path, e);
+                    continue;
+                }
+            };
+            if let Some(a) = stack.iter().find(|o| o.id == id) {
+                let msg = format!(
+                    "File system loop found: {path} points to an ancestor {}",
+                    a.path
+                );
+                fail(&path, std::io::Error::other(msg));
+                continue;
+            }
+            visit(Found {
+                path: path.clone(),
+                name,
+                dir: true,
+            });
+            match list(&path) {
+                Ok(entries) => stack.push(Open {
+                    path,
+                    entries: entries.into_iter(),
+                    id,
+                }),
+                Err(e) => fail(&path, e),
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn starts_with_dir(path: &[u8], dir: &str) -> bool {
