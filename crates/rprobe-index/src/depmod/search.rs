@@ -263,7 +263,12 @@ struct Open {
 fn list(path: &str) -> std::io::Result<Vec<(String, Option<std::fs::FileType>)>> {
     Ok(std::fs::read_dir(path)?
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().ok()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.file_type().ok(),
+            )
+        })
         .collect())
 }
 
