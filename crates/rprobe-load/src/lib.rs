@@ -79,6 +79,44 @@ pub enum InitState {
     Builtin,
 }
 
+/// glibc's own init_module(2) and delete_module(2) functions, called as libkmod calls them
+/// (nix goes through syscall(2) instead), so that LD_PRELOAD tools replacing these
+/// functions (kmod's testsuite fakes) see rprobe's loads and removals. finit_module has no
+/// glibc function: it goes through syscall(2), as libkmod's does.
+mod glibc {
+    use std::ffi::CStr;
+
+    extern "C" {
+        fn init_module(
+            image: *const std::ffi::c_void,
+            len: std::ffi::c_ulong,
+            params: *const std::ffi::c_char,
+        ) -> std::ffi::c_int;
+        fn delete_module(name: *const std::ffi::c_char, flags: std::ffi::c_uint)
+            -> std::ffi::c_int;
+    }
+
+    /// init_module(image, params): the module image in memory.
+    pub(super) fn load(image: &[u8], params: &CStr) -> nix::Result<()> {
+        #[expect(unsafe_code, reason = "the pointers are a live slice and a C string")]
+        let r = unsafe {
+            init_module(
+                image.as_ptr().cast(),
+                image.len() as std::ffi::c_ulong,
+                params.as_ptr(),
+            )
+        };
+        nix::errno::Errno::result(r).map(drop)
+    }
+
+    /// delete_module(name, flags).
+    pub(super) fn remove(name: &CStr, flags: nix::kmod::DeleteModuleFlags) -> nix::Result<()> {
+        #[expect(unsafe_code, reason = "the pointer is a live C string")]
+        let r = unsafe { delete_module(name.as_ptr(), flags.bits() as std::ffi::c_uint) };
+        nix::errno::Errno::result(r).map(drop)
+    }
+}
+
 /// finit_module's flag asking the kernel to decompress the file itself (linux/module.h).
 const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 
@@ -198,7 +236,8 @@ impl Kernel for LinuxKernel {
     }
 
     fn load(&mut self, name: &str, path: &Path, params: &str, flags: LoadFlags) -> Result<()> {
-        use nix::kmod::{finit_module, init_module, ModuleInitFlags};
+        use glibc::load as init_module;
+        use nix::kmod::{finit_module, ModuleInitFlags};
         let params_c = std::ffi::CString::new(params.replace('\0', "")).unwrap_or_default();
         let mut f = ModuleInitFlags::empty();
         if flags.ignore_modversions {
@@ -254,7 +293,8 @@ impl Kernel for LinuxKernel {
     }
 
     fn remove(&mut self, name: &str, force: bool) -> Result<()> {
-        use nix::kmod::{delete_module, DeleteModuleFlags};
+        use glibc::remove as delete_module;
+        use nix::kmod::DeleteModuleFlags;
         let mut f = DeleteModuleFlags::O_NONBLOCK;
         if force {
             f |= DeleteModuleFlags::O_TRUNC;
