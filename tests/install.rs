@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
-use rprobe_testkit::{cache_dir, find_program, real_required, real_tree, vm};
+use rprobe_testkit::{find_program, real_required, real_tree, vm};
 
 use crate::util::{kmod_depmod, link_tree, module_files, rprobe, run};
 
@@ -562,22 +562,9 @@ fn module_names_complete_from_a_real_tree() {
 
 /// A debootstrap root unpacked from scripts/fetch-rootfs's tarball.
 fn unpack_rootfs() -> Option<tempfile::TempDir> {
-    let tar = cache_dir().join("rootfs/bookworm.tar");
-    if !tar.is_file() {
-        let msg = format!("{} missing: run scripts/fetch-rootfs", tar.display());
-        assert!(!real_required(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-        return None;
-    }
+    let tar = rprobe_testkit::debian_rootfs()?;
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = Command::new("tar")
-        .args(["--numeric-owner", "-xf"])
-        .arg(&tar)
-        .arg("-C")
-        .arg(dir.path())
-        .output()
-        .expect("tar");
-    assert!(o.status.success(), "tar: {}", stderr(&o));
+    rprobe_testkit::unpack_tar(&tar, dir.path());
     Some(dir)
 }
 

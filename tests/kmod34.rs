@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
-use rprobe_testkit::{cache_dir, real_required, real_tree, RealTree};
+use rprobe_testkit::{real_tree, RealTree};
 
 use crate::util::*;
 
@@ -26,22 +26,9 @@ impl Trixie {
     /// Unpacks the cached root, or None (after a note) when it is missing and real trees
     /// are not required.
     fn new() -> Option<Trixie> {
-        let tar = cache_dir().join("rootfs/trixie.tar");
-        if !tar.is_file() {
-            let msg = format!("{} missing: run scripts/fetch-rootfs trixie", tar.display());
-            assert!(!real_required(), "{msg}");
-            eprintln!("SKIPPED: {msg}");
-            return None;
-        }
+        let tar = rprobe_testkit::trixie_rootfs()?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let o = Command::new("tar")
-            .args(["--numeric-owner", "-xf"])
-            .arg(&tar)
-            .arg("-C")
-            .arg(dir.path())
-            .output()
-            .expect("tar");
-        assert!(o.status.success(), "tar: {}", text(&o.stderr));
+        rprobe_testkit::unpack_tar(&tar, dir.path());
         let root = dir.path();
         std::fs::create_dir_all(root.join("usr/local/rprobe/bin")).expect("mkdir");
         std::fs::copy(rprobe(), root.join("usr/local/bin/rprobe")).expect("copy rprobe");
@@ -104,14 +91,7 @@ impl Trixie {
     fn add_tree(&self, tree: &RealTree, name: &str) -> String {
         let inside = format!("/t/{name}");
         let dst = self.root().join(inside.trim_start_matches('/'));
-        std::fs::create_dir_all(&dst).expect("mkdir");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(format!("{}/.", tree.root.display()))
-            .arg(&dst)
-            .status()
-            .expect("cp -al");
-        assert!(st.success());
+        rprobe_testkit::link_copy(&tree.root, &dst);
         // The package's own index files, if any, are not the test's.
         let moddir = dst.join("lib/modules").join(&tree.version);
         for e in std::fs::read_dir(&moddir).expect("moddir").flatten() {
@@ -130,6 +110,15 @@ impl Trixie {
 
     fn path(&self, inside: &str) -> PathBuf {
         self.root().join(inside.trim_start_matches('/'))
+    }
+
+    /// A copy (hard links) of a real tree at the root's own module directory
+    /// (usr/lib/modules/VERSION, /lib/modules through the merged-/usr link), where the
+    /// tools look without -b or -d. Returns its path outside the root.
+    fn install_tree(&self, tree: &RealTree) -> PathBuf {
+        let moddir = self.root().join("usr/lib/modules").join(&tree.version);
+        rprobe_testkit::link_copy(&tree.moddir(), &moddir);
+        moddir
     }
 }
 
@@ -207,21 +196,6 @@ fn kmod34_depmod_identical_on_debian12_61() {
 #[test]
 fn kmod34_depmod_identical_on_debian12_612() {
     depmod_identical("k612");
-}
-
-/// Module names of a module directory (file names up to the first dot).
-fn module_names(dir: &Path) -> Vec<String> {
-    module_files(dir)
-        .iter()
-        .map(|p| {
-            let b = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            b.split('.').next().unwrap_or("").to_string()
-        })
-        .collect()
 }
 
 /// `modprobe -a -D` over `names` in batches through both tools; on a difference, the first
@@ -463,15 +437,7 @@ fn kmod34_configuration_directories() {
     };
     // The tree at the root's own module directory, where modprobe looks without -d.
     let v = &tree.version;
-    let moddir = t.root().join("usr/lib/modules").join(v);
-    std::fs::create_dir_all(moddir.parent().expect("parent")).expect("mkdir");
-    let st = Command::new("cp")
-        .arg("-al")
-        .arg(tree.moddir())
-        .arg(&moddir)
-        .status()
-        .expect("cp");
-    assert!(st.success());
+    let moddir = t.install_tree(&tree);
     let files = [
         (
             "usr/lib/modprobe.d/zz-test.conf",
@@ -539,15 +505,7 @@ fn kmod34_tool_words_and_exit_codes() {
         return;
     };
     let v = tree.version.clone();
-    let moddir = t.root().join("usr/lib/modules").join(&v);
-    std::fs::create_dir_all(moddir.parent().expect("parent")).expect("mkdir");
-    let st = Command::new("cp")
-        .arg("-al")
-        .arg(tree.moddir())
-        .arg(&moddir)
-        .status()
-        .expect("cp");
-    assert!(st.success());
+    let moddir = t.install_tree(&tree);
     let o = t.kmod("depmod", &[v.as_str()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let root_dir = t.root().join("root");
@@ -674,15 +632,8 @@ fn kmod34_depmod_outdir_and_moduledir() {
     };
     let v = tree.version.as_str();
     for side in ["k", "r"] {
-        let dst = t.path(&format!("/mo/{side}/usr/lib/modules"));
-        std::fs::create_dir_all(&dst).expect("mkdir");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(tree.moddir())
-            .arg(&dst)
-            .status()
-            .expect("cp");
-        assert!(st.success());
+        let dst = t.path(&format!("/mo/{side}/usr/lib/modules/{v}"));
+        rprobe_testkit::link_copy(&tree.moddir(), &dst);
     }
     let args = |side: &str, md: &str| {
         vec![

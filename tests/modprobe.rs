@@ -138,17 +138,7 @@ fn show_depends_real(rprobe_indexes: bool) {
     }
     let conf = empty_conf(root);
     let dir = root.join("lib/modules").join(&tree.version);
-    let names: Vec<String> = module_files(&dir)
-        .iter()
-        .map(|p| {
-            let b = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            b.split('.').next().unwrap_or("").to_string()
-        })
-        .collect();
+    let names: Vec<String> = module_names(&dir);
     assert!(names.len() > 4000);
     let what = if rprobe_indexes {
         "rprobe indexes"

@@ -17,6 +17,21 @@ pub fn kmod(tool: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("kmod's {tool} is not installed (apt-get install kmod)"))
 }
 
+/// Module names of a module directory's files (file names up to the first dot).
+pub fn module_names(dir: &Path) -> Vec<String> {
+    module_files(dir)
+        .iter()
+        .map(|p| {
+            let b = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            b.split('.').next().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
 /// Runs a program and returns what it printed and its status.
 pub fn run<I, S>(prog: &Path, args: I) -> Output
 where
@@ -47,15 +62,10 @@ pub fn assert_no_panic(o: &Output, what: &str) {
 /// never written: tools only add new files beside the links).
 pub fn link_tree(tree: &RealTree) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dst = tmp.path().join("lib/modules");
-    std::fs::create_dir_all(&dst).expect("mkdir");
-    let st = Command::new("cp")
-        .arg("-al")
-        .arg(tree.moddir())
-        .arg(&dst)
-        .status()
-        .expect("cp -al");
-    assert!(st.success(), "cp -al {}", tree.moddir().display());
+    rprobe_testkit::link_copy(
+        &tree.moddir(),
+        &tmp.path().join("lib/modules").join(&tree.version),
+    );
     tmp
 }
 

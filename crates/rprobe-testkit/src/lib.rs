@@ -112,6 +112,39 @@ pub fn trixie_rootfs() -> Option<PathBuf> {
     debian_rootfs_suite("trixie")
 }
 
+/// Unpacks the tarball `tar` (a root file system, owners kept as numbers) into `dir`;
+/// panics with tar's message when it fails.
+pub fn unpack_tar(tar: &std::path::Path, dir: &std::path::Path) {
+    let o = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-xf"])
+        .arg(tar)
+        .arg("-C")
+        .arg(dir)
+        .output()
+        .expect("tar");
+    assert!(
+        o.status.success(),
+        "tar -xf {}: {}",
+        tar.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A hard-linked copy (`cp -al`) of the directory `src` as `dst` (created with its
+/// parents); the source is never written through it as long as tools only replace files.
+pub fn link_copy(src: &std::path::Path, dst: &std::path::Path) {
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    let st = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .expect("cp -al");
+    assert!(st.success(), "cp -al {} {}", src.display(), dst.display());
+}
+
 /// The cached root file system tarball of a Debian suite (`scripts/fetch-rootfs SUITE`).
 /// Missing: as [`debian_rootfs`].
 pub fn debian_rootfs_suite(suite: &str) -> Option<PathBuf> {
