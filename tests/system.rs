@@ -13,7 +13,8 @@ use std::time::Duration;
 use rprobe_testkit::{debian_rootfs, real_required, real_tree, vm};
 
 /// Runs a command; panics with its output when it fails.
-fn sh(what: &str, cmd: &mut Command) -> String {
+/// Runs `cmd`, which must succeed; its stdout.
+pub(crate) fn sh(what: &str, cmd: &mut Command) -> String {
     let o = cmd
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
@@ -228,13 +229,14 @@ fn vm_612_debian_system_with_rprobe_as_kmod() {
 
 /// What one path of an unpacked image holds.
 #[derive(Debug, PartialEq)]
-enum Node {
+pub(crate) enum Node {
     Dir,
     Link(PathBuf),
     File(Vec<u8>),
 }
 
-fn image_tree(dir: &Path) -> std::collections::BTreeMap<String, Node> {
+/// Every path under `dir` (an unpacked image) with what it holds.
+pub(crate) fn image_tree(dir: &Path) -> std::collections::BTreeMap<String, Node> {
     let mut m = std::collections::BTreeMap::new();
     for e in walkdir::WalkDir::new(dir).min_depth(1) {
         let e = e.expect("walk the unpacked image");

@@ -22,20 +22,7 @@ use std::time::{Duration, Instant};
 
 use rprobe_testkit::{real_required, real_tree, trixie_rootfs, vm, RealTree};
 
-/// Runs a command; panics with its output when it fails.
-fn sh(what: &str, cmd: &mut Command) -> String {
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        o.status.success(),
-        "{what}: {}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::system::{image_tree, sh, Node};
 
 /// `chroot ROOT env -i PATH=… LC_ALL=C ARGS…`: a command in the root, with the environment
 /// a root shell there would have (none of the test's, RPROBE_KMOD included).
@@ -216,37 +203,6 @@ fn unpack_initrd(root: &Path, version: &str, name: &str) -> PathBuf {
     } else {
         dir
     }
-}
-
-/// What one path of an unpacked image holds.
-#[derive(Debug, PartialEq)]
-enum Node {
-    Dir,
-    Link(PathBuf),
-    File(Vec<u8>),
-}
-
-fn image_tree(dir: &Path) -> std::collections::BTreeMap<String, Node> {
-    let mut m = std::collections::BTreeMap::new();
-    for e in walkdir::WalkDir::new(dir).min_depth(1) {
-        let e = e.expect("walk the unpacked image");
-        let rel = e
-            .path()
-            .strip_prefix(dir)
-            .expect("rel")
-            .to_string_lossy()
-            .into_owned();
-        let ft = e.file_type();
-        let node = if ft.is_symlink() {
-            Node::Link(std::fs::read_link(e.path()).expect("readlink"))
-        } else if ft.is_dir() {
-            Node::Dir
-        } else {
-            Node::File(std::fs::read(e.path()).expect("read"))
-        };
-        m.insert(rel, node);
-    }
-    m
 }
 
 /// The module index files of the root's module directory, with their bytes.
