@@ -950,3 +950,24 @@ fn lsmod_used_by_in_sysfs_holders_order_as_kmod() {
         text(&k.stdout)
     );
 }
+
+/// rmmod names a module as kmod does: a file that exists after its file name, anything
+/// else as given, normalised up to its first '.' (kmod 30 here; tests/kmod34.rs for 34).
+#[test]
+fn rmmod_names_missing_files_and_names_as_kmod() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("some-mod.ko.xz");
+    std::fs::write(&file, b"x").expect("write");
+    for arg in [
+        "/nonexistent/x.ko".to_string(),
+        "/nonexistent/dir/".into(),
+        "x-y.ko".into(),
+        "x-y".into(),
+        file.to_string_lossy().into_owned(),
+    ] {
+        let k = kmod_as("rmmod", &os(&[&arg]));
+        let r = rprobe_as("rmmod", &os(&[&arg]));
+        assert_eq!(text(&r.stderr), text(&k.stderr), "rmmod {arg}");
+        assert_eq!(code(&r), code(&k), "rmmod {arg}");
+    }
+}

@@ -12,6 +12,14 @@ pub fn normalize(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// kmod's module-name normalisation of a name given as is (modname_normalize): '-'
+/// becomes '_', and the name ends at its first '.' ("x.ko" names "x"; a path keeps its
+/// slashes, as rmmod shows "/gone/x" for a file that does not exist).
+pub fn modname_normalize(name: &str) -> String {
+    let end = name.find('.').unwrap_or(name.len());
+    normalize(&name[..end])
+}
+
 /// kmod's alias normalisation: '-' becomes '_' outside bracket expressions; `None` for an
 /// unmatched '[' or ']' (kmod rejects such a string as an alias).
 pub fn alias_normalize(alias: &str) -> Option<String> {

@@ -55,10 +55,12 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     .ok();
     let mut code = 0;
     for arg in names {
-        let name = if arg.contains('/') || rprobe_index::name::is_module_filename(&arg) {
+        // As kmod: a file that exists names the module after its file name, anything
+        // else is a module name, normalised (up to its first '.').
+        let name = if std::fs::metadata(&arg).is_ok() {
             rprobe_index::name::modname_from_path(std::path::Path::new(&arg))
         } else {
-            rprobe_index::name::normalize(&arg)
+            rprobe_index::name::modname_normalize(&arg)
         };
         // As kmod: built in means listed in the running kernel's modules.builtin; a sysfs
         // directory without initstate is only "coming".
