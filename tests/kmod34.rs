@@ -516,6 +516,13 @@ fn kmod34_tool_words_and_exit_codes() {
     .expect("copy");
     std::os::unix::fs::symlink("ext4.ko.xz", root_dir.join("link.ko.xz")).expect("ln");
     std::fs::write(root_dir.join("junk.txt"), "junk\n").expect("write");
+    // A configuration with lines kmod 34 refuses or keeps: its library's messages.
+    std::fs::create_dir_all(t.path("/wd")).expect("mkdir");
+    std::fs::write(
+        t.path("/wd/x.conf"),
+        "weakdep mod-loop-a \t\nbogus line\nsoftdep mod_y\ninclude /x\nweakdep lone\n",
+    )
+    .expect("write");
     let cases = [
         "insmod -p x".to_string(),
         "insmod -v /nonexistent.ko".into(),
@@ -543,6 +550,8 @@ fn kmod34_tool_words_and_exit_codes() {
         format!("modprobe -S {v} -D /nonexistent.ko"),
         format!("modprobe -S {v} -a -D /root/ext4.ko.xz crc16"),
         format!("cd /root && modprobe -S {v} -n -v ./ext4.ko.xz"),
+        format!("modprobe -S {v} -C /wd -c | grep -v '^alias'"),
+        format!("modprobe -q -S {v} -C /wd -D ext4"),
     ];
     for case in &cases {
         let (k, r) = (t.kmod("sh", &["-c", case]), t.rprobe("sh", &["-c", case]));

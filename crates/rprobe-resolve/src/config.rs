@@ -8,6 +8,21 @@ use rprobe_index::generation::Generation;
 use rprobe_index::name::alias_normalize;
 use std::path::{Path, PathBuf};
 
+/// A message about the configuration, as libkmod reports it while reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// The libkmod function that reports it (kmod 34's messages name it).
+    pub function: &'static str,
+    /// The message.
+    pub text: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A softdep (or weakdep) line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Softdep {
@@ -37,7 +52,7 @@ pub struct Config {
     /// `weakdep MODULE MODULE...`
     pub weakdeps: Vec<(String, Vec<String>)>,
     /// Messages for the user (kmod prints them as errors): bad lines and the like.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Where each directive came from (file and line), in reading order: see
     /// [`Config::origin`].
     pub origins: Vec<Origin>,
@@ -182,9 +197,10 @@ impl Config {
                 }
             }
             "include" | "config" => {
-                self.notes.push(format!(
-                    "{name}: command {cmd} is deprecated and not parsed anymore"
-                ));
+                self.notes.push(Note {
+                    function: "kmod_config_parse",
+                    text: format!("{name}: command {cmd} is deprecated and not parsed anymore"),
+                });
                 true
             }
             _ => false,
@@ -200,9 +216,10 @@ impl Config {
             }
         }
         if !ok {
-            self.notes.push(format!(
-                "{name} line {linenum}: ignoring bad line starting with '{cmd}'"
-            ));
+            self.notes.push(Note {
+                function: "kmod_config_parse",
+                text: format!("{name} line {linenum}: ignoring bad line starting with '{cmd}'"),
+            });
         }
     }
 
@@ -298,9 +315,12 @@ impl Config {
         } else {
             match alias_normalize(modname) {
                 Some(m) => self.options.push((m, param.to_string())),
-                None => self.notes.push(format!(
-                    "Ignoring bad option on kernel command line while parsing module name: '{modname}'"
-                )),
+                None => self.notes.push(Note {
+                    function: "kcmdline_parse_result",
+                    text: format!(
+                        "Ignoring bad option on kernel command line while parsing module name: '{modname}'"
+                    ),
+                }),
             }
         }
     }
@@ -477,9 +497,11 @@ mod tests {
         let o = c.origin("softdep", "s").expect("softdep origin");
         assert_eq!((o.file.as_str(), o.line), ("f.conf", 6));
         assert_eq!(c.origin("options", "a_b").map(|o| o.line), Some(4));
+        let notes: Vec<String> = c.notes.iter().map(|n| n.to_string()).collect();
         assert_eq!(
-            c.notes,
+            notes,
             ["f.conf line 8: ignoring bad line starting with 'bogus'"]
         );
+        assert_eq!(c.notes[0].function, "kmod_config_parse");
     }
 }

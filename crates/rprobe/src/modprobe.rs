@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
+use rprobe_index::generation::Generation;
 use rprobe_index::index::ModuleDir;
 use rprobe_load::parallel::{insert_all, Request};
 use rprobe_load::probe::{self, Event, ProbeError, ProbeFlags, ShellRunner};
@@ -333,8 +334,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         crate::out::log("modprobe", "ERROR", "missing parameters. See -h.");
         return 1;
     }
+    // libkmod reports these while kmod_new reads the configuration, before modprobe sets
+    // its verbosity: -q does not silence them, in either kmod.
     for n in &ctx.config.notes {
-        ctx.error("ERROR", n);
+        match crate::generation() {
+            // kmod 30's libkmod names its C source file and line, which rprobe has not;
+            // rprobe says them as modprobe's own.
+            Generation::Kmod30 => crate::out::log("modprobe", "ERROR", &n.text),
+            // kmod 34's default logger: "libkmod: ERROR: FUNCTION: message".
+            Generation::Kmod34 => crate::errln!("libkmod: ERROR: {}: {}", n.function, n.text),
+        }
     }
     if ctx.args.show_config {
         return show_config(&ctx);
