@@ -525,3 +525,38 @@ fn softdeps_reaching_a_module_by_name_and_by_alias_list_it_twice() {
         .count();
     assert_eq!(twice, 2, "kmod lists crc32c_generic twice here");
 }
+
+/// libkmod reports bad configuration lines while it reads the configuration, before
+/// modprobe applies -q: they are printed with -q too.
+#[test]
+fn configuration_messages_are_not_silenced_by_quiet() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let version = "6.1.0-synth";
+    let t = SynthTree::new(tmp.path(), version);
+    t.add(&SynthModule::new("one"), "kernel/lib", Codec::None);
+    kmod_depmod(tmp.path(), version);
+    let conf = tmp.path().join("conf");
+    std::fs::create_dir_all(&conf).expect("mkdir");
+    std::fs::write(
+        conf.join("x.conf"),
+        "bogus line\nsoftdep lone\ninclude /x\n",
+    )
+    .expect("write");
+    for extra in [&["-q"][..], &[], &["-q", "-q"]] {
+        let mut pre: Vec<OsString> = vec![
+            "-d".into(),
+            tmp.path().into(),
+            "-S".into(),
+            version.into(),
+            "-C".into(),
+            conf.clone().into(),
+        ];
+        pre.extend(extra.iter().map(OsString::from));
+        pre.push("-D".into());
+        let (k, r) = modprobe_both(&pre, &["one".to_string()]);
+        assert!(said(&k.stderr).contains("ignoring bad line starting with 'bogus'"));
+        assert_eq!(said(&r.stderr), said(&k.stderr), "{extra:?}");
+        assert_eq!(r.stdout, k.stdout, "{extra:?}");
+        assert_eq!(code(&r), code(&k), "{extra:?}");
+    }
+}
