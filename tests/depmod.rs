@@ -720,3 +720,73 @@ fn synth_non_ascii_alias_is_left_out_and_the_rest_indexed() {
         );
     }
 }
+
+/// An image builder's way: depmod run through fakechroot (LD_PRELOAD path redirection,
+/// no privileges needed) in Debian 12's root. rprobe's file calls go through libc, so
+/// fakechroot sees them all: the indexes land in the fake root, byte-identical to those
+/// kmod's depmod writes there the same way, and modprobe reads them back as kmod's does.
+#[test]
+fn depmod_under_fakechroot_writes_what_kmod_writes() {
+    let Some(tar) = rprobe_testkit::debian_rootfs() else {
+        return;
+    };
+    let Some(tree) = real_tree("k61") else { return };
+    let Some(fakechroot) = rprobe_testkit::find_program("fakechroot") else {
+        assert!(
+            !rprobe_testkit::real_required(),
+            "fakechroot is not installed (apt-get install fakechroot)"
+        );
+        eprintln!("SKIPPED: fakechroot missing");
+        return;
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    rprobe_testkit::unpack_tar(&tar, root.path());
+    std::fs::copy(rprobe(), root.path().join("usr/local/bin/rprobe")).expect("copy");
+    let v = tree.version.as_str();
+    for side in ["k", "r"] {
+        rprobe_testkit::link_copy(
+            &tree.moddir(),
+            &root.path().join(format!("{side}/lib/modules/{v}")),
+        );
+    }
+    let fake = |args: &[&str]| {
+        let o = Command::new(&fakechroot)
+            .arg("chroot")
+            .arg(root.path())
+            .args(args)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("RPROBE_KMOD", "30")
+            .output()
+            .expect("fakechroot");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    fake(&["depmod", "-b", "/k", v]);
+    fake(&["/usr/local/bin/rprobe", "depmod", "-b", "/r", v]);
+    assert_dirs_identical(
+        &root.path().join(format!("k/lib/modules/{v}")),
+        &root.path().join(format!("r/lib/modules/{v}")),
+        "depmod under fakechroot",
+    );
+    // The record cache went where a chrooted process puts it: inside the root.
+    assert!(root.path().join("var/cache/rprobe/depmod").is_dir());
+    let k = fake(&["modprobe", "-d", "/k", "-S", v, "-D", "ext4"]);
+    let r = fake(&[
+        "/usr/local/bin/rprobe",
+        "modprobe",
+        "-d",
+        "/k",
+        "-S",
+        v,
+        "-D",
+        "ext4",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&k.stdout)
+    );
+}
