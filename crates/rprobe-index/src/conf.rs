@@ -15,7 +15,7 @@ pub fn collect_files(
 ) -> Vec<String> {
     let mut notes = Vec::new();
     for p in paths {
-        let Ok(meta) = std::fs::metadata(p) else {
+        let Ok(meta) = crate::fsx::stat(p) else {
             continue;
         };
         if !meta.is_dir() {
@@ -39,7 +39,7 @@ pub fn collect_files(
             {
                 continue;
             }
-            if e.path().is_dir() {
+            if crate::fsx::is_dir(&e.path()) {
                 notes.push(format!(
                     "Directories inside directories are not supported: {}/{}",
                     p.display(),

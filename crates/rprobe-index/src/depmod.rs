@@ -245,7 +245,7 @@ pub fn run_collect(
                 log_early(Level::Error, format!("{p}: not absolute path."));
                 return Ok((false, Vec::new()));
             }
-            if !f.exists() {
+            if !crate::fsx::exists(f) {
                 log_early(
                     Level::Error,
                     format!("could not create module {p}: No such file or directory"),

@@ -9,6 +9,7 @@ pub mod error;
 // kmod's rules: names, the module directory, configuration files.
 pub mod atomic;
 pub mod conf;
+pub mod fsx;
 pub mod generation;
 pub mod moddir;
 pub mod name;

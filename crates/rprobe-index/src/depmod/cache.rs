@@ -25,7 +25,6 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -59,13 +58,13 @@ pub struct FileKey {
 impl FileKey {
     /// The identity of the file at `path` (links followed, as the module is read).
     pub fn of(path: &Path) -> Option<FileKey> {
-        let m = std::fs::metadata(path).ok()?;
+        let m = crate::fsx::stat(path).ok()?;
         Some(FileKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
+            dev: m.dev,
+            ino: m.ino,
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
         })
     }
 }
@@ -182,7 +181,8 @@ pub fn prune(dir: &Path) {
             .ok()
             .and_then(|f| read_header(&mut std::io::BufReader::new(f)))
             .map(|h| h.outdir);
-        if moddir.is_none_or(|d| !Path::new(&d).is_absolute() || !Path::new(&d).is_dir()) {
+        if moddir.is_none_or(|d| !Path::new(&d).is_absolute() || !crate::fsx::is_dir(Path::new(&d)))
+        {
             let _ = std::fs::remove_file(&path);
         }
     }

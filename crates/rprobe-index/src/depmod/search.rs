@@ -216,14 +216,16 @@ pub(crate) fn listing_digest(cfg: &Config, dir: &str) -> Option<u64> {
         if is_excluded(cfg, &name) {
             continue;
         }
-        let mut ty = e.file_type().ok()?;
-        if ty.is_symlink() {
-            ty = match std::fs::metadata(e.path()) {
-                Ok(m) => m.file_type(),
+        let ty = e.file_type().ok()?;
+        let (is_file, is_dir) = if ty.is_symlink() {
+            match crate::fsx::stat(&e.path()) {
+                Ok(m) => (m.is_file(), m.is_dir()),
                 Err(_) => continue,
-            };
-        }
-        if ty.is_dir() || (ty.is_file() && name::is_module_filename(&name)) {
+            }
+        } else {
+            (ty.is_file(), ty.is_dir())
+        };
+        if is_dir || (is_file && name::is_module_filename(&name)) {
             names.push(name);
         }
     }
@@ -273,9 +275,8 @@ fn list(path: &str) -> std::io::Result<Vec<(String, Option<std::fs::FileType>)>>
 }
 
 fn dir_id(path: &str) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)?;
-    Ok((m.dev(), m.ino()))
+    let m = crate::fsx::stat(Path::new(path))?;
+    Ok((m.dev, m.ino))
 }
 
 /// Walks the tree under `top` as kmod's depmod does: depth first, each directory's
@@ -309,24 +310,24 @@ pub(crate) fn walk(
             continue;
         }
         let path = format!("{}/{name}", cur.path);
-        let ty = match ty {
-            Some(t) if !t.is_symlink() => t,
+        let (is_file, is_dir) = match ty {
+            Some(t) if !t.is_symlink() => (t.is_file(), t.is_dir()),
             // A link (or a type readdir did not give): what it points to.
-            _ => match std::fs::metadata(&path) {
-                Ok(m) => m.file_type(),
+            _ => match crate::fsx::stat(Path::new(&path)) {
+                Ok(m) => (m.is_file(), m.is_dir()),
                 Err(e) => {
                     fail(&path, e);
                     continue;
                 }
             },
         };
-        if ty.is_file() {
+        if is_file {
             visit(Found {
                 path,
                 name,
                 dir: false,
             });
-        } else if ty.is_dir() {
+        } else if is_dir {
             let id = match dir_id(&path) {
                 Ok(id) => id,
                 Err(e) => {
