@@ -81,7 +81,7 @@ pub struct ModuleDir {
 impl ModuleDir {
     /// Opens a module directory (it must exist).
     pub fn open(dir: &Path) -> Result<ModuleDir> {
-        let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+        let meta = crate::fsx::stat(dir).map_err(|e| Error::io(dir, e))?;
         if !meta.is_dir() {
             return Err(Error::io(
                 dir,

@@ -218,12 +218,21 @@ pub fn insert_all(
     let runner = Mutex::new(runner);
     let report = Mutex::new(report);
     let load_flags = flags.load_flags();
+    let jobs = jobs.clamp(1, total.max(1));
+    // One worker has nobody to wake: std's Condvar makes a futex system call on every
+    // notify, waiters or not, and a serial load needs none (LD_PRELOAD fakes that refuse
+    // unknown syscall(2) numbers, kmod's among them, then see only the module calls).
+    let wake_all = || {
+        if jobs > 1 {
+            wake.notify_all();
+        }
+    };
     let worker = || loop {
         let (i, step, required) = {
             let Ok(mut st) = state.lock() else { return };
             loop {
                 if st.finished == total {
-                    wake.notify_all();
+                    wake_all();
                     return;
                 }
                 if let Some((_, Reverse(i))) = st.ready.pop() {
@@ -246,9 +255,8 @@ pub fn insert_all(
             }
         };
         finish(&mut st, i, failed);
-        wake.notify_all();
+        wake_all();
     };
-    let jobs = jobs.clamp(1, total.max(1));
     std::thread::scope(|s| {
         for _ in 1..jobs {
             s.spawn(worker);

@@ -124,7 +124,7 @@ impl Resolver<'_> {
     /// that name. The error is the file's, for kmod's "Failed to get module from path".
     pub fn module_from_path(&self, given: &str) -> std::io::Result<Module> {
         let p = std::path::Path::new(given);
-        std::fs::metadata(p)?;
+        rprobe_index::fsx::stat(p)?;
         Ok(Module {
             name: rprobe_index::name::modname_from_path(p),
             alias: None,
@@ -139,7 +139,10 @@ impl Resolver<'_> {
     pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
         // A module file given by path (absolute or relative), as upstream kmod accepts.
         let p = std::path::Path::new(given);
-        if given.contains('/') && rprobe_index::name::is_module_filename(given) && p.is_file() {
+        if given.contains('/')
+            && rprobe_index::name::is_module_filename(given)
+            && rprobe_index::fsx::stat(p).is_ok_and(|s| s.is_file())
+        {
             let name = rprobe_index::name::modname_from_path(p);
             let path = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
             return Ok(vec![Module {

@@ -343,7 +343,7 @@ fn json_one(
 }
 
 fn is_module_file(name: &str) -> bool {
-    std::fs::metadata(name).is_ok_and(|m| m.is_file())
+    rprobe_index::fsx::stat(std::path::Path::new(name)).is_ok_and(|m| m.is_file())
         && rprobe_index::name::is_module_filename(name)
 }
 

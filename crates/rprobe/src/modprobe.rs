@@ -431,7 +431,7 @@ fn symbols_error(e: &rprobe_index::Error) -> String {
 fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
     use rprobe_index::elf::ElfModule;
     let path = std::path::Path::new(file);
-    if std::fs::metadata(path).is_err() {
+    if !rprobe_index::fsx::exists(path) {
         ctx.log(&format!("Module {file} not found."));
         return 1;
     }
