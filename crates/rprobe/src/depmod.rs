@@ -84,13 +84,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let mut cmd = command();
     if removed {
         for (short, long) in REMOVED {
-            cmd = cmd.arg(
-                clap::Arg::new(long)
-                    .short(short)
-                    .long(long)
-                    .action(clap::ArgAction::SetTrue)
-                    .hide(true),
-            );
+            cmd = cmd.arg(crate::switch(long, short, long, false).hide(true));
         }
     }
     let args: Args = match crate::parse_args_with("depmod", &raw, 1, cmd) {

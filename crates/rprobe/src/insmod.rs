@@ -47,13 +47,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     // messages, none of which rprobe's insmod has to show).
     let mut cmd = command();
     cmd = if crate::generation().insmod_takes_verbose() {
-        cmd.arg(
-            clap::Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(clap::ArgAction::Count)
-                .help("Enables more messages"),
-        )
+        cmd.arg(crate::switch("verbose", 'v', "verbose", true).help("Enables more messages"))
     } else {
         cmd.arg(
             clap::Arg::new("probe")

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rprobe_index::devname::{parse_line, DevnameEntry};
 use rprobe_index::generation::Generation;
@@ -59,10 +59,7 @@ const COMPAT: [&str; 6] = ["lsmod", "rmmod", "insmod", "modinfo", "modprobe", "d
 
 /// kmod's help, naming the program as `argv0` names it (kmod uses its basename).
 fn help(argv0: &str) {
-    let name = Path::new(argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = crate::basename(argv0.as_ref()).unwrap_or_default();
     let mut s = format!(
         "kmod - Manage kernel modules: list, load, unload, etc\nUsage:\n\t{name} [options] command [command_options]\n\n\
          Options:\n\t-V, --version     show version\n\t-h, --help        show this help\n\nCommands:\n"
@@ -82,18 +79,8 @@ fn top_command() -> clap::Command {
     clap::Command::new("kmod")
         .disable_help_flag(true)
         .disable_version_flag(true)
-        .arg(
-            clap::Arg::new("help")
-                .short('h')
-                .long("help")
-                .action(clap::ArgAction::SetTrue),
-        )
-        .arg(
-            clap::Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(clap::ArgAction::SetTrue),
-        )
+        .arg(crate::switch("help", 'h', "help", false))
+        .arg(crate::switch("version", 'V', "version", false))
 }
 
 /// Runs `kmod` with `raw` (argv[0] first); returns the exit code.

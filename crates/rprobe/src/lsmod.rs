@@ -23,11 +23,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn program() -> String {
     std::env::args_os()
         .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .and_then(|a| crate::basename(&a))
         .unwrap_or_else(|| "lsmod".into())
 }
 
@@ -36,30 +32,10 @@ fn program() -> String {
 fn main_34(raw: Vec<OsString>) -> i32 {
     let cmd = command()
         .disable_help_flag(true)
-        .arg(
-            clap::Arg::new("syslog")
-                .short('s')
-                .long("syslog")
-                .action(clap::ArgAction::SetTrue),
-        )
-        .arg(
-            clap::Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(clap::ArgAction::Count),
-        )
-        .arg(
-            clap::Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(clap::ArgAction::SetTrue),
-        )
-        .arg(
-            clap::Arg::new("help")
-                .short('h')
-                .long("help")
-                .action(clap::ArgAction::SetTrue),
-        )
+        .arg(crate::switch("syslog", 's', "syslog", false))
+        .arg(crate::switch("verbose", 'v', "verbose", true))
+        .arg(crate::switch("version", 'V', "version", false))
+        .arg(crate::switch("help", 'h', "help", false))
         .arg(
             clap::Arg::new("rest")
                 .num_args(0..)

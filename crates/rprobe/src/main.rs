@@ -115,6 +115,23 @@ impl Tool {
     }
 }
 
+/// The last component of a program path, as kmod names itself in messages (its basename).
+pub(crate) fn basename(arg: &std::ffi::OsStr) -> Option<String> {
+    Path::new(arg)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// A getopt switch for a definition built at run time (`-S`, `--long`, no value); counted
+/// when `count` (a repeatable -v), else a flag.
+pub(crate) fn switch(id: &'static str, short: char, long: &'static str, count: bool) -> clap::Arg {
+    clap::Arg::new(id).short(short).long(long).action(if count {
+        clap::ArgAction::Count
+    } else {
+        clap::ArgAction::SetTrue
+    })
+}
+
 /// Picks the tool and the argument vector it sees (argv[0] first, named as kmod names it).
 fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
     let argv0 = args
@@ -167,8 +184,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             let name = args
                 .first()
-                .and_then(|a| Path::new(a).file_name())
-                .map(|a| a.to_string_lossy().into_owned())
+                .and_then(|a| basename(a))
                 .unwrap_or_else(|| "rprobe".into());
             errln!("{name}: ERROR: {e}");
             return std::process::ExitCode::from(1);

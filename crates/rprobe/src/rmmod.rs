@@ -57,7 +57,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     for arg in names {
         // As kmod: a file that exists names the module after its file name, anything
         // else is a module name, normalised (up to its first '.').
-        let name = if std::fs::metadata(&arg).is_ok() {
+        let name = if rprobe_index::fsx::exists(std::path::Path::new(&arg)) {
             rprobe_index::name::modname_from_path(std::path::Path::new(&arg))
         } else {
             rprobe_index::name::modname_normalize(&arg)
