@@ -58,14 +58,18 @@ pub struct FileKey {
 impl FileKey {
     /// The identity of the file at `path` (links followed, as the module is read).
     pub fn of(path: &Path) -> Option<FileKey> {
-        let m = crate::fsx::stat(path).ok()?;
-        Some(FileKey {
+        crate::fsx::stat(path).ok().map(|m| FileKey::from_stat(&m))
+    }
+
+    /// The identity in what stat(2) said of a file.
+    pub fn from_stat(m: &crate::fsx::Stat) -> FileKey {
+        FileKey {
             dev: m.dev,
             ino: m.ino,
             size: m.size,
             mtime: m.mtime,
             ctime: m.ctime,
-        })
+        }
     }
 }
 

@@ -190,10 +190,9 @@ impl Search0<'_> {
             },
         )?;
         for f in found {
-            if f.dir {
+            if let Some(st) = f.dir {
                 if let Some(dirs) = &mut self.dirs {
-                    let key = super::cache::FileKey::of(Path::new(&f.path));
-                    dirs.push((f.path, key));
+                    dirs.push((f.path, Some(super::cache::FileKey::from_stat(&st))));
                 }
             } else if name::is_module_filename(&f.name) {
                 self.add(f.path);
@@ -248,8 +247,9 @@ pub(crate) struct Found {
     pub path: String,
     /// The entry's own name.
     pub name: String,
-    /// A directory (else a regular file).
-    pub dir: bool,
+    /// For a directory, what stat(2) said of it (its identity, for the record cache);
+    /// None for a regular file.
+    pub dir: Option<crate::fsx::Stat>,
 }
 
 /// One directory being walked: its path, its entries still to visit (read whole when it
@@ -274,11 +274,6 @@ fn list(path: &str) -> std::io::Result<Vec<(String, Option<std::fs::FileType>)>>
         .collect())
 }
 
-fn dir_id(path: &str) -> std::io::Result<(u64, u64)> {
-    let m = crate::fsx::stat(Path::new(path))?;
-    Ok((m.dev, m.ino))
-}
-
 /// Walks the tree under `top` as kmod's depmod does: depth first, each directory's
 /// entries in readdir order, a subdirectory walked where it is met, symbolic links
 /// followed, names `skip` refuses neither reported nor entered. Every directory and
@@ -299,7 +294,7 @@ pub(crate) fn walk(
     let mut stack = vec![Open {
         path: top.to_string(),
         entries: entries.into_iter(),
-        id: dir_id(top).unwrap_or((0, 0)),
+        id: crate::fsx::stat(Path::new(top)).map_or((0, 0), |s| (s.dev, s.ino)),
     }];
     while let Some(cur) = stack.last_mut() {
         let Some((name, ty)) = cur.entries.next() else {
@@ -325,16 +320,17 @@ pub(crate) fn walk(
             visit(Found {
                 path,
                 name,
-                dir: false,
+                dir: None,
             });
         } else if is_dir {
-            let id = match dir_id(&path) {
-                Ok(id) => id,
+            let st = match crate::fsx::stat(Path::new(&path)) {
+                Ok(st) => st,
                 Err(e) => {
                     fail(&path, e);
                     continue;
                 }
             };
+            let id = (st.dev, st.ino);
             if let Some(a) = stack.iter().find(|o| o.id == id) {
                 let msg = format!(
                     "File system loop found: {path} points to an ancestor {}",
@@ -346,7 +342,7 @@ pub(crate) fn walk(
             visit(Found {
                 path: path.clone(),
                 name,
-                dir: true,
+                dir: Some(st),
             });
             match list(&path) {
                 Ok(entries) => stack.push(Open {
