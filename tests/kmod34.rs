@@ -210,23 +210,7 @@ fn compare_show_depends(t: &Trixie, tree: &str, version: &str, names: &[String],
         a.extend(names.iter().cloned());
         (t.kmod("modprobe", &a), t.rprobe("modprobe", &a))
     };
-    for chunk in names.chunks(400) {
-        let (k, r) = both(chunk);
-        if k.stdout == r.stdout && k.stderr == r.stderr && code(&k) == code(&r) {
-            continue;
-        }
-        for n in chunk {
-            let (k, r) = both(std::slice::from_ref(n));
-            assert_eq!(
-                text(&k.stdout),
-                text(&r.stdout),
-                "{what}: --show-depends {n}"
-            );
-            assert_eq!(text(&k.stderr), text(&r.stderr), "{what}: messages for {n}");
-            assert_eq!(code(&k), code(&r), "{what}: exit code for {n}");
-        }
-        panic!("{what}: a batch differs but no single name does");
-    }
+    compare_in_batches(names, what, both);
 }
 
 /// One index set for both tools to read; which depmod wrote it is `writer`.

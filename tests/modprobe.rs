@@ -57,28 +57,7 @@ fn compare_show_depends(root: &Path, version: &str, conf: &Path, names: &[String
         "-a".into(),
         "-D".into(),
     ];
-    for chunk in names.chunks(400) {
-        let (k, r) = modprobe_both(&pre, chunk);
-        assert_no_panic(&r, what);
-        if k.stdout == r.stdout && k.stderr == r.stderr && code(&k) == code(&r) {
-            continue;
-        }
-        for n in chunk {
-            let (k, r) = modprobe_both(&pre, std::slice::from_ref(n));
-            assert_eq!(
-                String::from_utf8_lossy(&k.stdout),
-                String::from_utf8_lossy(&r.stdout),
-                "{what}: --show-depends {n}"
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&k.stderr),
-                String::from_utf8_lossy(&r.stderr),
-                "{what}: messages for {n}"
-            );
-            assert_eq!(code(&k), code(&r), "{what}: exit code for {n}");
-        }
-        panic!("{what}: a batch differs but no single name does");
-    }
+    compare_in_batches(names, what, |chunk| modprobe_both(&pre, chunk));
 }
 
 /// A concrete string an fnmatch pattern matches: '*' emptied, '?' and [...] replaced by a

@@ -17,6 +17,35 @@ pub fn kmod(tool: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("kmod's {tool} is not installed (apt-get install kmod)"))
 }
 
+/// Compares kmod's and rprobe's runs (`both` runs the two on some names) over `names` in
+/// batches of 400; on a difference, finds the first name that differs on its own and
+/// reports its stdout, stderr or exit code.
+pub fn compare_in_batches(
+    names: &[String],
+    what: &str,
+    both: impl Fn(&[String]) -> (Output, Output),
+) {
+    for chunk in names.chunks(400) {
+        let (k, r) = both(chunk);
+        assert_no_panic(&r, what);
+        if k.stdout == r.stdout && k.stderr == r.stderr && code(&k) == code(&r) {
+            continue;
+        }
+        for n in chunk {
+            let (k, r) = both(std::slice::from_ref(n));
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            assert_eq!(
+                text(&k.stdout),
+                text(&r.stdout),
+                "{what}: --show-depends {n}"
+            );
+            assert_eq!(text(&k.stderr), text(&r.stderr), "{what}: messages for {n}");
+            assert_eq!(code(&k), code(&r), "{what}: exit code for {n}");
+        }
+        panic!("{what}: a batch differs but no single name does");
+    }
+}
+
 /// Module names of a module directory's files (file names up to the first dot).
 pub fn module_names(dir: &Path) -> Vec<String> {
     module_files(dir)
