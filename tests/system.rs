@@ -54,7 +54,7 @@ fn inputs(programs: &[&str]) -> Option<(rprobe_testkit::RealTree, PathBuf, PathB
 
 /// Unpacks the Debian root into `root` and adds the kernel package's modules and boot
 /// files where installing the package would put them.
-fn unpack_root(tar: &Path, tree: &rprobe_testkit::RealTree, root: &Path) {
+pub(crate) fn unpack_root(tar: &Path, tree: &rprobe_testkit::RealTree, root: &Path) {
     std::fs::create_dir_all(root).expect("mkdir");
     sh(
         "unpack the root",

@@ -65,35 +65,11 @@ fn inputs(programs: &[&str]) -> Option<(RealTree, PathBuf, PathBuf)> {
     Some((tree, tar, rp))
 }
 
-/// Unpacks the trixie root into `root` and adds the kernel package's modules (usr/lib/modules,
-/// where Debian 13's package installs them) and boot files.
+/// Unpacks the trixie root into `root` with the kernel package's modules (usr/lib/modules,
+/// where Debian 13's package installs them) and boot files, as for Debian 12's root; its
+/// kmod must be 34.
 fn unpack_root(tar: &Path, tree: &RealTree, root: &Path) {
-    std::fs::create_dir_all(root).expect("mkdir");
-    sh(
-        "unpack the root",
-        Command::new("tar")
-            .arg("-C")
-            .arg(root)
-            .args(["--numeric-owner", "-xf"])
-            .arg(tar),
-    );
-    let usr_mod = root.join("usr/lib/modules");
-    std::fs::create_dir_all(&usr_mod).expect("mkdir");
-    sh(
-        "copy the modules",
-        Command::new("cp")
-            .arg("-a")
-            .arg(tree.moddir())
-            .arg(&usr_mod),
-    );
-    sh(
-        "copy boot",
-        Command::new("sh")
-            .arg("-c")
-            .arg("cp -a \"$0\"/boot/* \"$1\"/boot/")
-            .arg(&tree.root)
-            .arg(root),
-    );
+    crate::system::unpack_root(tar, tree, root);
     let v = sh(
         "kmod --version in the root",
         &mut in_root(root, &["kmod", "--version"]),
