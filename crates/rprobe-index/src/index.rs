@@ -32,6 +32,18 @@ impl DepEntry {
     }
 }
 
+/// A module's modules.dep entry as lookups use it, parsed once per [`ModuleDir`]: its file
+/// and its dependencies (name and file), paths made full.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DepInfo {
+    /// The module's file.
+    pub path: PathBuf,
+    /// Its dependencies, in modules.dep order: the module name and its file.
+    pub deps: Vec<(String, PathBuf)>,
+    /// The module's own file is among its dependencies (a dependency loop).
+    pub needs_itself: bool,
+}
+
 /// The kind of index, with its file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IndexKind {
@@ -76,6 +88,9 @@ pub struct ModuleDir {
     dir: PathBuf,
     bins: HashMap<IndexKind, OnceLock<BinState>>,
     text: HashMap<IndexKind, OnceLock<Vec<(String, String)>>>,
+    /// Parsed modules.dep entries by module name (kmod keeps one module object per name
+    /// in its context for the same reason): a name looked up again costs one hash lookup.
+    parsed: std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<DepInfo>>>,
 }
 
 impl ModuleDir {
@@ -99,6 +114,7 @@ impl ModuleDir {
             dir: dir.to_path_buf(),
             bins: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
             text: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
+            parsed: std::sync::Mutex::default(),
         })
     }
 
@@ -111,10 +127,16 @@ impl ModuleDir {
     /// unless absolute).
     pub fn full_path(&self, p: &str) -> PathBuf {
         if p.starts_with('/') {
-            PathBuf::from(p)
-        } else {
-            self.dir.join(p)
+            return PathBuf::from(p);
         }
+        let dir = self.dir.as_os_str();
+        let mut full = std::ffi::OsString::with_capacity(dir.len() + 1 + p.len());
+        full.push(dir);
+        if !dir.as_encoded_bytes().ends_with(b"/") {
+            full.push("/");
+        }
+        full.push(p);
+        PathBuf::from(full)
     }
 
     fn bin(&self, kind: IndexKind) -> &BinState {
@@ -198,6 +220,32 @@ impl ModuleDir {
         Ok(self
             .exact(IndexKind::Dep, name)?
             .and_then(|l| DepEntry::parse(&l)))
+    }
+
+    /// The modules.dep entry of a module name, parsed once and kept: what lookups and
+    /// plans use.
+    pub fn dep_info(&self, name: &str) -> Result<Option<std::sync::Arc<DepInfo>>> {
+        let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = lock().get(name) {
+            return Ok(Some(hit.clone()));
+        }
+        let info = self.exact(IndexKind::Dep, name)?.and_then(|line| {
+            let (path, deps) = line.split_once(':')?;
+            let path = path.trim();
+            Some(std::sync::Arc::new(DepInfo {
+                needs_itself: deps.split_whitespace().any(|d| d == path),
+                path: self.full_path(path),
+                deps: deps
+                    .split_whitespace()
+                    .map(|d| (crate::name::modname_from_str(d), self.full_path(d)))
+                    .collect(),
+            }))
+        });
+        // Only found entries are kept: a name that is not a module is usually asked once.
+        if let Some(i) = &info {
+            lock().insert(name.into(), i.clone());
+        }
+        Ok(info)
     }
 
     /// Modules whose alias patterns match `alias`, in kmod's order.

@@ -58,6 +58,17 @@ pub fn modname_from_path(path: &Path) -> String {
     normalize(base.split('.').next().unwrap_or(""))
 }
 
+/// [`modname_from_path`] of a path given as text (a modules.dep entry), without building a
+/// `Path` when the last component is an ordinary file name.
+pub fn modname_from_str(path: &str) -> String {
+    match path.rsplit('/').next() {
+        Some(base) if !base.is_empty() && base != "." && base != ".." => {
+            normalize(base.split('.').next().unwrap_or(""))
+        }
+        _ => modname_from_path(Path::new(path)),
+    }
+}
+
 /// True when a file name ends as a module's does: .ko, .ko.gz, .ko.xz or .ko.zst.
 pub fn is_module_filename(name: &str) -> bool {
     MODULE_SUFFIXES.iter().any(|e| name.ends_with(e))
@@ -75,6 +86,18 @@ mod tests {
         );
         assert_eq!(modname_from_path(Path::new("x.y.ko")), "x");
         assert_eq!(modname_from_path(Path::new("/")), "");
+        for p in [
+            "/a/b/snd-hda.ko.xz",
+            "x.y.ko",
+            "/",
+            "a/b/",
+            "a/..",
+            "a/.",
+            "",
+            "kernel/x-y.ko",
+        ] {
+            assert_eq!(modname_from_str(p), modname_from_path(Path::new(p)), "{p}");
+        }
     }
 
     #[test]

@@ -56,6 +56,67 @@ pub struct Config {
     /// Where each directive came from (file and line), in reading order: see
     /// [`Config::origin`].
     pub origins: Vec<Origin>,
+    /// First-match tables over the pattern lists, built on the first lookup.
+    index: std::sync::OnceLock<Tables>,
+}
+
+/// The first pattern of a list that matches a name, found without trying every pattern:
+/// literal patterns (no fnmatch special character) by hash, the others in order. kmod
+/// tries each pattern in turn (fnmatch); the answer is the same, the first match in list
+/// order.
+#[derive(Clone, Debug, Default)]
+struct FirstMatch {
+    /// Each literal pattern's first position.
+    literal: std::collections::HashMap<String, usize>,
+    /// The positions of the other patterns, rising.
+    wild: Vec<usize>,
+    /// How long the list was when the table was built; another length (a caller changed
+    /// the public list) means the table is stale and the list is searched in full.
+    len: usize,
+}
+
+impl FirstMatch {
+    fn new<'a>(patterns: impl Iterator<Item = &'a str>) -> FirstMatch {
+        let mut t = FirstMatch::default();
+        for (i, p) in patterns.enumerate() {
+            t.len = i + 1;
+            if p.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\')) {
+                t.wild.push(i);
+            } else {
+                t.literal.entry(p.to_string()).or_insert(i);
+            }
+        }
+        t
+    }
+
+    /// The position of the first of the `len` patterns (`pattern(i)` is the i-th) that
+    /// matches `name`.
+    fn find<'a>(
+        &self,
+        len: usize,
+        pattern: impl Fn(usize) -> &'a str,
+        name: &str,
+    ) -> Option<usize> {
+        if len != self.len {
+            return (0..len).find(|&i| fnmatch(pattern(i), name));
+        }
+        let lit = self.literal.get(name).copied();
+        self.wild
+            .iter()
+            .copied()
+            .take_while(|&i| lit.is_none_or(|l| i < l))
+            .find(|&i| fnmatch(pattern(i), name))
+            .or(lit)
+    }
+}
+
+/// [`FirstMatch`] tables for the lists looked up by pattern.
+#[derive(Clone, Debug, Default)]
+struct Tables {
+    install: FirstMatch,
+    remove: FirstMatch,
+    softdeps: FirstMatch,
+    weakdeps: FirstMatch,
 }
 
 /// Where one configuration directive was read: for explanations (`rprobe why`).
@@ -139,6 +200,7 @@ impl Config {
 
     /// Parses one configuration file's text (`name` only for messages).
     pub fn parse(&mut self, text: &str, name: &str) {
+        self.index = std::sync::OnceLock::new();
         for (linenum, line) in rprobe_index::conf::logical_lines(text) {
             self.parse_line(&line, name, linenum);
         }
@@ -227,6 +289,7 @@ impl Config {
     /// with kmod's quoting rules (a quoted value may hold spaces; a quote opening before the
     /// module name is moved to the value).
     pub fn parse_kcmdline(&mut self, line: &str) {
+        self.index = std::sync::OnceLock::new();
         let b = line.as_bytes();
         #[derive(PartialEq)]
         enum St {
@@ -341,35 +404,45 @@ impl Config {
         }
     }
 
+    /// The lookup tables, built on first use.
+    fn tables(&self) -> &Tables {
+        self.index.get_or_init(|| Tables {
+            install: FirstMatch::new(self.install.iter().map(|(m, _)| m.as_str())),
+            remove: FirstMatch::new(self.remove.iter().map(|(m, _)| m.as_str())),
+            softdeps: FirstMatch::new(self.softdeps.iter().map(|s| s.name.as_str())),
+            weakdeps: FirstMatch::new(self.weakdeps.iter().map(|(p, _)| p.as_str())),
+        })
+    }
+
     /// The first install command whose pattern matches the module name.
     pub fn install_for(&self, name: &str) -> Option<&str> {
-        self.install
-            .iter()
-            .find(|(m, _)| fnmatch(m, name))
-            .map(|(_, c)| c.as_str())
+        let l = &self.install;
+        let i = self.tables().install.find(l.len(), |i| &l[i].0, name)?;
+        Some(l[i].1.as_str())
     }
 
     /// The first remove command whose pattern matches the module name.
     pub fn remove_for(&self, name: &str) -> Option<&str> {
-        self.remove
-            .iter()
-            .find(|(m, _)| fnmatch(m, name))
-            .map(|(_, c)| c.as_str())
+        let l = &self.remove;
+        let i = self.tables().remove.find(l.len(), |i| &l[i].0, name)?;
+        Some(l[i].1.as_str())
     }
 
     /// The modules of the first weakdep line whose pattern matches the module name (kmod
     /// 33+ uses only the first, as for softdeps).
     pub fn weakdeps_for(&self, name: &str) -> &[String] {
-        self.weakdeps
-            .iter()
-            .find(|(p, _)| fnmatch(p, name))
-            .map(|(_, w)| w.as_slice())
-            .unwrap_or_default()
+        let l = &self.weakdeps;
+        match self.tables().weakdeps.find(l.len(), |i| &l[i].0, name) {
+            Some(i) => &l[i].1,
+            None => &[],
+        }
     }
 
     /// The first softdep line whose pattern matches the module name.
     pub fn softdep_for(&self, name: &str) -> Option<&Softdep> {
-        self.softdeps.iter().find(|s| fnmatch(&s.name, name))
+        let l = &self.softdeps;
+        let i = self.tables().softdeps.find(l.len(), |i| &l[i].name, name)?;
+        Some(&l[i])
     }
 
     /// Where the first `directive` line whose first argument is `name` was read (for a

@@ -103,10 +103,7 @@ pub struct Resolver<'a> {
 
 impl Resolver<'_> {
     fn module(&self, name: &str, alias: Option<&str>, builtin: bool) -> Result<Module> {
-        let path = match self.dir.dep(name)? {
-            Some(e) => Some(self.dir.full_path(&e.path)),
-            None => None,
-        };
+        let path = self.dir.dep_info(name)?.map(|e| e.path.clone());
         let builtin = builtin || (path.is_none() && self.dir.builtin(name)?);
         Ok(Module {
             name: name.to_string(),
@@ -174,9 +171,9 @@ impl Resolver<'_> {
             return Ok(out);
         }
         if !name.contains(':') {
-            if let Some(e) = self.dir.dep(&name)? {
+            if let Some(e) = self.dir.dep_info(&name)? {
                 return Ok(vec![Module {
-                    path: Some(self.dir.full_path(&e.path)),
+                    path: Some(e.path.clone()),
                     name,
                     alias: None,
                     builtin: false,
@@ -214,25 +211,22 @@ impl Resolver<'_> {
 
     /// The modules a module needs, in load order (modules.dep's order reversed, as kmod).
     pub fn dependencies(&self, m: &Module) -> Result<Vec<Module>> {
-        let Some(e) = self.dir.dep(&m.name)? else {
+        let Some(e) = self.dir.dep_info(&m.name)? else {
             return Ok(Vec::new());
         };
         // kmod builds the list by prepending each modules.dep entry: reverse order, which is
         // load order (modules.dep lists users before what they use).
-        e.deps
+        Ok(e.deps
             .iter()
             .rev()
-            .map(|d| {
-                let name = rprobe_index::name::modname_from_path(std::path::Path::new(d));
-                Ok(Module {
-                    name,
-                    alias: None,
-                    path: Some(self.dir.full_path(d)),
-                    builtin: false,
-                    install_only: false,
-                })
+            .map(|(name, path)| Module {
+                name: name.clone(),
+                alias: None,
+                path: Some(path.clone()),
+                builtin: false,
+                install_only: false,
             })
-            .collect()
+            .collect())
     }
 
     /// The soft pre- and post-dependencies configured for a module, looked up.
@@ -265,8 +259,8 @@ impl Resolver<'_> {
         // A hard-dependency loop is an error naming its modules (kmod would silently stop
         // at the first revisit). modules.dep lists are transitive closures, so a loop shows
         // up as the module among its own dependencies.
-        if let Some(e) = self.dir.dep(&m.name)? {
-            if e.deps.contains(&e.path) {
+        if let Some(e) = self.dir.dep_info(&m.name)? {
+            if e.needs_itself {
                 self.dependency_graph(m)?;
                 return Err(Error::Cycle(vec![m.name.clone()]));
             }

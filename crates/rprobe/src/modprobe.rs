@@ -542,23 +542,33 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     ok
 }
 
-/// One line per step, as kmod's --show-depends prints them.
-pub fn step_line(s: &Step) -> Option<String> {
-    if let Some(cmd) = &s.install {
-        return Some(format!("install {cmd} {}", s.options));
+/// One line per step, as kmod's --show-depends prints them, with its newline; the path's
+/// bytes as they are.
+pub fn step_line(s: &Step) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (word, what): (&[u8], &[u8]) = match (&s.install, &s.module.path, s.module.builtin) {
+        (Some(cmd), _, _) => (b"install ", cmd.as_bytes()),
+        (None, Some(p), _) => (b"insmod ", p.as_os_str().as_bytes()),
+        (None, None, true) => (b"builtin ", s.module.name.as_bytes()),
+        _ => return None,
+    };
+    let mut l = Vec::with_capacity(word.len() + what.len() + s.options.len() + 2);
+    l.extend_from_slice(word);
+    l.extend_from_slice(what);
+    if s.install.is_some() || s.module.path.is_some() {
+        l.push(b' ');
+        l.extend_from_slice(s.options.as_bytes());
     }
-    match (&s.module.path, s.module.builtin) {
-        (Some(p), _) => Some(format!("insmod {} {}", p.display(), s.options)),
-        (None, true) => Some(format!("builtin {}", s.module.name)),
-        _ => None,
-    }
+    l.push(b'\n');
+    Some(l)
 }
 
 fn print_steps(ctx: &Ctx, steps: &[Step]) {
+    use std::io::Write as _;
     let mut out = ctx.stdout();
     for s in steps {
         if let Some(l) = step_line(s) {
-            crate::outln!(out, "{l}");
+            crate::out::check(out.write_all(&l));
         }
     }
 }
@@ -614,7 +624,7 @@ fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
             if ctx.show_actions() {
                 if let Some(l) = step_line(s) {
                     let mut out = ctx.stdout();
-                    crate::outln!(out, "{l}");
+                    crate::out::check(std::io::Write::write_all(&mut *out, &l));
                     crate::out::check(std::io::Write::flush(&mut *out));
                 }
             }

@@ -33,22 +33,29 @@ macro_rules! out {
     }};
 }
 
-/// Writes formatted text and a newline to standard error, ignoring failure.
+/// Writes formatted text and a newline to standard error in one write, ignoring failure.
 #[macro_export]
 macro_rules! errln {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = std::io::stderr().write_fmt(format_args!("{}\n", format_args!($($t)*)));
+        $crate::out::to_stderr(&format!("{}\n", format_args!($($t)*)));
     }};
 }
 
-/// Writes formatted text to standard error as it is (no newline added), ignoring failure.
+/// Writes formatted text to standard error as it is (no newline added) in one write,
+/// ignoring failure.
 #[macro_export]
 macro_rules! err {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = std::io::stderr().write_fmt(format_args!($($t)*));
+        $crate::out::to_stderr(&format!($($t)*));
     }};
+}
+
+/// Writes a whole message to standard error with one write call, as C's unbuffered stderr
+/// writes one fprintf (a message never interleaves with another process's), ignoring
+/// failure.
+pub fn to_stderr(msg: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
 }
 
 /// Where kmod-style log messages ("TOOL: LEVEL: message") go: standard error unless a tool's
@@ -136,7 +143,11 @@ fn timestamp() -> String {
 pub fn log(tool: &str, level: &str, msg: &str) {
     match SINK.get() {
         None => {
-            crate::errln!("{tool}: {level}: {msg}");
+            let mut line = String::with_capacity(tool.len() + level.len() + msg.len() + 5);
+            for part in [tool, ": ", level, ": ", msg, "\n"] {
+                line.push_str(part);
+            }
+            to_stderr(&line);
         }
         Some(Sink::Syslog) => {
             let p = nix::syslog::Priority::new(severity(level), nix::syslog::Facility::LOG_DAEMON);

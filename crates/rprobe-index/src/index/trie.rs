@@ -338,17 +338,99 @@ pub struct Trie {
     root: u32,
 }
 
+/// One node, read in place: slices of the mapped file, nothing copied or allocated. Child
+/// links and values are decoded when they are used, and each link is checked then.
+#[derive(Clone, Copy)]
 struct RNode<'a> {
+    /// The node's own offset (flags masked off), which its child links are held to.
+    at: u32,
     prefix: &'a [u8],
     first: u8,
-    children: Vec<u32>,
-    values: Vec<(u32, &'a [u8])>,
+    /// The child table: one big-endian offset word per character from `first` on.
+    table: &'a [u8],
+    /// How many values the node holds, and the bytes they start at.
+    nvalues: u32,
+    values: &'a [u8],
+}
+
+/// A big-endian word at the start of `b` (which holds at least four bytes).
+fn be_word(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Index text as a Rust string: the bytes as they are when they are UTF-8 (kmod's keys and
+/// values are ASCII), lossily otherwise.
+fn text(v: &[u8]) -> String {
+    match std::str::from_utf8(v) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(v).into_owned(),
+    }
 }
 
 impl<'a> RNode<'a> {
-    fn child(&self, ch: u8) -> Option<u32> {
-        let i = (ch as usize).checked_sub(self.first as usize)?;
-        self.children.get(i).copied().filter(|&o| o & MASK != 0)
+    /// How many child slots the table has.
+    fn slots(&self) -> usize {
+        self.table.len() / 4
+    }
+
+    /// The child in slot `i`, if any; a link that points the wrong way for the file's
+    /// layout (which could close a loop) is a corrupt-index error.
+    fn link(&self, trie: &Trie, i: usize) -> Result<Option<u32>> {
+        let Some(b) = self.table.get(4 * i..4 * i + 4) else {
+            return Ok(None);
+        };
+        let c = be_word(b);
+        let child = c & MASK;
+        if child == 0 {
+            return Ok(None);
+        }
+        match trie.layout() {
+            Layout::PostOrder if child >= self.at => Err(trie.bad(
+                "child offset does not precede its parent (loop) in an index whose root is last",
+            )),
+            Layout::PreOrder if child <= self.at => Err(trie.bad(
+                "child offset does not follow its parent (loop) in an index whose root is first",
+            )),
+            _ => Ok(Some(c)),
+        }
+    }
+
+    /// The child for the character `ch`, if any.
+    fn child(&self, trie: &Trie, ch: u8) -> Result<Option<u32>> {
+        match (ch as usize).checked_sub(self.first as usize) {
+            Some(i) => self.link(trie, i),
+            None => Ok(None),
+        }
+    }
+
+    /// Calls `f` with each value (priority, text) in stored order.
+    fn each_value(&self, trie: &Trie, mut f: impl FnMut(u32, &'a [u8])) -> Result<()> {
+        let mut rest = self.values;
+        for _ in 0..self.nvalues {
+            let (prio, v, tail) = Self::value(trie, rest)?;
+            f(prio, v);
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// The first value's text, if the node holds any.
+    fn first_value(&self, trie: &Trie) -> Result<Option<&'a [u8]>> {
+        if self.nvalues == 0 {
+            return Ok(None);
+        }
+        Self::value(trie, self.values).map(|(_, v, _)| Some(v))
+    }
+
+    /// One value at the start of `b`: its priority, its text, and what follows it.
+    fn value(trie: &Trie, b: &'a [u8]) -> Result<(u32, &'a [u8], &'a [u8])> {
+        let (head, rest) = b
+            .split_at_checked(4)
+            .ok_or_else(|| trie.bad("truncated node"))?;
+        let v = std::ffi::CStr::from_bytes_until_nul(rest)
+            .map_err(|_| trie.bad("unterminated string"))?
+            .to_bytes();
+        Ok((be_word(head), v, &rest[v.len() + 1..]))
     }
 }
 
@@ -372,10 +454,7 @@ impl Trie {
     }
 
     fn check(path: &Path, data: Bytes) -> Result<Trie> {
-        let word = |i: usize| {
-            data.get(i..i + 4)
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        };
+        let word = |i: usize| data.get(i..i + 4).map(be_word);
         let bad = |r: &str| Error::BadIndex {
             path: path.into(),
             reason: r.into(),
@@ -415,74 +494,49 @@ impl Trie {
         }
     }
 
+    /// Reads the node at `offset` (an offset word: flags and position) in place.
     fn node(&self, offset: u32) -> Result<RNode<'_>> {
-        let mut p = (offset & MASK) as usize;
-        let d = &self.data;
-        let cstr = |p: &mut usize| -> Result<&[u8]> {
-            let rest = d
-                .get(*p..)
-                .ok_or_else(|| self.bad("node offset past the end"))?;
-            let n = rest
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(|| self.bad("unterminated string"))?;
-            *p += n + 1;
-            Ok(&rest[..n])
-        };
-        let word = |p: &mut usize| -> Result<u32> {
-            let b = d
-                .get(*p..*p + 4)
-                .ok_or_else(|| self.bad("truncated node"))?;
-            *p += 4;
-            Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let prefix = if offset & F_PREFIX != 0 {
-            cstr(&mut p)?
-        } else {
-            &[]
-        };
-        let (mut first, mut children) = (128u8, Vec::new());
+        let at = offset & MASK;
+        let d: &[u8] = &self.data;
+        let mut rest = d
+            .get(at as usize..)
+            .ok_or_else(|| self.bad("node offset past the end"))?;
+        let mut prefix: &[u8] = &[];
+        if offset & F_PREFIX != 0 {
+            prefix = std::ffi::CStr::from_bytes_until_nul(rest)
+                .map_err(|_| self.bad("unterminated string"))?
+                .to_bytes();
+            rest = &rest[prefix.len() + 1..];
+        }
+        let (mut first, mut table): (u8, &[u8]) = (128, &[]);
         if offset & F_CHILDS != 0 {
-            let fl = d.get(p..p + 2).ok_or_else(|| self.bad("truncated node"))?;
-            p += 2;
+            let (fl, tail) = rest
+                .split_at_checked(2)
+                .ok_or_else(|| self.bad("truncated node"))?;
             if fl[1] < fl[0] || fl[1] >= 128 {
                 return Err(self.bad("bad child range"));
             }
             first = fl[0];
-            for _ in fl[0]..=fl[1] {
-                let c = word(&mut p)?;
-                let (child, parent) = (c & MASK, offset & MASK);
-                if child != 0 {
-                    match self.layout() {
-                        Layout::PostOrder if child >= parent => {
-                            return Err(self.bad(
-                                "child offset does not precede its parent (loop) in an index whose root is last",
-                            ));
-                        }
-                        Layout::PreOrder if child <= parent => {
-                            return Err(self.bad(
-                                "child offset does not follow its parent (loop) in an index whose root is first",
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-                children.push(c);
-            }
+            let n = 4 * (usize::from(fl[1] - fl[0]) + 1);
+            (table, rest) = tail
+                .split_at_checked(n)
+                .ok_or_else(|| self.bad("truncated node"))?;
         }
-        let mut values = Vec::new();
+        let mut nvalues = 0;
         if offset & F_VALUES != 0 {
-            let n = word(&mut p)?;
-            for _ in 0..n {
-                let prio = word(&mut p)?;
-                values.push((prio, cstr(&mut p)?));
-            }
+            let (head, tail) = rest
+                .split_at_checked(4)
+                .ok_or_else(|| self.bad("truncated node"))?;
+            nvalues = be_word(head);
+            rest = tail;
         }
         Ok(RNode {
+            at,
             prefix,
             first,
-            children,
-            values,
+            table,
+            nvalues,
+            values: rest,
         })
     }
 
@@ -495,7 +549,11 @@ impl Trie {
 
     /// The first (lowest priority) value stored under exactly `key`.
     pub fn search(&self, key: &str) -> Result<Option<String>> {
-        let key = key.as_bytes();
+        Ok(self.search_bytes(key.as_bytes())?.map(text))
+    }
+
+    /// [`Trie::search`] without the copy: the value's bytes in the index.
+    pub fn search_bytes(&self, key: &[u8]) -> Result<Option<&[u8]>> {
         let mut node = self.root()?;
         let mut i = 0;
         while let Some(n) = node {
@@ -504,12 +562,9 @@ impl Trie {
             }
             i += n.prefix.len();
             let Some(&ch) = key.get(i) else {
-                return Ok(n
-                    .values
-                    .first()
-                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned()));
+                return n.first_value(self);
             };
-            node = match n.child(ch) {
+            node = match n.child(self, ch)? {
                 Some(o) => Some(self.node(o)?),
                 None => None,
             };
@@ -522,9 +577,10 @@ impl Trie {
     /// search, with its result order (by priority; equal priorities newest first).
     ///
     /// Work is bounded: the path follows `key` (one node per key byte), and each subtree
-    /// walked for a wildcard reads every node at most once (a node reached twice, in an
-    /// index whose nodes share children, which kmod never writes, is a corrupt-index error)
-    /// on its own stack, so a deep chain of nodes cannot overflow the thread's stack.
+    /// walked for a wildcard must meet its nodes in the file's own order (a node reached
+    /// twice, in an index whose nodes share children, which kmod never writes, is a
+    /// corrupt-index error; see [`Order`]) on its own stack, so a deep chain of nodes
+    /// cannot overflow the thread's stack.
     pub fn search_wild(&self, key: &str) -> Result<Vec<Value>> {
         let key = key.as_bytes();
         let mut out = Vec::new();
@@ -545,7 +601,7 @@ impl Trie {
             }
             i += prefix.len();
             for w in [b'*', b'?', b'['] {
-                if let Some(o) = n.child(w) {
+                if let Some(o) = n.child(self, w)? {
                     let c = self.node(o)?;
                     buf.push(w);
                     self.wild_all(c, 0, &mut buf, &key[i..], &mut out)?;
@@ -553,12 +609,10 @@ impl Trie {
                 }
             }
             let Some(&ch) = key.get(i) else {
-                for (p, v) in &n.values {
-                    add_value(&mut out, *p, v);
-                }
+                n.each_value(self, |p, v| add_value(&mut out, p, v))?;
                 return Ok(out);
             };
-            node = match n.child(ch) {
+            node = match n.child(self, ch)? {
                 Some(o) => Some(self.node(o)?),
                 None => None,
             };
@@ -567,10 +621,17 @@ impl Trie {
         Ok(out)
     }
 
-    /// Reads the node at `offset`, failing when this walk has already been there.
-    fn node_once(&self, offset: u32, seen: &mut Seen) -> Result<RNode<'_>> {
-        seen.visit(self, offset)?;
-        self.node(offset)
+    /// The next child of `top` from slot `*k` on, advancing `*k` past it: its character
+    /// and its node.
+    fn next_child<'s>(&'s self, top: &RNode<'s>, k: &mut usize) -> Result<Option<(u8, RNode<'s>)>> {
+        while *k < top.slots() {
+            let idx = *k;
+            *k += 1;
+            if let Some(o) = top.link(self, idx)? {
+                return Ok(Some((top.first.wrapping_add(idx as u8), self.node(o)?)));
+            }
+        }
+        Ok(None)
     }
 
     /// Adds the values of every node under `n` (whose prefix from `j` on is not yet in
@@ -583,22 +644,16 @@ impl Trie {
         subkey: &[u8],
         out: &mut Vec<Value>,
     ) -> Result<()> {
-        let mut seen = Seen::default();
+        let mut order = Order::new(self.layout());
+        order.enter(self, &n)?;
         let base = buf.len();
         buf.extend_from_slice(n.prefix.get(j..).unwrap_or_default());
         // Each frame: the node, the next child slot to visit, the length of `buf` to
         // restore when the node is done.
         let mut stack: Vec<(RNode<'s>, usize, usize)> = vec![(n, 0, base)];
         while let Some((top, k, _)) = stack.last_mut() {
-            let next = top.children[*k..]
-                .iter()
-                .position(|&o| o & MASK != 0)
-                .map(|d| *k + d);
-            if let Some(idx) = next {
-                *k = idx + 1;
-                let ch = top.first.wrapping_add(idx as u8);
-                let o = top.children[idx];
-                let c = self.node_once(o, &mut seen)?;
+            if let Some((ch, c)) = self.next_child(top, k)? {
+                order.enter(self, &c)?;
                 let restore = buf.len();
                 buf.push(ch);
                 buf.extend_from_slice(c.prefix);
@@ -606,10 +661,9 @@ impl Trie {
                 continue;
             }
             if let Some((done, _, restore)) = stack.pop() {
-                if !done.values.is_empty() && fnmatch(buf, subkey) {
-                    for (p, v) in &done.values {
-                        add_value(out, *p, v);
-                    }
+                order.leave(self, &done)?;
+                if done.nvalues != 0 && fnmatch(buf, subkey) {
+                    done.each_value(self, |p, v| add_value(out, p, v))?;
                 }
                 buf.truncate(restore);
             }
@@ -624,58 +678,85 @@ impl Trie {
         let Some(r) = self.root()? else {
             return Ok(out);
         };
-        let mut seen = Seen::default();
-        seen.visit(self, self.root)?;
+        let mut order = Order::new(self.layout());
+        order.enter(self, &r)?;
         let mut key = Vec::new();
         let emit = |n: &RNode<'_>, key: &[u8], out: &mut Vec<(String, Value)>| {
-            for (p, v) in &n.values {
+            n.each_value(self, |p, v| {
                 out.push((
-                    String::from_utf8_lossy(key).into_owned(),
+                    text(key),
                     Value {
-                        priority: *p,
-                        value: String::from_utf8_lossy(v).into_owned(),
+                        priority: p,
+                        value: text(v),
                     },
-                ));
-            }
+                ))
+            })
         };
         key.extend_from_slice(r.prefix);
-        emit(&r, &key, &mut out);
+        emit(&r, &key, &mut out)?;
         let mut stack: Vec<(RNode<'_>, usize, usize)> = vec![(r, 0, 0)];
         while let Some((top, k, _)) = stack.last_mut() {
-            let next = top.children[*k..]
-                .iter()
-                .position(|&o| o & MASK != 0)
-                .map(|d| *k + d);
-            let Some(idx) = next else {
-                if let Some((_, _, restore)) = stack.pop() {
+            let Some((ch, c)) = self.next_child(top, k)? else {
+                if let Some((done, _, restore)) = stack.pop() {
+                    order.leave(self, &done)?;
                     key.truncate(restore);
                 }
                 continue;
             };
-            *k = idx + 1;
-            let ch = top.first.wrapping_add(idx as u8);
-            let c = self.node_once(top.children[idx], &mut seen)?;
+            order.enter(self, &c)?;
             let restore = key.len();
             key.push(ch);
             key.extend_from_slice(c.prefix);
-            emit(&c, &key, &mut out);
+            emit(&c, &key, &mut out)?;
             stack.push((c, 0, restore));
         }
         Ok(out)
     }
 }
 
-/// The nodes one walk has read: a real index is a tree, so every node is reached once.
-#[derive(Default)]
-struct Seen(std::collections::HashSet<u32>);
+/// The order a walk must meet nodes in. kmod lays a trie out as one depth-first walk with
+/// children in character order: nodes before their children (kmod 34) or after them (kmod
+/// up to 33). A walk in character order therefore enters (pre-order) or leaves
+/// (post-order) nodes at strictly rising offsets; a node met again, which only an index
+/// with shared children has, breaks the rise and is a corrupt index. This bounds every
+/// walk by the file's size, with no set of visited nodes to keep.
+struct Order {
+    pre: bool,
+    last: Option<u32>,
+}
 
-impl Seen {
-    fn visit(&mut self, trie: &Trie, offset: u32) -> Result<()> {
-        if self.0.insert(offset & MASK) {
-            Ok(())
-        } else {
-            Err(trie.bad("a node is reached twice (shared children or a loop)"))
+impl Order {
+    fn new(layout: Layout) -> Order {
+        Order {
+            pre: layout == Layout::PreOrder,
+            last: None,
         }
+    }
+
+    fn step(&mut self, trie: &Trie, n: &RNode<'_>) -> Result<()> {
+        if self.last.is_some_and(|l| n.at <= l) {
+            return Err(trie.bad(
+                "a node is reached twice or out of the file's order (shared children or a loop)",
+            ));
+        }
+        self.last = Some(n.at);
+        Ok(())
+    }
+
+    /// The walk enters `n` (before its children).
+    fn enter(&mut self, trie: &Trie, n: &RNode<'_>) -> Result<()> {
+        if self.pre {
+            self.step(trie, n)?;
+        }
+        Ok(())
+    }
+
+    /// The walk leaves `n` (after its children).
+    fn leave(&mut self, trie: &Trie, n: &RNode<'_>) -> Result<()> {
+        if !self.pre {
+            self.step(trie, n)?;
+        }
+        Ok(())
     }
 }
 
@@ -694,7 +775,7 @@ fn add_value(out: &mut Vec<Value>, priority: u32, v: &[u8]) {
         out,
         Value {
             priority,
-            value: String::from_utf8_lossy(v).into_owned(),
+            value: text(v),
         },
     );
 }
