@@ -21,12 +21,9 @@ pub struct Spec {
     pub kversion: String,
     /// Modules by name, alias or path.
     pub modules: Vec<String>,
-    /// Add what this host uses: /proc/modules and the modaliases under /sys/devices.
-    pub host: bool,
-    /// Where /proc/modules is (for --host; tests point it elsewhere).
-    pub proc_modules: PathBuf,
-    /// Where sysfs is (for --host).
-    pub sys: PathBuf,
+    /// Add what this host uses, read through these paths: its loaded modules and its
+    /// devices' modaliases.
+    pub host: Option<rprobe_load::HostPaths>,
     /// Where firmware files are looked up, in order; in each, as the kernel searches:
     /// updates/RELEASE, updates, RELEASE, then the directory itself.
     pub firmware_dirs: Vec<PathBuf>,
@@ -110,22 +107,9 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             return Err(Error::NotFound(n.clone()));
         }
     }
-    if spec.host {
-        let mut host = Vec::new();
-        if let Ok(t) = std::fs::read_to_string(&spec.proc_modules) {
-            host.extend(
-                t.lines()
-                    .filter_map(|l| l.split_whitespace().next())
-                    .map(str::to_string),
-            );
-        }
-        for e in walk(&spec.sys.join("devices")) {
-            if e.file_name().and_then(|f| f.to_str()) == Some("modalias") {
-                if let Ok(a) = std::fs::read_to_string(&e) {
-                    host.push(a.trim().to_string());
-                }
-            }
-        }
+    if let Some(paths) = &spec.host {
+        let mut host = paths.loaded_modules().unwrap_or_default();
+        host.extend(paths.modaliases());
         host.sort();
         host.dedup();
         for h in host {

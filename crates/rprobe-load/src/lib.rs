@@ -9,8 +9,11 @@
 //! assert_eq!(k.initstate("dummy"), None::<InitState>);
 //! ```
 
+pub mod host;
 pub mod parallel;
 pub mod probe;
+
+pub use host::HostPaths;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -79,6 +82,25 @@ pub enum InitState {
     Builtin,
 }
 
+impl InitState {
+    /// kmod_module_get_initstate's order, the one rule for "built in or loaded": a module
+    /// the tree's modules.builtin lists (`builtin`) is built in, whatever the kernel says;
+    /// otherwise the kernel's word (`kernel`, asked only then), None when it lacks the module.
+    pub fn of(builtin: bool, kernel: impl FnOnce() -> Option<InitState>) -> Option<InitState> {
+        if builtin {
+            Some(InitState::Builtin)
+        } else {
+            kernel()
+        }
+    }
+
+    /// kmod's "already in the kernel" for loading: live or built in. A "coming" module is
+    /// not: kmod tries it.
+    pub fn counts_as_loaded(state: Option<InitState>) -> bool {
+        matches!(state, Some(InitState::Live | InitState::Builtin))
+    }
+}
+
 /// glibc's own init_module(2) and delete_module(2) functions, called as libkmod calls them
 /// (nix goes through syscall(2) instead), so that LD_PRELOAD tools replacing these
 /// functions (kmod's testsuite fakes) see rprobe's loads and removals. finit_module has no
@@ -145,54 +167,22 @@ pub trait Kernel {
     fn remove(&mut self, name: &str, force: bool) -> Result<()>;
 }
 
-/// The running Linux kernel.
-#[derive(Clone, Debug)]
+/// The running Linux kernel, its state read through [`HostPaths`].
+#[derive(Clone, Debug, Default)]
 pub struct LinuxKernel {
-    /// Where sysfs is mounted (default /sys).
-    pub sys: PathBuf,
-}
-
-impl Default for LinuxKernel {
-    fn default() -> Self {
-        LinuxKernel {
-            sys: PathBuf::from("/sys"),
-        }
-    }
+    /// Where the kernel's state is read (sysfs for module states, refcounts, holders).
+    pub host: HostPaths,
 }
 
 impl LinuxKernel {
-    /// Every device's modalias under the sysfs device tree (the CPU's included, as
-    /// /sys/devices/system/cpu/modalias), deduplicated and sorted, as udev's coldplug sees
-    /// them. Symbolic links are not followed (sysfs is a tree under /sys/devices).
-    pub fn modaliases(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut todo = vec![self.sys.join("devices")];
-        while let Some(d) = todo.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let Ok(ft) = e.file_type() else { continue };
-                if ft.is_dir() {
-                    todo.push(e.path());
-                } else if ft.is_file() && e.file_name() == "modalias" {
-                    if let Ok(a) = std::fs::read_to_string(e.path()) {
-                        // The CPU's modalias is one line; others too. Empty ones say nothing.
-                        for line in a.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                            out.push(line.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+    /// The kernel whose state is read through `host`.
+    pub fn new(host: HostPaths) -> LinuxKernel {
+        LinuxKernel { host }
     }
 
     /// The codecs the kernel decompresses itself (/sys/module/compression).
     pub fn kernel_compression(&self) -> Option<String> {
-        std::fs::read_to_string(self.sys.join("module/compression"))
+        std::fs::read_to_string(self.host.sysfs.join("module/compression"))
             .ok()
             .map(|s| s.trim().to_string())
     }
@@ -200,37 +190,23 @@ impl LinuxKernel {
 
 impl Kernel for LinuxKernel {
     fn initstate(&self, name: &str) -> Option<InitState> {
-        let d = self.sys.join("module").join(name);
-        match std::fs::read_to_string(d.join("initstate")) {
-            Ok(s) => match s.trim() {
-                "live" => Some(InitState::Live),
-                "coming" => Some(InitState::Coming),
-                "going" => Some(InitState::Going),
-                _ => None,
-            },
-            // As kmod: a module directory without initstate (a module built into the
-            // running kernel) reads as "coming". Built-in for kmod means the target
-            // tree's modules.builtin, which the resolver knows, not sysfs.
-            Err(_) if d.is_dir() => Some(InitState::Coming),
-            Err(_) => None,
-        }
+        self.host.initstate(name, false)
     }
 
     fn refcnt(&self, name: &str) -> Option<u32> {
-        std::fs::read_to_string(self.sys.join("module").join(name).join("refcnt"))
+        std::fs::read_to_string(self.host.module_dir(name).join("refcnt"))
             .ok()
             .and_then(|s| s.trim().parse().ok())
     }
 
     fn holders(&self, name: &str) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(self.sys.join("module").join(name).join("holders"))
-                .map(|rd| {
-                    rd.flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
+        let mut v: Vec<String> = std::fs::read_dir(self.host.module_dir(name).join("holders"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         v.sort();
         v
     }

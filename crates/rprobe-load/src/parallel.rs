@@ -167,7 +167,7 @@ fn graph<'a>(r: &Resolver, requests: &[Request<'a>], flags: &ProbeFlags) -> Vec<
 }
 
 fn in_kernel(k: &dyn ConcurrentKernel, m: &Module) -> bool {
-    crate::probe::counts_as_loaded(m, k.initstate(&m.name))
+    InitState::counts_as_loaded(InitState::of(m.builtin, || k.initstate(&m.name)))
 }
 
 /// Carries out the requests on up to `jobs` threads (at least one). Returns the failures

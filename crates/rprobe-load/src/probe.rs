@@ -158,16 +158,10 @@ pub enum Event<'a> {
     Error(ProbeError),
 }
 
-/// In the kernel as kmod counts it for loading: live, or built in (the tree's
-/// modules.builtin, or the kernel's own word). A "coming" module is not: kmod tries it.
+/// In the kernel as kmod counts it for loading: built in (the tree's modules.builtin, or
+/// the kernel's own word) or live. A "coming" module is not: kmod tries it.
 fn in_kernel(k: &dyn Kernel, m: &Module) -> bool {
-    counts_as_loaded(m, k.initstate(&m.name))
-}
-
-/// kmod's "already in the kernel" for loading: built in (the tree's modules.builtin), or a
-/// state of live or built in. A "coming" module is not: kmod tries it.
-pub(crate) fn counts_as_loaded(m: &Module, state: Option<InitState>) -> bool {
-    m.builtin || matches!(state, Some(InitState::Live | InitState::Builtin))
+    InitState::counts_as_loaded(InitState::of(m.builtin, || k.initstate(&m.name)))
 }
 
 /// Carries out the plan `steps` for the requested module `m`: steps already in the kernel
@@ -284,11 +278,7 @@ impl Remover<'_, '_> {
         };
         if cmd.is_none() {
             // kmod asks the tree's modules.builtin first, then sysfs.
-            let state = if m.builtin {
-                Some(InitState::Builtin)
-            } else {
-                self.k.initstate(&m.name)
-            };
+            let state = InitState::of(m.builtin, || self.k.initstate(&m.name));
             match state {
                 None if self.flags.first_time => {
                     return Err(ProbeError::NotInKernel(m.name.clone()))

@@ -10,7 +10,7 @@
 //! dependency is direct.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rprobe_index::record::{read_module_with, ReadOptions};
 
@@ -421,49 +421,6 @@ pub fn closure_graph(r: &Resolver<'_>, requests: &[String]) -> Result<(Graph, Ve
     Ok((x.finish(), missing))
 }
 
-/// What on a running system can need a module: the loaded modules and the devices'
-/// modaliases.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SystemRoots {
-    /// Module names from /proc/modules, in its order.
-    pub loaded: Vec<String>,
-    /// (modalias, the device directory it was read from), sorted.
-    pub modaliases: Vec<(String, PathBuf)>,
-}
-
-/// Reads the loaded modules from `proc_modules` (a /proc/modules file) and the modaliases
-/// from every `modalias` file under `sys`/devices (symbolic links not followed). Files
-/// that cannot be read add nothing.
-pub fn system_roots(proc_modules: &Path, sys: &Path) -> SystemRoots {
-    let text = std::fs::read(proc_modules).unwrap_or_default();
-    let loaded = String::from_utf8_lossy(&text)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect();
-    let mut modaliases = Vec::new();
-    let mut todo = vec![(sys.join("devices"), 0usize)];
-    while let Some((dir, depth)) = todo.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() && depth < 64 {
-                todo.push((e.path(), depth + 1));
-            } else if ft.is_file() && e.file_name() == "modalias" {
-                if let Ok(a) = std::fs::read_to_string(e.path()) {
-                    let a = a.trim();
-                    if !a.is_empty() {
-                        modaliases.push((a.to_string(), dir.clone()));
-                    }
-                }
-            }
-        }
-    }
-    modaliases.sort();
-    SystemRoots { loaded, modaliases }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,19 +516,5 @@ mod tests {
         let chain = g.chain("fs_top", "pre").expect("chain");
         let hops: Vec<&str> = chain.iter().map(|e| &*e.to).collect();
         assert_eq!(hops, ["top", "mid", "pre"]);
-    }
-
-    #[test]
-    fn system_roots_read_fake_files() {
-        let t = tempfile::tempdir().expect("tempdir");
-        let pm = t.path().join("modules");
-        std::fs::write(&pm, "ext4 1 0 - Live 0x0\njbd2 2 1 ext4, Live 0x0\n").expect("write");
-        let dev = t.path().join("sys/devices/pci0000:00/0000:00:1f.2");
-        std::fs::create_dir_all(&dev).expect("mkdir");
-        std::fs::write(dev.join("modalias"), "pci:v00008086d00002922sv*\n").expect("write");
-        let s = system_roots(&pm, &t.path().join("sys"));
-        assert_eq!(s.loaded, ["ext4", "jbd2"]);
-        assert_eq!(s.modaliases.len(), 1);
-        assert_eq!(s.modaliases[0].0, "pci:v00008086d00002922sv*");
     }
 }

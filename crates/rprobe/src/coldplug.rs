@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-use rprobe_load::LinuxKernel;
+use rprobe_load::HostPaths;
 
 /// rprobe coldplug options.
 #[derive(Parser, Debug)]
@@ -48,13 +48,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let sys = args
-        .sysfs
-        .clone()
-        .or_else(|| std::env::var_os("RPROBE_SYSFS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/sys"));
-    let kernel = LinuxKernel { sys };
-    let aliases = kernel.modaliases();
+    let mut host = HostPaths::from_env();
+    if let Some(sys) = &args.sysfs {
+        host.sysfs = sys.clone();
+    }
+    let aliases = host.modaliases();
     // The rest is modprobe -b -a over the aliases, quiet about aliases no module claims.
     let mut argv: Vec<OsString> = vec!["modprobe".into(), "-a".into(), "-b".into()];
     if args.dry_run {

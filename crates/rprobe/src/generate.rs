@@ -704,15 +704,9 @@ pub fn complete_modules(args: Vec<OsString>) -> i32 {
         }
     };
     let mut names: Vec<String> = if m.get_flag("loaded") {
-        // RPROBE_PROC_MODULES: the file lsmod reads instead of /proc/modules (tests).
-        let proc = std::env::var_os("RPROBE_PROC_MODULES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/proc/modules"));
-        std::fs::read_to_string(proc)
+        rprobe_load::HostPaths::from_env()
+            .loaded_modules()
             .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-            .collect()
     } else {
         let dir = rprobe_index::moddir::tool_module_dir(
             m.get_one::<String>("dirname").map(String::as_str),

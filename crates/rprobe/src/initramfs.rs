@@ -180,13 +180,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         basedir,
         kversion,
         modules,
-        host: args.host,
-        proc_modules: std::env::var_os("RPROBE_PROC_MODULES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "/proc/modules".into()),
-        sys: std::env::var_os("RPROBE_SYSFS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "/sys".into()),
+        host: args.host.then(rprobe_load::HostPaths::from_env),
         firmware_dirs,
         config_paths: if args.config.is_empty() {
             None

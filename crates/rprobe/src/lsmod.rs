@@ -3,6 +3,8 @@
 
 use std::ffi::OsString;
 
+use rprobe_load::HostPaths;
+
 /// Runs lsmod; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     if crate::generation().lsmod_takes_options() {
@@ -75,8 +77,7 @@ fn main_34(raw: Vec<OsString>) -> i32 {
         crate::out::log(&prog, "ERROR", "too many arguments provided.");
         return 1;
     }
-    let path = std::env::var_os("RPROBE_PROC_MODULES").unwrap_or_else(|| "/proc/modules".into());
-    let shown = std::path::Path::new(&path).display().to_string();
+    let shown = HostPaths::from_env().proc_modules.display().to_string();
     list(m.get_flag("json"), &|e| {
         crate::out::log(&prog, "ERROR", &format!("could not open {shown}: {e}"));
         crate::out::log(
@@ -90,38 +91,30 @@ fn main_34(raw: Vec<OsString>) -> i32 {
 /// Prints the loaded modules (the table, or JSON); `fail` reports an unreadable
 /// /proc/modules with its errno text. Returns the exit code.
 fn list(json: bool, fail: &dyn Fn(&str)) -> i32 {
-    let fake_proc = std::env::var_os("RPROBE_PROC_MODULES");
-    let sys = std::env::var_os("RPROBE_SYSFS");
-    let path = fake_proc.clone().unwrap_or_else(|| "/proc/modules".into());
-    match std::fs::read_to_string(&path) {
-        // A test's /proc/modules without a sysfs tree: the columns of that file alone.
-        Ok(text) if fake_proc.is_some() && sys.is_none() => {
-            let rows = rprobe_load::lsmod_rows(&text);
-            if json {
-                print_json(rows);
-            } else {
-                crate::out!("{}", rprobe_load::lsmod_format(&rows));
-            }
-            0
-        }
-        // As kmod: sizes, use counts and holders (in directory order) from sysfs.
-        Ok(text) => {
-            let sys = std::path::PathBuf::from(sys.unwrap_or_else(|| "/sys".into()));
-            let rows = rprobe_load::lsmod_rows_sysfs(&text, &sys, &mut |e| {
-                crate::errln!("lsmod: ERROR: {e}");
-            });
-            if json {
-                print_json(rows);
-            } else {
-                crate::out!("{}", rprobe_load::lsmod_format(&rows));
-            }
-            0
-        }
+    let host = HostPaths::from_env();
+    let system = HostPaths::system();
+    let text = match std::fs::read_to_string(&host.proc_modules) {
+        Ok(t) => t,
         Err(e) => {
             fail(&rprobe_index::error::io_text(&e));
-            1
+            return 1;
         }
+    };
+    let rows = if host.proc_modules != system.proc_modules && host.sysfs == system.sysfs {
+        // A test's /proc/modules without a sysfs tree: the columns of that file alone.
+        rprobe_load::lsmod_rows(&text)
+    } else {
+        // As kmod: sizes, use counts and holders (in directory order) from sysfs.
+        rprobe_load::lsmod_rows_sysfs(&text, &host.sysfs, &mut |e| {
+            crate::errln!("lsmod: ERROR: {e}");
+        })
+    };
+    if json {
+        print_json(rows);
+    } else {
+        crate::out!("{}", rprobe_load::lsmod_format(&rows));
     }
+    0
 }
 
 fn print_json(rows: Vec<rprobe_load::LsmodRow>) {

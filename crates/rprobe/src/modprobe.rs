@@ -268,8 +268,7 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
     let cmdline = args
         .kernel_cmdline
         .clone()
-        .or_else(|| std::env::var_os("RPROBE_KERNEL_CMDLINE").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/proc/cmdline"));
+        .unwrap_or_else(|| rprobe_load::HostPaths::from_env().cmdline);
     let config = Config::load(
         crate::generation(),
         if args.config.is_empty() {

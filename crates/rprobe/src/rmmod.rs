@@ -64,14 +64,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         };
         // As kmod: built in means listed in the running kernel's modules.builtin; a sysfs
         // directory without initstate is only "coming".
-        let state = if builtin
+        let is_builtin = builtin
             .as_ref()
-            .is_some_and(|d| d.builtin(&name).unwrap_or(false))
-        {
-            Some(InitState::Builtin)
-        } else {
-            k.initstate(&name)
-        };
+            .is_some_and(|d| d.builtin(&name).unwrap_or(false));
+        let state = k.host.initstate(&name, is_builtin);
         match state {
             Some(InitState::Builtin) => {
                 crate::out::log("rmmod", "ERROR", &format!("Module {name} is builtin."));

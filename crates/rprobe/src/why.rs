@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use rprobe_index::index::ModuleDir;
-use rprobe_resolve::explain::{self, AliasSource, Edge, EdgeKind, Explainer};
+use rprobe_resolve::explain::{AliasSource, Edge, EdgeKind, Explainer};
 use rprobe_resolve::{Config, Resolver};
 
 /// Options of `rprobe why`.
@@ -146,22 +146,19 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let mut roots: Vec<(String, String, json::RootJson)> = Vec::new();
     let mut loaded = None;
     if args.within.is_empty() {
-        let env = |k: &str, d: &str| PathBuf::from(std::env::var_os(k).unwrap_or_else(|| d.into()));
-        let sys = explain::system_roots(
-            &env("RPROBE_PROC_MODULES", "/proc/modules"),
-            &env("RPROBE_SYSFS", "/sys"),
-        );
-        loaded = Some(sys.loaded.contains(&target));
+        let host = rprobe_load::HostPaths::from_env();
+        let loaded_now = host.loaded_modules().unwrap_or_default();
+        loaded = Some(loaded_now.contains(&target));
         if loaded == Some(true) && !args.json {
             crate::outln!(std::io::stdout(), "{target} is loaded");
         }
-        for m in sys.loaded.iter().filter(|m| **m != target) {
+        for m in loaded_now.iter().filter(|m| **m != target) {
             if let Ok(Some(n)) = x.add_request(m) {
                 let j = json::RootJson::new(m, "loaded", None);
                 roots.push((n, format!("loaded module {m}"), j));
             }
         }
-        for (a, dev) in &sys.modaliases {
+        for (a, dev) in &host.modalias_files() {
             if let Ok(Some(n)) = x.add_request(a) {
                 let d = dev.to_string_lossy().into_owned();
                 let j = json::RootJson::new(a, "device", Some(d));
