@@ -308,6 +308,87 @@ fn every_man_page_exists_and_renders_without_warnings() {
     }
 }
 
+/// rprobe(8) and the `rprobe` completion files list every tool the binary has a page for
+/// (kmod's tools as NAME, its own commands as rprobe-NAME) and `generate`: one registry
+/// makes the pages, the list and the completions, so none can leave a tool out.
+#[test]
+fn rprobe_page_and_completions_list_every_tool() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let man = tmp.path().join("man");
+    let o = run(
+        &rprobe(),
+        ["generate".as_ref(), "man".as_ref(), man.as_os_str()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // (the name typed after `rprobe`, how rprobe(8) names it)
+    let mut tools: Vec<(String, String)> = tree_listing(&man)
+        .iter()
+        .filter_map(|f| f.strip_suffix(".8"))
+        .filter(|p| *p != "rprobe")
+        .map(|p| {
+            let name = p.strip_prefix("rprobe-").unwrap_or(p);
+            (name.to_string(), format!("{}(8)", p.replace('-', "\\-")))
+        })
+        .collect();
+    tools.push(("generate".into(), "rprobe generate".into()));
+    for page in PAGES8.iter().filter(|p| **p != "rprobe") {
+        let name = page.strip_prefix("rprobe-").unwrap_or(page);
+        assert!(tools.iter().any(|(n, _)| n == name), "no page for {name}");
+    }
+    let page = std::fs::read_to_string(man.join("rprobe.8")).expect("rprobe.8");
+    for (name, named) in &tools {
+        assert!(
+            page.contains(&format!(".TP\n{named}\n")),
+            "rprobe.8 does not list {name} (as {named})"
+        );
+    }
+    for (shell, file) in [
+        ("bash", "rprobe"),
+        ("zsh", "_rprobe"),
+        ("fish", "rprobe.fish"),
+    ] {
+        let dir = tmp.path().join(shell);
+        let o = run(
+            &rprobe(),
+            [
+                "generate".as_ref(),
+                "completions".as_ref(),
+                shell.as_ref(),
+                dir.as_os_str(),
+            ],
+        );
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let text = std::fs::read_to_string(dir.join(file)).expect("completion file");
+        // The words offered after `rprobe`, as each shell's file spells them.
+        let offered: Vec<String> = match shell {
+            "bash" => text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("opts=\"-h --help "))
+                .unwrap_or_default()
+                .trim_end_matches('"')
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
+            "zsh" => text
+                .lines()
+                .filter_map(|l| l.strip_prefix('\''))
+                .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_string()))
+                .collect(),
+            _ => text
+                .lines()
+                .filter_map(|l| l.split_once("needs_command\" -f -a \""))
+                .filter_map(|(_, r)| r.split_once('"').map(|(n, _)| n.to_string()))
+                .collect(),
+        };
+        for (name, _) in &tools {
+            assert!(
+                offered.contains(name),
+                "{shell}: {file} does not offer {name} (offers {offered:?})"
+            );
+        }
+    }
+}
+
 /// Loads each completion file in its shell; an error or a message fails.
 #[test]
 fn completions_are_written_per_shell_and_load_without_error() {

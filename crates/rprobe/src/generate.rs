@@ -19,72 +19,10 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::PossibleValue;
 
-/// How a tool's command line names the module directory: its options for the root
-/// directory and for the kernel release (as `complete-modules` gets them: -d and -S), or
-/// that module names come from the loaded modules (rmmod).
-struct ModuleArgs {
-    /// The tool's spellings of the root option.
-    root: &'static [&'static str],
-    /// The tool's spellings of the kernel release option.
-    release: &'static [&'static str],
-    /// Names of loaded modules (/proc/modules) instead of installed ones.
-    loaded: bool,
-}
-
-/// Which tools take module names, and how they name the module directory (`rprobe TOOL`
-/// completes options and tool names only).
-fn module_args(name: &str) -> Option<ModuleArgs> {
-    match name {
-        "modprobe" => Some(ModuleArgs {
-            root: &["-d", "--dirname"],
-            release: &["-S", "--set-version"],
-            loaded: false,
-        }),
-        "modinfo" => Some(ModuleArgs {
-            root: &["-b", "--basedir"],
-            release: &["-k", "--set-version"],
-            loaded: false,
-        }),
-        "rmmod" => Some(ModuleArgs {
-            root: &[],
-            release: &[],
-            loaded: true,
-        }),
-        _ => None,
-    }
-}
-
-/// `rprobe` itself: the multi-call binary and its subcommands.
-fn rprobe_command() -> clap::Command {
-    clap::Command::new("rprobe")
-        .version(env!("CARGO_PKG_VERSION"))
-        .about("Linux kernel-module toolkit: modprobe, depmod, modinfo, insmod, rmmod, lsmod and kmod in one binary")
-        .long_about(
-            "rprobe is one binary that acts as each of kmod's tools. Called by the name of a \
-             tool (through a link named modprobe, depmod, modinfo, insmod, rmmod, lsmod or \
-             kmod) it is that tool, with the same options, output, files and exit codes. \
-             Called as rprobe, a first argument naming a tool picks it (rprobe depmod -a); \
-             any other first argument makes it modprobe (rprobe ext4). It also builds \
-             initramfs images with a module closure and writes its own man pages and shell \
-             completions.",
-        )
-        .disable_version_flag(true)
-        .subcommand_value_name("TOOL")
-        .subcommand(crate::modprobe::command().name("modprobe").about("Load or remove modules and what they need (the default tool)"))
-        .subcommand(crate::depmod::command().name("depmod").about("Write the modules.* index files of a module directory"))
-        .subcommand(crate::modinfo::command().name("modinfo").about("Show what a module file declares"))
-        .subcommand(crate::insmod::command().name("insmod").about("Insert one module file, nothing else"))
-        .subcommand(crate::rmmod::command().name("rmmod").about("Remove one loaded module"))
-        .subcommand(crate::lsmod::command().name("lsmod").about("List the loaded modules"))
-        .subcommand(crate::kmod::command().name("kmod").about("kmod's own command: list, static-nodes, help"))
-        .subcommand(crate::initramfs::command().name("initramfs").about("Build a reproducible initramfs image with a module closure"))
-        .subcommand(crate::coldplug::command().name("coldplug").about("Load the drivers of every device present, without udev"))
-        .subcommand(generate_command())
-        .subcommand(complete_modules_command().hide(true))
-}
+use crate::registry::{self, ModuleArgs, Reach};
 
 /// `rprobe generate`'s definition (for the man page and the completions).
-fn generate_command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     let shell = clap::Arg::new("shell")
         .value_name("SHELL")
         .required(true)
@@ -117,7 +55,7 @@ fn generate_command() -> clap::Command {
 }
 
 /// `rprobe complete-modules`'s definition.
-fn complete_modules_command() -> clap::Command {
+pub(crate) fn complete_modules_command() -> clap::Command {
     clap::Command::new("complete-modules")
         .about("Print the module names of a module directory, one a line (for completions)")
         .arg(
@@ -141,24 +79,6 @@ fn complete_modules_command() -> clap::Command {
                 .action(clap::ArgAction::SetTrue)
                 .help("Print the loaded modules (/proc/modules, or $RPROBE_PROC_MODULES) instead"),
         )
-}
-
-/// Every command a page and a completion file are made for, named as installed.
-fn commands() -> Vec<clap::Command> {
-    vec![
-        rprobe_command(),
-        crate::modprobe::command().name("modprobe"),
-        crate::depmod::command().name("depmod"),
-        crate::modinfo::command().name("modinfo"),
-        crate::insmod::command().name("insmod"),
-        crate::rmmod::command().name("rmmod"),
-        crate::lsmod::command().name("lsmod"),
-        crate::kmod::command().name("kmod"),
-        crate::initramfs::command().name("rprobe-initramfs"),
-        crate::coldplug::command().name("rprobe-coldplug"),
-        crate::why::command().name("rprobe-why"),
-        crate::graph::command().name("rprobe-graph"),
-    ]
 }
 
 const USAGE: &str =
@@ -202,7 +122,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn write_man(dir: &Path) -> Result<(), String> {
-    for cmd in commands() {
+    for cmd in registry::paged_commands() {
         let name = cmd.get_name().to_string();
         let mut buf = Vec::new();
         clap_mangen::Man::new(cmd)
@@ -213,14 +133,17 @@ fn write_man(dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("{name}.8: {e}"))?;
         let mut page = String::from_utf8_lossy(&buf).into_owned();
         if name == "rprobe" {
-            // clap_mangen names subcommands' pages BIN-SUB(8); the tools' pages carry the
-            // tools' own names, and `generate` has no page of its own.
-            for tool in [
-                "modprobe", "depmod", "modinfo", "insmod", "rmmod", "lsmod", "kmod",
-            ] {
-                page = page.replace(&format!("rprobe\\-{tool}(8)"), &format!("{tool}(8)"));
+            // clap_mangen names subcommands' pages BIN-SUB(8): right for rprobe's own
+            // commands; kmod's tools' pages carry the tools' own names, and a command
+            // without a page is named as typed.
+            for tool in registry::TOOLS {
+                let named = match tool.reach {
+                    Reach::MultiCall => format!("{}(8)", tool.name),
+                    Reach::Subcommand | Reach::Hidden => continue,
+                    Reach::Unpaged => format!("rprobe {}", tool.name),
+                };
+                page = page.replace(&format!("rprobe\\-{}(8)", tool.name), &named);
             }
-            page = page.replace("rprobe\\-generate(8)", "rprobe generate");
         }
         page.push_str(GENERATIONS);
         page.push_str(SEE_ALSO);
@@ -467,7 +390,7 @@ kernel/lib/libcrc32c.ko:
 
 /// Writes SHELL's completion file for every command into `dir`.
 fn write_completions(shell: &str, dir: &Path) -> Result<(), String> {
-    for mut cmd in commands() {
+    for mut cmd in registry::paged_commands() {
         let name = cmd.get_name().to_string();
         let mut out = Vec::new();
         let (file, extra) = match shell {
@@ -548,7 +471,7 @@ fn ident(name: &str) -> String {
 /// bash: a completion function that offers module names for words that are not options
 /// (nor an option's value) and hands everything else to clap's function.
 fn bash_modules(cmd: &clap::Command, name: &str) -> Option<Extra> {
-    let m = module_args(name)?;
+    let m = registry::module_args(name)?;
     let id = ident(name);
     let mut s = String::new();
     let _ = writeln!(
@@ -572,7 +495,7 @@ fn bash_modules(cmd: &clap::Command, name: &str) -> Option<Extra> {
         clap_bash_fn(name)
     );
     let _ = writeln!(s, "    local args=() i");
-    module_dir_args(&mut s, &m, 1, "COMP_CWORD", "COMP_WORDS");
+    module_dir_args(&mut s, m, 1, "COMP_CWORD", "COMP_WORDS");
     let _ = writeln!(
         s,
         "    COMPREPLY=($(compgen -W \"$(rprobe complete-modules \"${{args[@]}}\" 2>/dev/null)\" -- \"$cur\"))"
@@ -624,7 +547,7 @@ fn shell_alternatives(v: &[impl AsRef<str>]) -> String {
 
 /// zsh: the positional arguments complete module names through `_rprobe_modules_NAME`.
 fn zsh_modules(name: &str) -> Option<Extra> {
-    let m = module_args(name)?;
+    let m = registry::module_args(name)?;
     let id = ident(name);
     let mut s = String::new();
     let _ = writeln!(
@@ -634,7 +557,7 @@ fn zsh_modules(name: &str) -> Option<Extra> {
     let _ = writeln!(s, "_rprobe_modules_{id}() {{");
     let _ = writeln!(s, "    local -a args mods");
     let _ = writeln!(s, "    local i");
-    module_dir_args(&mut s, &m, 2, "CURRENT", "words");
+    module_dir_args(&mut s, m, 2, "CURRENT", "words");
     let _ = writeln!(
         s,
         "    mods=(${{(f)\"$(rprobe complete-modules \"${{args[@]}}\" 2>/dev/null)\"}})"
@@ -651,7 +574,7 @@ fn zsh_modules(name: &str) -> Option<Extra> {
 
 /// fish: module names for arguments that are not options.
 fn fish_modules(name: &str) -> Option<Extra> {
-    let m = module_args(name)?;
+    let m = registry::module_args(name)?;
     let id = ident(name);
     let mut s = String::new();
     let _ = writeln!(

@@ -9,9 +9,13 @@ use clap::Parser;
 use rprobe_resolve::explain::{closure_graph, Edge, EdgeKind, Graph, Node};
 use rprobe_resolve::Resolver;
 
+/// What `rprobe graph` does, in one line (its page's NAME line and rprobe(8)'s list).
+pub(crate) const ABOUT: &str =
+    "Draw the closure of some requests as a graph, in Graphviz's DOT language or as SVG";
+
 /// Options of `rprobe graph`.
 #[derive(Parser, Debug)]
-#[command(name = "graph", disable_version_flag = true)]
+#[command(name = "graph", about = ABOUT, disable_version_flag = true)]
 struct Args {
     /// Output format: dot (Graphviz's language) or svg (laid out without Graphviz).
     #[arg(long = "format", default_value = "dot", value_parser = ["dot", "svg"])]
@@ -148,7 +152,6 @@ pub fn main(raw: Vec<OsString>) -> i32 {
 }
 
 /// The clap definition of this tool, for man pages and completions.
-#[allow(dead_code)] // generate.rs lists its commands explicitly; see docs/json.md
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
+use registry::{Reach, Tool};
 use rprobe_index::generation::Generation;
 
 #[macro_use]
@@ -26,6 +27,7 @@ mod lsmod;
 mod modinfo;
 mod modprobe;
 mod progress;
+mod registry;
 mod rmmod;
 mod why;
 
@@ -76,45 +78,6 @@ pub(crate) fn parse_args_with<T: clap::Parser>(
     })
 }
 
-/// A tool this binary can act as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tool {
-    Modprobe,
-    Depmod,
-    Modinfo,
-    Insmod,
-    Rmmod,
-    Lsmod,
-    Kmod,
-    Initramfs,
-    Generate,
-    Coldplug,
-    Why,
-    Graph,
-    CompleteModules,
-}
-
-impl Tool {
-    fn from_name(name: &str) -> Option<Tool> {
-        Some(match name {
-            "modprobe" => Tool::Modprobe,
-            "depmod" => Tool::Depmod,
-            "modinfo" => Tool::Modinfo,
-            "insmod" => Tool::Insmod,
-            "rmmod" => Tool::Rmmod,
-            "lsmod" => Tool::Lsmod,
-            "kmod" => Tool::Kmod,
-            "initramfs" => Tool::Initramfs,
-            "generate" => Tool::Generate,
-            "coldplug" => Tool::Coldplug,
-            "why" => Tool::Why,
-            "graph" => Tool::Graph,
-            "complete-modules" => Tool::CompleteModules,
-            _ => return None,
-        })
-    }
-}
-
 /// The last component of a program path, as kmod names itself in messages (its basename).
 pub(crate) fn basename(arg: &std::ffi::OsStr) -> Option<String> {
     Path::new(arg)
@@ -132,38 +95,31 @@ pub(crate) fn switch(id: &'static str, short: char, long: &'static str, count: b
     })
 }
 
-/// Picks the tool and the argument vector it sees (argv[0] first, named as kmod names it).
-fn dispatch(mut args: Vec<OsString>) -> (Tool, Vec<OsString>) {
+/// Picks the tool and the argument vector it sees (argv[0] first, named as kmod names it):
+/// a multi-call tool named by argv[0], else a tool named by the first argument, else modprobe.
+fn dispatch(mut args: Vec<OsString>) -> (&'static Tool, Vec<OsString>) {
     let argv0 = args
         .first()
         .and_then(|a| Path::new(a).file_name())
         .and_then(|a| a.to_str())
         .unwrap_or("rprobe")
         .to_string();
-    if let Some(tool) = Tool::from_name(&argv0) {
-        if !matches!(
-            tool,
-            Tool::Initramfs
-                | Tool::Generate
-                | Tool::Coldplug
-                | Tool::CompleteModules
-                | Tool::Why
-                | Tool::Graph
-        ) {
+    if let Some(tool) = registry::find(&argv0) {
+        if tool.reach == Reach::MultiCall {
             return (tool, args);
         }
     }
     if args.len() > 1 {
-        if let Some(tool) = args[1].to_str().and_then(Tool::from_name) {
+        if let Some(tool) = args[1].to_str().and_then(registry::find) {
             let name = args.remove(1);
             args[0] = name;
             return (tool, args);
         }
     }
     if !args.is_empty() {
-        args[0] = OsString::from("modprobe");
+        args[0] = OsString::from(registry::DEFAULT.name);
     }
-    (Tool::Modprobe, args)
+    (registry::DEFAULT, args)
 }
 
 /// The kmod generation this process behaves as (RPROBE_KMOD, else the build default),
@@ -190,21 +146,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     }
-    let code = match tool {
-        Tool::Modprobe => modprobe::main(args),
-        Tool::Depmod => depmod::main(args),
-        Tool::Modinfo => modinfo::main(args),
-        Tool::Insmod => insmod::main(args),
-        Tool::Rmmod => rmmod::main(args),
-        Tool::Lsmod => lsmod::main(args),
-        Tool::Kmod => kmod::main(args),
-        Tool::Initramfs => initramfs::main(args),
-        Tool::Generate => generate::main(args),
-        Tool::Coldplug => coldplug::main(args),
-        Tool::Why => why::main(args),
-        Tool::Graph => graph::main(args),
-        Tool::CompleteModules => generate::complete_modules(args),
-    };
+    let code = (tool.main)(args);
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
@@ -218,17 +160,17 @@ mod tests {
 
     #[test]
     fn argv0_picks_the_tool() {
-        assert_eq!(dispatch(v(&["/sbin/lsmod"])).0, Tool::Lsmod);
-        assert_eq!(dispatch(v(&["depmod", "-a"])).0, Tool::Depmod);
+        assert_eq!(dispatch(v(&["/sbin/lsmod"])).0.name, "lsmod");
+        assert_eq!(dispatch(v(&["depmod", "-a"])).0.name, "depmod");
         let (t, a) = dispatch(v(&["rprobe", "modinfo", "x"]));
-        assert_eq!(t, Tool::Modinfo);
+        assert_eq!(t.name, "modinfo");
         assert_eq!(a, v(&["modinfo", "x"]));
-        assert_eq!(dispatch(v(&["/usr/bin/kmod", "list"])).0, Tool::Kmod);
+        assert_eq!(dispatch(v(&["/usr/bin/kmod", "list"])).0.name, "kmod");
         let (t, a) = dispatch(v(&["rprobe", "kmod", "static-nodes"]));
-        assert_eq!(t, Tool::Kmod);
+        assert_eq!(t.name, "kmod");
         assert_eq!(a, v(&["kmod", "static-nodes"]));
         let (t, a) = dispatch(v(&["rprobe", "-D", "ext4"]));
-        assert_eq!(t, Tool::Modprobe);
+        assert_eq!(t.name, "modprobe");
         assert_eq!(a, v(&["modprobe", "-D", "ext4"]));
     }
 }

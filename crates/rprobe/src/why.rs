@@ -10,9 +10,13 @@ use rprobe_index::index::ModuleDir;
 use rprobe_resolve::explain::{AliasSource, Edge, EdgeKind, Explainer};
 use rprobe_resolve::{Config, Resolver};
 
+/// What `rprobe why` does, in one line (its page's NAME line and rprobe(8)'s list).
+pub(crate) const ABOUT: &str =
+    "Show why a module is needed: the chain of requests, dependencies and aliases leading to it";
+
 /// Options of `rprobe why`.
 #[derive(Parser, Debug)]
-#[command(name = "why", disable_version_flag = true)]
+#[command(name = "why", about = ABOUT, disable_version_flag = true)]
 struct Args {
     /// A request whose closure to explain (module name, alias or symbol:NAME; repeatable).
     /// Without it: the loaded modules (/proc/modules) and the devices' modaliases (/sys).
@@ -216,7 +220,6 @@ pub fn main(raw: Vec<OsString>) -> i32 {
 }
 
 /// The clap definition of this tool, for man pages and completions.
-#[allow(dead_code)] // generate.rs lists its commands explicitly; see docs/json.md
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
 }
