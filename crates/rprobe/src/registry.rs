@@ -39,7 +39,7 @@ pub(crate) struct Tool {
     pub name: &'static str,
     /// Its line in rprobe(8)'s list of tools and in the `rprobe` completions.
     pub summary: &'static str,
-    /// Its clap definition (named as the tool's module names it; see [`Tool::page`]).
+    /// Its clap definition (renamed where used: NAME under `rprobe`, its page's name alone).
     pub command: fn() -> clap::Command,
     /// Runs it on an argument vector whose first item is its name; returns the exit code.
     pub main: fn(Vec<OsString>) -> i32,
@@ -181,8 +181,8 @@ pub(crate) const TOOLS: &[Tool] = &[
     Tool {
         name: "complete-modules",
         summary: "Print the module names of a module directory, one a line (for completions)",
-        command: crate::generate::complete_modules_command,
-        main: crate::generate::complete_modules,
+        command: crate::generate::complete::command,
+        main: crate::generate::complete::main,
         reach: Reach::Hidden,
         page: None,
         modules: None,
