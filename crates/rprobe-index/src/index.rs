@@ -118,6 +118,30 @@ impl ModuleDir {
         })
     }
 
+    /// A module directory that is not there, as kmod goes on without one: every lookup
+    /// finds nothing. `dir` is only its name.
+    pub fn empty(dir: &Path) -> ModuleDir {
+        let kinds = [
+            IndexKind::Dep,
+            IndexKind::Alias,
+            IndexKind::Symbols,
+            IndexKind::Builtin,
+            IndexKind::BuiltinAlias,
+        ];
+        ModuleDir {
+            dir: dir.to_path_buf(),
+            bins: kinds
+                .iter()
+                .map(|&k| (k, OnceLock::from(BinState::Unusable)))
+                .collect(),
+            text: kinds
+                .iter()
+                .map(|&k| (k, OnceLock::from(Vec::new())))
+                .collect(),
+            parsed: std::sync::Mutex::default(),
+        }
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

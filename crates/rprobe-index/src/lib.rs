@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod conf;
 pub mod fsx;
 pub mod generation;
+pub mod log;
 pub mod moddir;
 pub mod name;
 

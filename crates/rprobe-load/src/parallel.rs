@@ -462,3 +462,39 @@ impl ConcurrentKernel for SharedSimKernel {
         Ok(())
     }
 }
+
+/// The shared kernel is also a plain [`crate::Kernel`], so one simulated kernel serves
+/// serial and parallel probing alike.
+impl crate::Kernel for SharedSimKernel {
+    fn initstate(&self, name: &str) -> Option<InitState> {
+        ConcurrentKernel::initstate(self, name)
+    }
+
+    fn refcnt(&self, name: &str) -> Option<u32> {
+        self.inner.lock().ok().and_then(|k| k.refcnt(name))
+    }
+
+    fn holders(&self, name: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .map(|k| k.holders(name))
+            .unwrap_or_default()
+    }
+
+    fn load(
+        &mut self,
+        name: &str,
+        path: &std::path::Path,
+        params: &str,
+        flags: LoadFlags,
+    ) -> Result<()> {
+        ConcurrentKernel::load(self, name, path, params, flags)
+    }
+
+    fn remove(&mut self, name: &str, force: bool) -> Result<()> {
+        self.inner
+            .lock()
+            .map_err(|_| poisoned(name))
+            .and_then(|mut k| k.remove(name, force))
+    }
+}
