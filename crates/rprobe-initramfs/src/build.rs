@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use rprobe_index::depmod::{self, Level};
 use rprobe_index::index::ModuleDir;
-use rprobe_resolve::{Config, Resolver};
 
 use crate::cpio::{Archive, Entry};
 use crate::{Error, Result};
@@ -81,17 +80,17 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         run_depmod(&opts)?;
         scratch.join("full/lib/modules").join(&spec.kversion)
     };
-    let dir = ModuleDir::open(&index_dir)?;
-    let cfg = Config::load(
-        spec.generation,
-        spec.config_paths.as_deref(),
-        Some(&index_dir),
-        None,
-    );
-    let r = Resolver {
-        dir: &dir,
-        config: &cfg,
-    };
+    // The module directory must open (an image of nothing is an error, not an empty
+    // image); the context is kmod_new's state over it, without the host's command line.
+    ModuleDir::open(&index_dir)?;
+    let ctx = rprobe_context::Context::new(rprobe_context::Options {
+        generation: spec.generation,
+        module_dir: index_dir.clone(),
+        config_paths: spec.config_paths.clone(),
+        cmdline: rprobe_context::Cmdline::None,
+        host: spec.host.clone().unwrap_or_default(),
+    });
+    let r = ctx.resolver();
 
     let mut names: Vec<String> = Vec::new();
     for m in &spec.modules {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use rprobe_resolve::explain::{closure_graph, Edge, EdgeKind, Graph, Node};
-use rprobe_resolve::Resolver;
 
 /// What `rprobe graph` does, in one line (its page's NAME line and rprobe(8)'s list).
 pub(crate) const ABOUT: &str =
@@ -113,7 +112,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let (dir, cfg) = match crate::why::open(
+    let ctx = match crate::why::open(
         args.dirname.as_deref(),
         args.set_version.as_deref(),
         &args.config,
@@ -122,10 +121,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let r = Resolver {
-        dir: &dir,
-        config: &cfg,
-    };
+    let r = ctx.resolver();
     let (g, missing) = match closure_graph(&r, &args.names) {
         Ok(x) => x,
         Err(e) => {

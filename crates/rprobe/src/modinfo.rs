@@ -206,17 +206,18 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         .basedir
         .as_ref()
         .map(|b| b.to_string_lossy().into_owned());
-    let dirname = PathBuf::from(moddir::tool_module_dir(
-        root.as_deref(),
-        args.version.as_deref(),
-    ));
-    let dir = ModuleDir::open(&dirname).ok();
+    let mut options =
+        rprobe_context::Options::new(crate::generation(), root.as_deref(), args.version.as_deref());
+    options.cmdline = rprobe_context::Cmdline::None;
+    let ctx = rprobe_context::Context::new(options);
+    // modinfo looks names up only in a module directory that is there.
+    let dir = ctx.dir_error().is_none().then(|| ctx.dir());
     let mut failed = false;
     if args.json {
         let field = field_of(&args);
         let mut all = Vec::new();
         for m in &args.modules {
-            failed |= !json_one(&mut all, dir.as_ref(), m, args.modname, field.as_deref());
+            failed |= !json_one(&mut all, dir, m, args.modname, field.as_deref());
         }
         crate::json::print(&all);
         return i32::from(failed);
@@ -226,7 +227,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         let ok = if !args.modname && is_module_file(m) {
             by_path(&mut out, Path::new(m))
         } else {
-            by_name(&mut out, dir.as_ref(), m, args.modname)
+            by_name(&mut out, dir, m, args.modname)
         };
         failed |= !ok;
         let mut lock = stdout.lock();

@@ -5,12 +5,14 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
+use rprobe_context::{Cmdline, Context, Level, ProbeSettings, Prober};
 use rprobe_index::generation::Generation;
-use rprobe_index::index::ModuleDir;
-use rprobe_load::parallel::{insert_all, Request};
-use rprobe_load::probe::{self, Event, ProbeError, ProbeFlags, ShellRunner};
+use rprobe_load::probe::{Event, ProbeError, ProbeFlags, ShellRunner};
 use rprobe_load::LinuxKernel;
-use rprobe_resolve::{Config, Module, Resolver, Step};
+use rprobe_resolve::{Resolver, Step};
+
+/// A probe session on the running kernel.
+type Session<'c> = Prober<'c, LinuxKernel>;
 
 /// kmod-compatible modprobe options.
 #[derive(Parser, Debug, Clone)]
@@ -111,14 +113,14 @@ pub struct Args {
     pub log_level: i32,
 }
 
-/// syslog's priorities as kmod's tools use them.
+/// The verbosity modprobe's -q and -v set, as syslog priorities (levels are
+/// [`Level`]s; these are the thresholds).
 pub mod prio {
+    use rprobe_context::Level;
     /// FATAL.
-    pub const CRIT: i32 = 2;
-    /// ERROR.
-    pub const ERR: i32 = 3;
+    pub const CRIT: i32 = Level::Fatal as i32;
     /// WARNING, and the default verbosity.
-    pub const WARNING: i32 = 4;
+    pub const WARNING: i32 = Level::Warning as i32;
     /// -q.
     pub const EMERG: i32 = 0;
 }
@@ -161,16 +163,12 @@ pub fn options_from_args(rest: &[String]) -> String {
 pub struct Ctx {
     /// The parsed arguments.
     pub args: Args,
-    /// The module directory.
-    pub dirname: String,
-    /// Its indexes.
-    pub dir: ModuleDir,
-    /// The configuration.
-    pub config: Config,
+    /// The library context: module directory, configuration, host paths.
+    pub ctx: Context,
     /// Standard output, buffered as C's stdio buffers it when not a terminal.
     pub out: std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>,
-    /// Plans waiting to be loaded together (parallel loading), in request order.
-    pub pending: std::sync::Mutex<Vec<(Module, Vec<Step>)>>,
+    /// A FATAL message was shown: modprobe stops and exits 1, as kmod's log does.
+    fatal: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
@@ -194,37 +192,51 @@ impl Ctx {
 
     /// A resolver over this context.
     pub fn resolver(&self) -> Resolver<'_> {
-        Resolver {
-            dir: &self.dir,
-            config: &self.config,
-        }
+        self.ctx.resolver()
+    }
+
+    /// The module directory, as messages name it.
+    pub fn dirname(&self) -> String {
+        self.ctx.module_dir().to_string_lossy().into_owned()
+    }
+
+    /// A probe session on the running kernel with this run's flags.
+    pub fn session(&self) -> Session<'_> {
+        self.ctx.prober(
+            LinuxKernel {
+                host: self.ctx.host().clone(),
+            },
+            ProbeSettings {
+                flags: probe_flags(&self.args),
+                jobs: self.jobs(),
+            },
+        )
     }
 
     /// kmod's LOG(): FATAL, or WARNING with -a (kmod lowers the priority for -a).
-    /// A FATAL message ends modprobe at once with status 1, as kmod's log does (unless -q,
-    /// which silences it and goes on).
+    /// A FATAL message ends modprobe with status 1, as kmod's log does (unless -q, which
+    /// silences it and goes on): [`Ctx::fatal`] turns true and the callers return to main.
     pub fn log(&self, msg: &str) {
         if self.args.all {
-            self.error("WARNING", msg);
+            self.error(Level::Warning, msg);
             return;
         }
-        self.error("FATAL", msg);
+        self.error(Level::Fatal, msg);
         if prio::CRIT <= self.args.log_level {
-            crate::out::check(std::io::Write::flush(&mut *self.stdout()));
-            std::process::exit(1);
+            self.fatal.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
-    /// Prints a message in kmod's words at kmod's level ("FATAL", "ERROR", "WARNING"),
-    /// when the verbosity (-q, -v) lets that level through.
-    pub fn error(&self, level: &str, msg: &str) {
-        let p = match level {
-            "FATAL" => prio::CRIT,
-            "ERROR" => prio::ERR,
-            _ => prio::WARNING,
-        };
-        if p <= self.args.log_level {
-            crate::out::log("modprobe", level, msg);
+    /// True once a FATAL message was shown: the run must stop.
+    pub fn fatal(&self) -> bool {
+        self.fatal.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Prints a message in kmod's words at kmod's level, when the verbosity (-q, -v) lets
+    /// that level through.
+    pub fn error(&self, level: Level, msg: &str) {
+        if level.priority() <= self.args.log_level {
+            crate::out::log("modprobe", level.word(), msg);
         }
     }
 
@@ -251,40 +263,22 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
     if args.syslog {
         crate::out::open_syslog(c"modprobe");
     }
-    let dirname = module_dirname(&args);
-    let dir = match ModuleDir::open(std::path::Path::new(&dirname)) {
-        Ok(d) => d,
-        Err(_) => {
-            // kmod goes on with no indexes: every lookup fails.
-            match ModuleDir::open(std::path::Path::new("/")) {
-                Ok(d) => d,
-                Err(e) => {
-                    crate::out::log("modprobe", "ERROR", &e.to_string());
-                    return Err(1);
-                }
-            }
-        }
-    };
-    let cmdline = args
-        .kernel_cmdline
-        .clone()
-        .unwrap_or_else(|| rprobe_load::HostPaths::from_env().cmdline);
-    let config = Config::load(
-        crate::generation(),
-        if args.config.is_empty() {
-            None
-        } else {
-            Some(&args.config)
+    let options = rprobe_context::Options {
+        generation: crate::generation(),
+        module_dir: PathBuf::from(module_dirname(&args)),
+        config_paths: (!args.config.is_empty()).then(|| args.config.clone()),
+        cmdline: match &args.kernel_cmdline {
+            Some(f) => Cmdline::File(f.clone()),
+            None => Cmdline::Host,
         },
-        Some(std::path::Path::new(&dirname)),
-        Some(&cmdline),
-    );
+        host: rprobe_load::HostPaths::from_env(),
+    };
+    // kmod goes on without a module directory: every lookup fails.
+    let ctx = Context::new(options);
     Ok(Ctx {
         args,
-        dirname,
-        dir,
-        config,
-        pending: std::sync::Mutex::new(Vec::new()),
+        ctx,
+        fatal: std::sync::atomic::AtomicBool::new(false),
         out: std::sync::Mutex::new(std::io::BufWriter::with_capacity(
             1 << 16,
             std::io::stdout(),
@@ -303,16 +297,21 @@ pub fn run_coldplug(raw: Vec<OsString>, aliases: &[String], quiet: bool) -> i32 
     if quiet {
         ctx.args.log_level = prio::EMERG;
     }
-    let r = ctx.resolver();
+    let mut session = ctx.session();
     let mut failed = false;
     for a in aliases {
-        if r.lookup(a).is_ok_and(|m| !m.is_empty()) {
-            failed |= !insert(&ctx, a, "");
+        if ctx.ctx.lookup(a).is_ok_and(|m| !m.is_empty()) {
+            failed |= !insert(&ctx, &mut session, a, "");
+        }
+        if ctx.fatal() {
+            break;
         }
     }
-    failed |= !load_pending(&ctx);
+    if !ctx.fatal() {
+        failed |= !load_pending(&ctx, &mut session);
+    }
     crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
-    i32::from(failed)
+    i32::from(failed || ctx.fatal())
 }
 
 /// Runs modprobe with `raw` (argv[0] first); returns the exit code.
@@ -335,7 +334,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     // libkmod reports these while kmod_new reads the configuration, before modprobe sets
     // its verbosity: -q does not silence them, in either kmod.
-    for n in &ctx.config.notes {
+    for n in &ctx.ctx.config().notes {
         match crate::generation() {
             // kmod 30's libkmod names its C source file and line, which rprobe has not;
             // rprobe says them as modprobe's own.
@@ -371,11 +370,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             options_from_args(&ctx.args.args[1..]),
         )]
     };
+    let mut session = ctx.session();
     let mut failed = false;
     for (name, opts) in names {
-        failed |= !insert(&ctx, &name, &opts);
+        failed |= !insert(&ctx, &mut session, &name, &opts);
+        if ctx.fatal() {
+            crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
+            return 1;
+        }
     }
-    failed |= !load_pending(&ctx);
+    failed |= !load_pending(&ctx, &mut session);
     if ctx.args.json {
         crate::json::print_plans();
     }
@@ -385,19 +389,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
 
 fn show_config(ctx: &Ctx) -> i32 {
     use std::io::Write;
-    let mut out = ctx.config.show();
-    out.push_str("\n# End of configuration files. Dumping indexes now:\n\n");
-    for f in ["modules.alias.bin", "modules.symbols.bin"] {
-        let p = std::path::Path::new(&ctx.dirname).join(f);
-        if let Ok(t) = rprobe_index::index::Trie::open(&p) {
-            if let Ok(entries) = t.entries() {
-                for (k, v) in entries {
-                    out.push_str(&format!("alias {k} {}\n", v.value));
-                }
-            }
-        }
-    }
-    crate::out::check(std::io::stdout().write_all(out.as_bytes()));
+    let mut out = ctx.ctx.config().show().into_bytes();
+    out.extend_from_slice(b"\n# End of configuration files. Dumping indexes now:\n\n");
+    // Writing into memory cannot fail.
+    let _ = ctx.ctx.dump_aliases(&mut out);
+    crate::out::check(std::io::stdout().write_all(&out));
     0
 }
 
@@ -470,7 +466,7 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
 }
 
 /// Looks `name` up and loads (or shows) each module it names. False on failure.
-fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
+fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool {
     let r = ctx.resolver();
     let paths = crate::generation().modprobe_takes_paths();
     let by_path = paths && (name.starts_with('/') || name.starts_with("./"));
@@ -488,7 +484,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
         Ok(match looked {
             Ok(m) => m,
             Err(e) => {
-                ctx.error("ERROR", &e.to_string());
+                ctx.error(Level::Error, &e.to_string());
                 Vec::new()
             }
         })
@@ -499,7 +495,7 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
     if mods.is_empty() {
         ctx.log(&format!(
             "Module {name} not found in directory {}",
-            ctx.dirname
+            ctx.dirname()
         ));
         return false;
     }
@@ -509,14 +505,13 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
             crate::outln!(ctx.stdout(), "{}", m.name);
             continue;
         }
-        let blacklisted = ctx.config.is_blacklisted(&m.name);
-        if blacklisted && (m.alias.is_some() || ctx.args.use_blacklist) {
+        if ctx.ctx.blacklist_skips(&m, ctx.args.use_blacklist) {
             continue;
         }
         let steps = match r.plan(&m, opts, ctx.args.ignore_install) {
             Ok(s) => s,
             Err(e) => {
-                ctx.error("ERROR", &e.to_string());
+                ctx.error(Level::Error, &e.to_string());
                 ok = false;
                 continue;
             }
@@ -529,13 +524,10 @@ fn insert(ctx: &Ctx, name: &str, opts: &str) -> bool {
             print_steps(ctx, &steps);
             continue;
         }
-        if ctx.jobs() > 1 {
-            ctx.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((m, steps));
-        } else {
-            ok &= load(ctx, &m, &steps);
+        let mut report = reporter(ctx);
+        if let Err(e) = session.submit(m, steps, &mut ShellRunner, &mut report) {
+            report_error(ctx, &e);
+            ok = false;
         }
     }
     ok
@@ -609,10 +601,10 @@ fn report_error(ctx: &Ctx, e: &ProbeError) {
             ctx.log(&e.to_string())
         }
         ProbeError::Insert { name, source } => ctx.error(
-            "ERROR",
+            Level::Error,
             &format!("could not insert '{name}': {}", insert_error(source)),
         ),
-        _ => ctx.error("ERROR", &e.to_string()),
+        _ => ctx.error(Level::Error, &e.to_string()),
     }
 }
 
@@ -639,41 +631,10 @@ fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
     }
 }
 
-/// Loads the steps of one module's plan into the running kernel. False on failure.
-fn load(ctx: &Ctx, m: &Module, steps: &[Step]) -> bool {
-    let mut k = LinuxKernel::default();
-    let flags = probe_flags(&ctx.args);
+/// Loads the plans queued for parallel loading, all at once. False on any failure.
+pub fn load_pending(ctx: &Ctx, session: &mut Session<'_>) -> bool {
     let mut report = reporter(ctx);
-    match probe::insert(&mut k, m, steps, &flags, &mut ShellRunner, &mut report) {
-        Ok(()) => true,
-        Err(e) => {
-            report_error(ctx, &e);
-            false
-        }
-    }
-}
-
-/// Loads the plans collected for parallel loading, all at once. False on any failure.
-pub fn load_pending(ctx: &Ctx) -> bool {
-    let plans = std::mem::take(&mut *ctx.pending.lock().unwrap_or_else(|e| e.into_inner()));
-    if plans.is_empty() {
-        return true;
-    }
-    let reqs: Vec<Request> = plans
-        .iter()
-        .map(|(m, steps)| Request { module: m, steps })
-        .collect();
-    let flags = probe_flags(&ctx.args);
-    let mut report = reporter(ctx);
-    let errors = insert_all(
-        &LinuxKernel::default(),
-        &ctx.resolver(),
-        &reqs,
-        &flags,
-        ctx.jobs(),
-        &mut ShellRunner,
-        &mut report,
-    );
+    let errors = session.finish(&mut ShellRunner, &mut report);
     for e in &errors {
         report_error(ctx, e);
     }
@@ -683,22 +644,25 @@ pub fn load_pending(ctx: &Ctx) -> bool {
 /// Removes every module named on the command line. Returns the exit code.
 fn remove_all(ctx: &Ctx) -> i32 {
     let mut code = 0;
-    let mut k = LinuxKernel::default();
-    let flags = probe_flags(&ctx.args);
-    let r = ctx.resolver();
+    let mut session = ctx.session();
     for name in &ctx.args.args {
-        let mods = r.lookup(name).unwrap_or_default();
+        let mods = ctx.ctx.lookup(name).unwrap_or_default();
         if mods.is_empty() {
             ctx.log(&format!("Module {name} not found."));
             code = 1;
-            continue;
         }
         for m in mods {
             let mut report = reporter(ctx);
-            if let Err(e) = probe::remove(&mut k, &r, &m, &flags, &mut ShellRunner, &mut report) {
+            if let Err(e) = session.remove(&m, &mut ShellRunner, &mut report) {
                 report_error(ctx, &e);
                 code = 1;
             }
+            if ctx.fatal() {
+                break;
+            }
+        }
+        if ctx.fatal() {
+            return 1;
         }
     }
     code

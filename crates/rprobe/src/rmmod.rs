@@ -48,11 +48,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         crate::out::log("rmmod", "ERROR", "missing module name.");
         return 1;
     }
-    let mut k = LinuxKernel::default();
-    let builtin = rprobe_index::index::ModuleDir::open(std::path::Path::new(
-        &rprobe_index::moddir::tool_module_dir(None, None),
-    ))
-    .ok();
+    // kmod_new on the running kernel's module directory.
+    let ctx = rprobe_context::Context::new(rprobe_context::Options::new(
+        crate::generation(),
+        None,
+        None,
+    ));
+    let mut k = LinuxKernel {
+        host: ctx.host().clone(),
+    };
     let mut code = 0;
     for arg in names {
         // As kmod: a file that exists names the module after its file name, anything
@@ -64,10 +68,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         };
         // As kmod: built in means listed in the running kernel's modules.builtin; a sysfs
         // directory without initstate is only "coming".
-        let is_builtin = builtin
-            .as_ref()
-            .is_some_and(|d| d.builtin(&name).unwrap_or(false));
-        let state = k.host.initstate(&name, is_builtin);
+        let state = ctx.initstate(&name);
         match state {
             Some(InitState::Builtin) => {
                 crate::out::log("rmmod", "ERROR", &format!("Module {name} is builtin."));

@@ -6,9 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-use rprobe_index::index::ModuleDir;
+use rprobe_context::Context;
 use rprobe_resolve::explain::{AliasSource, Edge, EdgeKind, Explainer};
-use rprobe_resolve::{Config, Resolver};
 
 /// What `rprobe why` does, in one line (its page's NAME line and rprobe(8)'s list).
 pub(crate) const ABOUT: &str =
@@ -38,30 +37,22 @@ struct Args {
     module: String,
 }
 
-/// The module directory and configuration `-d`, `-S` and `-C` name, as modprobe opens
-/// them (the kernel command line is not read).
+/// The library context `-d`, `-S` and `-C` name, as modprobe opens it (the kernel
+/// command line is not read); an error message and status 1 when the module directory
+/// cannot be opened.
 pub(crate) fn open(
     dirname: Option<&str>,
     version: Option<&str>,
     config: &[PathBuf],
     tool: &str,
-) -> Result<(ModuleDir, Config), i32> {
-    let d = rprobe_index::moddir::tool_module_dir(dirname, version);
-    let dir = match ModuleDir::open(std::path::Path::new(&d)) {
-        Ok(x) => x,
-        Err(e) => {
-            crate::errln!("{tool}: ERROR: {e}");
-            return Err(1);
-        }
-    };
-    let paths = (!config.is_empty()).then_some(config);
-    let cfg = Config::load(
-        crate::generation(),
-        paths,
-        Some(std::path::Path::new(&d)),
-        None,
-    );
-    Ok((dir, cfg))
+) -> Result<Context, i32> {
+    let mut options = rprobe_context::Options::new(crate::generation(), dirname, version);
+    options.config_paths = (!config.is_empty()).then(|| config.to_vec());
+    options.cmdline = rprobe_context::Cmdline::None;
+    Context::open(options).map_err(|e| {
+        crate::errln!("{tool}: ERROR: {e}");
+        1
+    })
 }
 
 /// How many symbols an explanation names before "and N more".
@@ -128,7 +119,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let (dir, cfg) = match open(
+    let ctx = match open(
         args.dirname.as_deref(),
         args.set_version.as_deref(),
         &args.config,
@@ -137,10 +128,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let r = Resolver {
-        dir: &dir,
-        config: &cfg,
-    };
+    let r = ctx.resolver();
     let Some(target) = rprobe_index::name::alias_normalize(&args.module) else {
         crate::errln!("why: ERROR: invalid module name '{}'", args.module);
         return 2;
@@ -150,7 +138,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let mut roots: Vec<(String, String, json::RootJson)> = Vec::new();
     let mut loaded = None;
     if args.within.is_empty() {
-        let host = rprobe_load::HostPaths::from_env();
+        let host = ctx.host();
         let loaded_now = host.loaded_modules().unwrap_or_default();
         loaded = Some(loaded_now.contains(&target));
         if loaded == Some(true) && !args.json {
