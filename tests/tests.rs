@@ -1,5 +1,9 @@
 //! End-to-end tests: they drive the built `rprobe` binary and compare it with kmod's tools.
-#![allow(clippy::print_stderr, clippy::print_stdout)] // tests report what they skip; the VM benchmark prints its figures
+#![expect(
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "tests report what they skip; the VM benchmark prints its figures"
+)]
 
 mod util;
 

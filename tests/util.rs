@@ -1,5 +1,4 @@
 //! Shared helpers for the end-to-end tests.
-#![allow(dead_code)] // each test module uses what it needs of util
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

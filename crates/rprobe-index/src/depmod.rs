@@ -18,7 +18,7 @@ use graph::{report_cycles, Graph};
 pub use output::outputs;
 use output::write_outputs;
 pub use search::up_to_date;
-use search::{sort_by_modules_order, Search0};
+use search::{sort_by_modules_order, FoundModules, Mod};
 use symbols::{add_fake_syms, Sym};
 
 use std::collections::HashMap;
@@ -125,338 +125,38 @@ pub fn run_collect(
     log: &mut dyn FnMut(Level, String),
     print: &mut dyn std::io::Write,
 ) -> Result<(bool, Vec<ModuleRecord>)> {
-    let dirname = opts.dirname();
-    let mut notes = Vec::new();
-    let all = opts.files.is_empty();
-    let cfg = if all {
-        let paths: Vec<PathBuf> = match &opts.config_paths {
-            Some(p) => p.clone(),
-            None => crate::moddir::config_dirs("depmod.d", opts.generation),
-        };
-        Config::load(&paths, &opts.kversion, &mut notes)
-    } else {
-        Config::default()
-    };
-    for (err, n) in notes {
-        log(if err { Level::Error } else { Level::Warning }, n);
-    }
-
+    let mut run = DepmodRun::configure(opts, log);
     // Kernel symbols first (owner: none), as kmod loads them before the modules.
-    let mut symtab: HashMap<String, Sym> = HashMap::new();
-    let prefix = opts.sym_prefix;
-    let strip = |s: &str| -> String { symbols::strip_prefix(s, prefix).to_string() };
-    let mut check_crcs = false;
-    let mut print_unknown = opts.print_unknown;
-    let kernel = if let Some(sv) = &opts.symvers {
-        let text = std::fs::read_to_string(sv).map_err(|e| Error::io(sv, e))?;
-        check_crcs = true;
-        Some(symbols::parse_symvers(sv, &text, prefix))
-    } else if let Some(map) = &opts.system_map {
-        let bytes = std::fs::read(map).map_err(|e| Error::io(map, e))?;
-        Some(symbols::parse_system_map(map, &bytes, prefix))
-    } else {
-        if print_unknown {
-            log(Level::Warning, "-e needs -E or -F".into());
-            print_unknown = false;
-        }
-        None
-    };
-    if let Some((table, messages)) = kernel {
-        for (lv, m) in messages {
-            log(lv, m);
-        }
-        for (name, crc) in table {
-            symtab.insert(name, Sym { owner: None, crc });
-        }
-        add_fake_syms(&mut symtab);
-    }
-
-    // The record cache, and the quick answer when nothing changed: every directory the
-    // last run listed still has the identity it had before it was listed (so no module was
-    // added, removed or renamed), every module file and index is the same file, and the
-    // inputs are the same; then the walk is not even done.
-    let use_cache = opts.cache.is_some() && all && !opts.to_stdout;
-    let outdir = output::output_dir(opts, &dirname);
-    let cache_path = opts
-        .cache
-        .as_deref()
-        .map(|d| cache::file_for(d, &outdir))
-        .unwrap_or_default();
-    let mut cached = if use_cache {
-        cache::Cache::load(&cache_path, &dirname)
-    } else {
-        cache::Cache::default()
-    };
-    let inputs = if use_cache {
-        input_digest(opts, &cfg, &dirname)
-    } else {
-        0
-    };
-    // The module directory's own listing, taken once, before the walk.
-    let listing = if use_cache {
-        search::listing_digest(&cfg, &dirname)
-    } else {
-        None
-    };
-    if use_cache && cached.tree_unchanged(inputs, &outdir, listing) {
-        let h = &mut cached.header;
-        for (lv, m) in std::mem::take(&mut h.early)
-            .into_iter()
-            .chain(std::mem::take(&mut h.messages))
-        {
-            log(cache::level_of(lv), m);
-        }
+    let mut kernel = run.kernel_symbols(log)?;
+    let mut cached = run.open_cache();
+    if run.replay_if_tree_unchanged(&mut cached, log) {
         return Ok((true, Vec::new()));
     }
 
-    // Find the modules (what is logged here is kept for the quick answer to replay).
+    // What is logged while the modules are found is kept for the quick answer to replay.
     let mut early: Vec<(u8, String)> = Vec::new();
-    let mut recording_early = |lv: Level, m: String| {
-        early.push((cache::level_code(lv), m.clone()));
-        log(lv, m);
+    let mut log_early = recording(&mut early, log);
+    let Some(Found { mut mods, dirs }) = run.search(&mut log_early) else {
+        return Ok((false, Vec::new()));
     };
-    let log_early: &mut dyn FnMut(Level, String) = &mut recording_early;
-    let mut s = Search0 {
-        cfg: &cfg,
-        dirname: dirname.clone(),
-        mods: Vec::new(),
-        by_name: HashMap::new(),
-        dirs: use_cache.then(Vec::new),
-    };
-    if all {
-        if let Err(e) = s.search_dir(&dirname, log_early) {
-            log_early(
-                Level::Error,
-                format!("could not open directory {dirname}: {}", os_msg(&e)),
-            );
-            log_early(
-                Level::Fatal,
-                format!("could not search modules: {}", os_msg(&e)),
-            );
-            return Ok((false, Vec::new()));
-        }
-        for ext in cfg.externals.clone() {
-            let _ = s.search_dir(&ext.to_string_lossy(), log_early);
-        }
-    } else {
-        for f in &opts.files {
-            let p = f.to_string_lossy().into_owned();
-            if !p.starts_with('/') {
-                log_early(Level::Error, format!("{p}: not absolute path."));
-                return Ok((false, Vec::new()));
-            }
-            if !crate::fsx::exists(f) {
-                log_early(
-                    Level::Error,
-                    format!("could not create module {p}: No such file or directory"),
-                );
-                return Ok((false, Vec::new()));
-            }
-            if s.by_name.contains_key(&name::modname_from_path(f)) {
-                log_early(
-                    Level::Error,
-                    format!("could not add module {p}: File exists"),
-                );
-                return Ok((false, Vec::new()));
-            }
-            s.add(p);
-        }
-    }
-    let mut mods = s.mods;
-    let dirs = s.dirs;
-    // kmod's array: hash order of names, then stably sorted by modules.order position.
-    khash::sort_in_hash_order(&mut mods, 512, |m| m.modname.as_str());
-    sort_by_modules_order(
-        &dirname,
-        &mut mods,
-        opts.generation.order_first_wins(),
-        log_early,
-    );
+    run.order(&mut mods, &mut log_early);
+    drop(log_early);
 
-    // Every module's record: from the cache when its file is unchanged, else read (in
-    // parallel), keeping only what the indexes use.
-    let keys: Vec<Option<cache::FileKey>> = if use_cache {
-        mods.par_iter()
-            .map(|m| cache::FileKey::of(Path::new(&m.path)))
-            .collect()
-    } else {
-        vec![None; mods.len()]
-    };
-    if use_cache {
-        let now: Option<Vec<(String, cache::FileKey)>> = mods
-            .iter()
-            .zip(&keys)
-            .map(|(m, k)| Some((m.path.clone(), (*k)?)))
-            .collect();
-        if now.is_some_and(|now| cached.unchanged(inputs, &now, &outdir)) {
-            // Nothing changed since the last run: its messages, and the indexes it wrote.
-            for (lv, m) in std::mem::take(&mut cached.header.messages) {
-                log(cache::level_of(lv), m);
-            }
-            return Ok((true, Vec::new()));
-        }
+    let keys = run.file_keys(&mods);
+    if run.replay_if_files_unchanged(&mods, &keys, &mut cached, log) {
+        return Ok((true, Vec::new()));
     }
     // From here on, what is logged is kept for the next run to replay.
     let mut messages: Vec<(u8, String)> = Vec::new();
-    let mut recording = |lv: Level, m: String| {
-        messages.push((cache::level_code(lv), m.clone()));
-        log(lv, m);
-    };
-    let log: &mut dyn FnMut(Level, String) = &mut recording;
-    let hits: Vec<Option<ModuleRecord>> = mods
-        .iter()
-        .zip(&keys)
-        .map(|(m, k)| k.as_ref().and_then(|k| cached.take(&m.path, k)))
-        .collect();
-    drop(cached);
-    if let Some(p) = &opts.progress {
-        p.total
-            .store(mods.len(), std::sync::atomic::Ordering::Relaxed);
-    }
-    let tick = || {
-        if let Some(p) = &opts.progress {
-            p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    };
-    let zstd_needs_size = opts.generation.zstd_needs_declared_size();
-    let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
-        .par_iter()
-        .zip(hits)
-        .inspect(|_| tick())
-        .map(|(m, hit)| match hit {
-            // A record cached by a kmod 30 run of a file kmod 34 cannot read.
-            Some(rec) if zstd_needs_size && !rec.size_declared => {
-                Err(record::unsized_zstd(Path::new(&m.path)))
-            }
-            Some(rec) => Ok(rec),
-            None => record::read_module_with(
-                Path::new(&m.path),
-                ReadOptions {
-                    symbols: true,
-                    signature: false,
-                    modinfo_keys: Some(INDEXED_KEYS),
-                    zstd_needs_size,
-                },
-            ),
-        })
-        .collect();
-    let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
-    for (m, r) in mods.iter().zip(recs) {
-        match r {
-            Ok(rec) => {
-                for e in &rec.exports {
-                    symtab.insert(
-                        strip(&e.name),
-                        Sym {
-                            owner: Some(records.len()),
-                            crc: e.crc,
-                        },
-                    );
-                }
-                records.push(Some(rec));
-            }
-            Err(e) => {
-                log(
-                    Level::Error,
-                    format!(
-                        "failed to load symbols from {}: {}",
-                        m.path,
-                        kmod_reason(&e)
-                    ),
-                );
-                records.push(None);
-            }
-        }
-    }
-    // Dependencies from undefined symbols.
-    let n = mods.len();
-    // Each module's dependencies in parallel (the symbol table is only read), with the
-    // messages each would log; then logged in module order, as a serial walk logs them.
-    let verbose = opts.verbose;
-    type Said = Vec<(Level, String)>;
-    let per_module: Vec<(Vec<usize>, Said)> = records
-        .par_iter()
-        .enumerate()
-        .map(|(i, rec)| {
-            let mut deps: Vec<usize> = Vec::new();
-            let mut said: Vec<(Level, String)> = Vec::new();
-            let Some(rec) = rec else {
-                return (deps, said);
-            };
-            for Import { name, crc, weak } in &rec.imports {
-                let mut key = name.as_str();
-                if let Some(k) = key.strip_prefix('.') {
-                    key = k;
-                }
-                key = symbols::strip_prefix(key, prefix);
-                let Some(sym) = symtab.get(key) else {
-                    if print_unknown && !weak {
-                        said.push((
-                            Level::Warning,
-                            format!("{} needs unknown symbol {}", mods[i].path, name),
-                        ));
-                    }
-                    continue;
-                };
-                if check_crcs && sym.crc != *crc && !weak && print_unknown {
-                    said.push((
-                        Level::Warning,
-                        format!(
-                            "{} disagrees about version of symbol {}",
-                            mods[i].path, name
-                        ),
-                    ));
-                }
-                let Some(owner) = sym.owner else { continue };
-                if !deps.contains(&owner) {
-                    deps.push(owner);
-                    if verbose {
-                        said.push((
-                            Level::Show,
-                            format!("{} needs \"{}\": {}", mods[i].path, key, mods[owner].path),
-                        ));
-                    }
-                }
-            }
-            (deps, said)
-        })
-        .collect();
-    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
-    let mut users = vec![0usize; n];
-    for (d, said) in per_module {
-        for &owner in &d {
-            users[owner] += 1;
-        }
-        for (lv, m) in said {
-            log(lv, m);
-        }
-        deps.push(d);
-    }
-
-    // kmod's topological order: modules nobody uses first, a LIFO of roots.
-    let mut dep_sort_idx = vec![usize::MAX; n];
-    let mut left = users.clone();
-    let mut roots: Vec<usize> = (0..n).filter(|&i| left[i] == 0).collect();
-    let mut sorted = 0;
-    while let Some(src) = roots.pop() {
-        dep_sort_idx[src] = sorted;
-        sorted += 1;
-        for &d in &deps[src] {
-            left[d] -= 1;
-            if left[d] == 0 {
-                roots.push(d);
-            }
-        }
-    }
-    if sorted < n {
-        report_cycles(&mods, &deps, &left, log);
+    let mut log = recording(&mut messages, log);
+    let records = run.read(&mods, &keys, cached, &mut kernel, &mut log);
+    let (mut deps, users) = run.resolve_dependencies(&mods, &records, &kernel, &mut log);
+    let Some(dep_sort_idx) = topological_sort(&mods, &mut deps, &users, &mut log) else {
         return Ok((false, Vec::new()));
-    }
-    for d in deps.iter_mut() {
-        d.sort_by_key(|&x| dep_sort_idx[x]);
-    }
+    };
 
-    let mut symbols: Vec<(String, usize)> = symtab
+    let mut symbols: Vec<(String, usize)> = kernel
+        .symtab
         .into_iter()
         .filter_map(|(k, s)| s.owner.map(|o| (k, o)))
         .collect();
@@ -468,12 +168,464 @@ pub fn run_collect(
         dep_sort_idx,
         symbols,
     };
-    let ok = write_outputs(opts, &dirname, &g, log, print)?;
-    if use_cache && ok {
+    let ok = write_outputs(opts, &run.dirname, &g, &mut log, print)?;
+    drop(log);
+    if run.use_cache && ok {
+        run.store_cache(&g, &keys, dirs, messages, early);
+    }
+    Ok((ok, g.recs.into_iter().flatten().collect()))
+}
+
+/// A log that passes every message on to `log` and keeps it in `kept` (as the record
+/// cache stores them, for a later run to replay).
+fn recording<'a>(
+    kept: &'a mut Vec<(u8, String)>,
+    log: &'a mut dyn FnMut(Level, String),
+) -> impl FnMut(Level, String) + 'a {
+    move |lv: Level, m: String| {
+        kept.push((cache::level_code(lv), m.clone()));
+        log(lv, m);
+    }
+}
+
+/// One depmod run, stage by stage ([`run_collect`] calls them in order): what every stage
+/// needs to know, fixed by the configuration and the record cache's check.
+struct DepmodRun<'a> {
+    /// What to run on.
+    opts: &'a Options,
+    /// The module directory, spelled as kmod spells it.
+    dirname: String,
+    /// Whether every module of the tree is indexed (no files named on the command line).
+    all: bool,
+    /// depmod.d (empty when files are named).
+    cfg: Config,
+    /// Whether the record cache is used: asked for, the whole tree, and files written.
+    use_cache: bool,
+    /// Where the indexes are written.
+    outdir: PathBuf,
+    /// The record cache's file for `outdir`.
+    cache_path: PathBuf,
+    /// [`input_digest`] (0 without the cache).
+    inputs: u64,
+    /// The module directory's own listing, taken once, before the walk (None without the
+    /// cache or when it cannot be listed).
+    listing: Option<u64>,
+}
+
+/// The symbol table as the kernel's symbols start it, and how imports are checked against it.
+struct KernelSymbols {
+    /// Every symbol's owner (None: the kernel) and CRC; the modules' exports are added.
+    symtab: HashMap<String, Sym>,
+    /// -E was given: imports' CRCs are compared.
+    check_crcs: bool,
+    /// -e, when -E or -F gives the kernel's symbols.
+    print_unknown: bool,
+}
+
+/// The modules found, and the directories searched (with the cache).
+struct Found {
+    /// One per module name, in the order found.
+    mods: Vec<Mod>,
+    /// [`FoundModules::dirs`].
+    dirs: Option<Vec<(String, Option<cache::FileKey>)>>,
+}
+
+/// Each module's direct dependencies (indexes into the modules) and, per module, how many
+/// modules depend on it.
+type Dependencies = (Vec<Vec<usize>>, Vec<usize>);
+
+impl<'a> DepmodRun<'a> {
+    /// Configuration: the module directory and depmod.d (kmod's directories unless -C;
+    /// none when files are named), its messages logged.
+    fn configure(opts: &'a Options, log: &mut dyn FnMut(Level, String)) -> Self {
+        let dirname = opts.dirname();
+        let mut notes = Vec::new();
+        let all = opts.files.is_empty();
+        let cfg = if all {
+            let paths: Vec<PathBuf> = match &opts.config_paths {
+                Some(p) => p.clone(),
+                None => crate::moddir::config_dirs("depmod.d", opts.generation),
+            };
+            Config::load(&paths, &opts.kversion, &mut notes)
+        } else {
+            Config::default()
+        };
+        for (err, n) in notes {
+            log(if err { Level::Error } else { Level::Warning }, n);
+        }
+        let use_cache = opts.cache.is_some() && all && !opts.to_stdout;
+        let outdir = output::output_dir(opts, &dirname);
+        let cache_path = opts
+            .cache
+            .as_deref()
+            .map(|d| cache::file_for(d, &outdir))
+            .unwrap_or_default();
+        DepmodRun {
+            opts,
+            dirname,
+            all,
+            cfg,
+            use_cache,
+            outdir,
+            cache_path,
+            inputs: 0,
+            listing: None,
+        }
+    }
+
+    /// Kernel symbols: from Module.symvers (-E, CRCs checked) or System.map (-F), owned by
+    /// nobody; without either, -e is refused with a warning.
+    fn kernel_symbols(&self, log: &mut dyn FnMut(Level, String)) -> Result<KernelSymbols> {
+        let opts = self.opts;
+        let prefix = opts.sym_prefix;
+        let mut symtab: HashMap<String, Sym> = HashMap::new();
+        let mut check_crcs = false;
+        let mut print_unknown = opts.print_unknown;
+        let kernel = if let Some(sv) = &opts.symvers {
+            let text = std::fs::read_to_string(sv).map_err(|e| Error::io(sv, e))?;
+            check_crcs = true;
+            Some(symbols::parse_symvers(sv, &text, prefix))
+        } else if let Some(map) = &opts.system_map {
+            let bytes = std::fs::read(map).map_err(|e| Error::io(map, e))?;
+            Some(symbols::parse_system_map(map, &bytes, prefix))
+        } else {
+            if print_unknown {
+                log(Level::Warning, "-e needs -E or -F".into());
+                print_unknown = false;
+            }
+            None
+        };
+        if let Some((table, messages)) = kernel {
+            for (lv, m) in messages {
+                log(lv, m);
+            }
+            for (name, crc) in table {
+                symtab.insert(name, Sym { owner: None, crc });
+            }
+            add_fake_syms(&mut symtab);
+        }
+        Ok(KernelSymbols {
+            symtab,
+            check_crcs,
+            print_unknown,
+        })
+    }
+
+    /// Cache check, first part: the last run's cache (empty without the cache), and this
+    /// run's inputs and module directory listing to compare with it.
+    fn open_cache(&mut self) -> cache::Cache {
+        if !self.use_cache {
+            return cache::Cache::default();
+        }
+        let cached = cache::Cache::load(&self.cache_path, &self.dirname);
+        self.inputs = input_digest(self.opts, &self.cfg, &self.dirname);
+        self.listing = search::listing_digest(&self.cfg, &self.dirname);
+        cached
+    }
+
+    /// The quick answer when nothing changed: every directory the last run listed still
+    /// has the identity it had before it was listed (so no module was added, removed or
+    /// renamed), every module file and index is the same file, and the inputs are the
+    /// same; then the last run's messages are logged again and the walk is not even done.
+    fn replay_if_tree_unchanged(
+        &self,
+        cached: &mut cache::Cache,
+        log: &mut dyn FnMut(Level, String),
+    ) -> bool {
+        if !(self.use_cache && cached.tree_unchanged(self.inputs, &self.outdir, self.listing)) {
+            return false;
+        }
+        let h = &mut cached.header;
+        for (lv, m) in std::mem::take(&mut h.early)
+            .into_iter()
+            .chain(std::mem::take(&mut h.messages))
+        {
+            log(cache::level_of(lv), m);
+        }
+        true
+    }
+
+    /// Search: the modules of the tree and of depmod.d's external directories, or the
+    /// files named on the command line; None when kmod stops (its messages logged).
+    fn search(&self, log: &mut dyn FnMut(Level, String)) -> Option<Found> {
+        let dirname = &self.dirname;
+        let mut s = FoundModules {
+            cfg: &self.cfg,
+            dirname: dirname.clone(),
+            mods: Vec::new(),
+            by_name: HashMap::new(),
+            dirs: self.use_cache.then(Vec::new),
+        };
+        if self.all {
+            if let Err(e) = s.search_dir(dirname, log) {
+                log(
+                    Level::Error,
+                    format!("could not open directory {dirname}: {}", os_msg(&e)),
+                );
+                log(
+                    Level::Fatal,
+                    format!("could not search modules: {}", os_msg(&e)),
+                );
+                return None;
+            }
+            for ext in self.cfg.externals.clone() {
+                let _ = s.search_dir(&ext.to_string_lossy(), log);
+            }
+        } else {
+            for f in &self.opts.files {
+                let p = f.to_string_lossy().into_owned();
+                if !p.starts_with('/') {
+                    log(Level::Error, format!("{p}: not absolute path."));
+                    return None;
+                }
+                if !crate::fsx::exists(f) {
+                    log(
+                        Level::Error,
+                        format!("could not create module {p}: No such file or directory"),
+                    );
+                    return None;
+                }
+                if s.by_name.contains_key(&name::modname_from_path(f)) {
+                    log(
+                        Level::Error,
+                        format!("could not add module {p}: File exists"),
+                    );
+                    return None;
+                }
+                s.add(p);
+            }
+        }
+        Some(Found {
+            mods: s.mods,
+            dirs: s.dirs,
+        })
+    }
+
+    /// kmod's array of modules: hash order of names, then stably sorted by modules.order
+    /// position.
+    fn order(&self, mods: &mut Vec<Mod>, log: &mut dyn FnMut(Level, String)) {
+        khash::sort_in_hash_order(mods, 512, |m| m.modname.as_str());
+        sort_by_modules_order(
+            &self.dirname,
+            mods,
+            self.opts.generation.order_first_wins(),
+            log,
+        );
+    }
+
+    /// Each module file's identity (all None without the cache).
+    fn file_keys(&self, mods: &[Mod]) -> Vec<Option<cache::FileKey>> {
+        if self.use_cache {
+            mods.par_iter()
+                .map(|m| cache::FileKey::of(Path::new(&m.path)))
+                .collect()
+        } else {
+            vec![None; mods.len()]
+        }
+    }
+
+    /// Cache check, second part: when every module file found is the one the last run
+    /// read and nothing else changed, the last run's messages are logged again and its
+    /// indexes stand.
+    fn replay_if_files_unchanged(
+        &self,
+        mods: &[Mod],
+        keys: &[Option<cache::FileKey>],
+        cached: &mut cache::Cache,
+        log: &mut dyn FnMut(Level, String),
+    ) -> bool {
+        if !self.use_cache {
+            return false;
+        }
+        let now: Option<Vec<(String, cache::FileKey)>> = mods
+            .iter()
+            .zip(keys)
+            .map(|(m, k)| Some((m.path.clone(), (*k)?)))
+            .collect();
+        if !now.is_some_and(|now| cached.unchanged(self.inputs, &now, &self.outdir)) {
+            return false;
+        }
+        for (lv, m) in std::mem::take(&mut cached.header.messages) {
+            log(cache::level_of(lv), m);
+        }
+        true
+    }
+
+    /// Read: every module's record, from the cache when its file is unchanged, else read
+    /// (in parallel), keeping only what the indexes use; its exports join the symbol table.
+    /// A module that cannot be read is logged and has no record.
+    fn read(
+        &self,
+        mods: &[Mod],
+        keys: &[Option<cache::FileKey>],
+        mut cached: cache::Cache,
+        kernel: &mut KernelSymbols,
+        log: &mut dyn FnMut(Level, String),
+    ) -> Vec<Option<ModuleRecord>> {
+        let opts = self.opts;
+        let hits: Vec<Option<ModuleRecord>> = mods
+            .iter()
+            .zip(keys)
+            .map(|(m, k)| k.as_ref().and_then(|k| cached.take(&m.path, k)))
+            .collect();
+        drop(cached);
+        if let Some(p) = &opts.progress {
+            p.total
+                .store(mods.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let tick = || {
+            if let Some(p) = &opts.progress {
+                p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        let zstd_needs_size = opts.generation.zstd_needs_declared_size();
+        let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
+            .par_iter()
+            .zip(hits)
+            .inspect(|_| tick())
+            .map(|(m, hit)| match hit {
+                // A record cached by a kmod 30 run of a file kmod 34 cannot read.
+                Some(rec) if zstd_needs_size && !rec.size_declared => {
+                    Err(record::unsized_zstd(Path::new(&m.path)))
+                }
+                Some(rec) => Ok(rec),
+                None => record::read_module_with(
+                    Path::new(&m.path),
+                    ReadOptions {
+                        symbols: true,
+                        signature: false,
+                        modinfo_keys: Some(INDEXED_KEYS),
+                        zstd_needs_size,
+                    },
+                ),
+            })
+            .collect();
+        let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
+        for (m, r) in mods.iter().zip(recs) {
+            match r {
+                Ok(rec) => {
+                    for e in &rec.exports {
+                        kernel.symtab.insert(
+                            symbols::strip_prefix(&e.name, opts.sym_prefix).to_string(),
+                            Sym {
+                                owner: Some(records.len()),
+                                crc: e.crc,
+                            },
+                        );
+                    }
+                    records.push(Some(rec));
+                }
+                Err(e) => {
+                    log(
+                        Level::Error,
+                        format!(
+                            "failed to load symbols from {}: {}",
+                            m.path,
+                            kmod_reason(&e)
+                        ),
+                    );
+                    records.push(None);
+                }
+            }
+        }
+        records
+    }
+
+    /// Resolve dependencies: each module's from its undefined symbols, in parallel (the
+    /// symbol table is only read), with the messages each would log; then logged in module
+    /// order, as a serial walk logs them.
+    fn resolve_dependencies(
+        &self,
+        mods: &[Mod],
+        records: &[Option<ModuleRecord>],
+        kernel: &KernelSymbols,
+        log: &mut dyn FnMut(Level, String),
+    ) -> Dependencies {
+        let n = mods.len();
+        let prefix = self.opts.sym_prefix;
+        let verbose = self.opts.verbose;
+        let KernelSymbols {
+            symtab,
+            check_crcs,
+            print_unknown,
+        } = kernel;
+        let (check_crcs, print_unknown) = (*check_crcs, *print_unknown);
+        type Said = Vec<(Level, String)>;
+        let per_module: Vec<(Vec<usize>, Said)> = records
+            .par_iter()
+            .enumerate()
+            .map(|(i, rec)| {
+                let mut deps: Vec<usize> = Vec::new();
+                let mut said: Vec<(Level, String)> = Vec::new();
+                let Some(rec) = rec else {
+                    return (deps, said);
+                };
+                for Import { name, crc, weak } in &rec.imports {
+                    let mut key = name.as_str();
+                    if let Some(k) = key.strip_prefix('.') {
+                        key = k;
+                    }
+                    key = symbols::strip_prefix(key, prefix);
+                    let Some(sym) = symtab.get(key) else {
+                        if print_unknown && !weak {
+                            said.push((
+                                Level::Warning,
+                                format!("{} needs unknown symbol {}", mods[i].path, name),
+                            ));
+                        }
+                        continue;
+                    };
+                    if check_crcs && sym.crc != *crc && !weak && print_unknown {
+                        said.push((
+                            Level::Warning,
+                            format!(
+                                "{} disagrees about version of symbol {}",
+                                mods[i].path, name
+                            ),
+                        ));
+                    }
+                    let Some(owner) = sym.owner else { continue };
+                    if !deps.contains(&owner) {
+                        deps.push(owner);
+                        if verbose {
+                            said.push((
+                                Level::Show,
+                                format!("{} needs \"{}\": {}", mods[i].path, key, mods[owner].path),
+                            ));
+                        }
+                    }
+                }
+                (deps, said)
+            })
+            .collect();
+        let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
+        let mut users = vec![0usize; n];
+        for (d, said) in per_module {
+            for &owner in &d {
+                users[owner] += 1;
+            }
+            for (lv, m) in said {
+                log(lv, m);
+            }
+            deps.push(d);
+        }
+        (deps, users)
+    }
+
+    /// Cache store: the records read and what this run saw and said, for the next run.
+    /// Only an optimisation: a cache that cannot be written is simply not there next time.
+    fn store_cache(
+        &self,
+        g: &Graph,
+        keys: &[Option<cache::FileKey>],
+        dirs: Option<Vec<(String, Option<cache::FileKey>)>>,
+        messages: Vec<(u8, String)>,
+        early: Vec<(u8, String)>,
+    ) {
         let mut modules = Vec::new();
         let mut others = Vec::new();
         let mut recs = Vec::new();
-        for ((m, k), r) in g.mods.iter().zip(&keys).zip(&g.recs) {
+        for ((m, k), r) in g.mods.iter().zip(keys).zip(&g.recs) {
             match (k, r) {
                 (Some(k), Some(r)) => {
                     modules.push((m.path.clone(), *k));
@@ -495,16 +647,17 @@ pub fn run_collect(
             .collect::<Option<Vec<_>>>()
             .filter(|_| complete)
             .unwrap_or_default();
-        let listing = listing.filter(|_| complete && dirs_complete);
+        let listing = self.listing.filter(|_| complete && dirs_complete);
+        let outdir = &self.outdir;
         let header = cache::Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
-            moddir: dirname.clone(),
-            outdir: crate::moddir::absolute(&outdir)
+            moddir: self.dirname.clone(),
+            outdir: crate::moddir::absolute(outdir)
                 .to_string_lossy()
                 .into_owned(),
-            inputs,
+            inputs: self.inputs,
             modules,
-            outputs: outputs(opts)
+            outputs: outputs(self.opts)
                 .filter_map(|(n, _)| Some((n.to_string(), cache::FileKey::of(&outdir.join(n))?)))
                 .collect(),
             messages,
@@ -513,15 +666,47 @@ pub fn run_collect(
             others,
             early,
         };
-        // Only an optimisation: a cache that cannot be written is simply not there next time.
-        if let Some(dir) = &opts.cache {
+        if let Some(dir) = &self.opts.cache {
             if std::fs::create_dir_all(dir).is_ok() {
-                let _ = cache::Cache::store(&cache_path, &header, &recs);
+                let _ = cache::Cache::store(&self.cache_path, &header, &recs);
                 cache::prune(dir);
             }
         }
     }
-    Ok((ok, g.recs.into_iter().flatten().collect()))
+}
+
+/// Sort: kmod's topological order, modules nobody uses first, a LIFO of roots; each
+/// module's dependencies are put in that order. Returns each module's place in it, or
+/// None (the cycles reported) when the dependencies loop.
+fn topological_sort(
+    mods: &[Mod],
+    deps: &mut [Vec<usize>],
+    users: &[usize],
+    log: &mut dyn FnMut(Level, String),
+) -> Option<Vec<usize>> {
+    let n = mods.len();
+    let mut dep_sort_idx = vec![usize::MAX; n];
+    let mut left = users.to_vec();
+    let mut roots: Vec<usize> = (0..n).filter(|&i| left[i] == 0).collect();
+    let mut sorted = 0;
+    while let Some(src) = roots.pop() {
+        dep_sort_idx[src] = sorted;
+        sorted += 1;
+        for &d in &deps[src] {
+            left[d] -= 1;
+            if left[d] == 0 {
+                roots.push(d);
+            }
+        }
+    }
+    if sorted < n {
+        report_cycles(mods, deps, &left, log);
+        return None;
+    }
+    for d in deps.iter_mut() {
+        d.sort_by_key(|&x| dep_sort_idx[x]);
+    }
+    Some(dep_sort_idx)
 }
 
 /// The .modinfo keys depmod keeps of a module (what the indexes and image builders use):

@@ -292,8 +292,3 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
-
-/// Entry point for tests and the binary: an [`Entry`] from bytes.
-pub fn file_entry(dest: &str, data: Vec<u8>, perm: u32) -> Entry {
-    Entry::file(dest, data, perm)
-}

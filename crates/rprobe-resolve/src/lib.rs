@@ -302,7 +302,10 @@ impl Resolver<'_> {
         Ok(steps)
     }
 
-    #[allow(clippy::too_many_arguments)] // the recursion's state, kept explicit
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the recursion's state, kept explicit"
+    )]
     fn probe_list(
         &self,
         m: &Module,

@@ -76,7 +76,10 @@ pub fn real_tree(flavour: &'static str) -> Option<RealTree> {
             if real_required() {
                 panic!("{msg}");
             }
-            #[allow(clippy::print_stderr)] // test-only: tells the test log what was skipped
+            #[expect(
+                clippy::print_stderr,
+                reason = "test-only: tells the test log what was skipped"
+            )]
             {
                 eprintln!("SKIPPED: {msg}");
             }
@@ -161,7 +164,10 @@ pub fn debian_rootfs_suite(suite: &str) -> Option<PathBuf> {
     if real_required() {
         panic!("{msg}");
     }
-    #[allow(clippy::print_stderr)] // test-only: tells the test log what was skipped
+    #[expect(
+        clippy::print_stderr,
+        reason = "test-only: tells the test log what was skipped"
+    )]
     {
         eprintln!("SKIPPED: {msg}");
     }

@@ -18,7 +18,6 @@ pub fn check(r: std::io::Result<()>) {
 macro_rules! outln {
     () => { $crate::outln!(std::io::stdout(), "") };
     ($w:expr, $($t:tt)*) => {{
-        #[allow(unused_imports)]
         use std::io::Write as _;
         $crate::out::check(($w).write_fmt(format_args!("{}\n", format_args!($($t)*))))
     }};

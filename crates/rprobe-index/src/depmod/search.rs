@@ -33,10 +33,17 @@ pub(crate) fn is_excluded(cfg: &Config, name: &str) -> bool {
         || cfg.excludes.iter().any(|e| e == name)
 }
 
-pub(crate) struct Search0<'a> {
+/// The modules depmod has found so far, by the walk or on the command line: one per module
+/// name, depmod.d's override and search lines deciding between two files of one name
+/// ([`FoundModules::priority_keeps_old`]).
+pub(crate) struct FoundModules<'a> {
+    /// depmod.d.
     pub(crate) cfg: &'a Config,
+    /// The module directory; paths under it are ranked by their part relative to it.
     pub(crate) dirname: String,
+    /// The modules, in the order found.
     pub(crate) mods: Vec<Mod>,
+    /// Each module name's index in `mods`.
     pub(crate) by_name: HashMap<String, usize>,
     /// Every directory searched, with its identity taken before it was listed (None: not
     /// recorded); an unchanged identity means an unchanged listing, so the record cache can
@@ -44,7 +51,19 @@ pub(crate) struct Search0<'a> {
     pub(crate) dirs: Option<Vec<(String, Option<super::cache::FileKey>)>>,
 }
 
-impl Search0<'_> {
+impl FoundModules<'_> {
+    /// Whether `old`, already found, stays when the file `newpath` (its directory part
+    /// `new_base` bytes long, its module name `new_modname`) gives the same module name;
+    /// false: the new file replaces it. kmod's `depmod_module_is_higher_priority`, whose
+    /// true means the same.
+    ///
+    /// An override line naming either file's path relative to the module directory
+    /// decides first (the first line naming one; the named file wins). Otherwise each
+    /// file is ranked by its place in `cfg.searches` (depmod.d's search entries, last line
+    /// first, so a higher place is an earlier line): the entry whose directory holds it,
+    /// each external directory taking a place of its own where `external` stands, and a
+    /// file under no entry ranking as `built-in` (or below every entry without one). The
+    /// new file replaces the old only when it ranks higher: on a tie the first found stays.
     pub(crate) fn priority_keeps_old(
         &self,
         old: &Mod,

@@ -443,7 +443,10 @@ impl Trie {
             return Trie::from_bytes(path, Vec::new());
         }
         // SAFETY: read-only private map; depmod replaces indexes by rename, never in place.
-        #[allow(unsafe_code)]
+        #[expect(
+            unsafe_code,
+            reason = "mapping an index is unsafe (the file could change under the map); see SAFETY"
+        )]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Trie::check(path, Bytes::Mapped(map))
     }
