@@ -33,6 +33,10 @@ pub struct ProbeFlags {
     /// -w: how long to wait for a module in use to be released (`Some` also skips the
     /// in-use check before removing, as kmod does).
     pub wait: Option<Duration>,
+    /// Stop a removal at the first module-state failure (not in the kernel, built in, in
+    /// use) that kmod's library would report and go on after: kmod's modprobe logs these
+    /// at its FATAL level, which ends the process, unless -a or -q lowers or hides it.
+    pub stop_at_state_errors: bool,
 }
 
 impl ProbeFlags {
@@ -146,6 +150,17 @@ pub enum ProbeError {
     },
 }
 
+impl ProbeError {
+    /// A module-state failure (not in the kernel, built in, in use): what kmod's modprobe
+    /// logs at its FATAL level.
+    pub fn is_state_error(&self) -> bool {
+        matches!(
+            self,
+            ProbeError::NotInKernel(_) | ProbeError::Builtin(_) | ProbeError::InUse(_)
+        )
+    }
+}
+
 /// What the probe does or reports, in order.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -253,10 +268,16 @@ struct Remover<'a, 'b> {
 }
 
 impl Remover<'_, '_> {
-    /// Reports a failure that does not stop the caller.
-    fn ignore(&mut self, r: Result<(), ProbeError>) {
-        if let Err(e) = r {
-            (self.report)(Event::Error(e));
+    /// Reports a failure that does not stop the caller, unless the flags make it stop
+    /// ([`ProbeFlags::stop_at_state_errors`]): then it is returned.
+    fn ignore(&mut self, r: Result<(), ProbeError>) -> Result<(), ProbeError> {
+        match r {
+            Err(e) if self.flags.stop_at_state_errors && e.is_state_error() => Err(e),
+            Err(e) => {
+                (self.report)(Event::Error(e));
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
     }
 
@@ -291,7 +312,7 @@ impl Remover<'_, '_> {
         }
         for p in post.iter().rev() {
             let r = self.remove_one(p, false, true);
-            self.ignore(r);
+            self.ignore(r)?;
         }
         if holders {
             for h in self.k.holders(&m.name).iter().rev() {
@@ -326,13 +347,13 @@ impl Remover<'_, '_> {
             for d in self.r.dependencies(m).unwrap_or_default() {
                 if self.k.refcnt(&d.name) == Some(0) {
                     let r = self.delete(&d.name);
-                    self.ignore(r);
+                    self.ignore(r)?;
                 }
             }
         }
         for p in pre.iter().rev() {
             let r = self.remove_one(p, false, true);
-            self.ignore(r);
+            self.ignore(r)?;
         }
         Ok(())
     }

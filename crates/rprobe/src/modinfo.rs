@@ -206,8 +206,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         .basedir
         .as_ref()
         .map(|b| b.to_string_lossy().into_owned());
-    let mut options =
-        rprobe_context::Options::new(crate::generation(), root.as_deref(), args.version.as_deref());
+    let mut options = rprobe_context::Options::new(
+        crate::generation(),
+        root.as_deref(),
+        args.version.as_deref(),
+    );
     options.cmdline = rprobe_context::Cmdline::None;
     let ctx = rprobe_context::Context::new(options);
     // modinfo looks names up only in a module directory that is there.

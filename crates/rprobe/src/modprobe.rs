@@ -575,6 +575,9 @@ fn probe_flags(a: &Args) -> ProbeFlags {
         force_remove: a.force,
         userspace_decompress: std::env::var_os("RPROBE_USERSPACE_DECOMPRESS").is_some(),
         remove_holders: a.remove_holders,
+        // kmod's LOG() of these ends modprobe, unless -a lowers it to a warning or -q
+        // hides it.
+        stop_at_state_errors: !a.all && prio::CRIT <= a.log_level,
         // kmod: an unparsable -w value waits 0 ms but still skips the in-use check.
         wait: a
             .wait
@@ -597,9 +600,7 @@ fn insert_error(e: &rprobe_load::Error) -> String {
 /// Prints a probe failure in kmod's words and at kmod's level.
 fn report_error(ctx: &Ctx, e: &ProbeError) {
     match e {
-        ProbeError::NotInKernel(_) | ProbeError::Builtin(_) | ProbeError::InUse(_) => {
-            ctx.log(&e.to_string())
-        }
+        e if e.is_state_error() => ctx.log(&e.to_string()),
         ProbeError::Insert { name, source } => ctx.error(
             Level::Error,
             &format!("could not insert '{name}': {}", insert_error(source)),
