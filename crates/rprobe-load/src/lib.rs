@@ -474,10 +474,7 @@ pub fn lsmod_rows_sysfs(
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect(),
             Err(e) => {
-                let why = e
-                    .raw_os_error()
-                    .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
-                    .unwrap_or_else(|| e.to_string());
+                let why = rprobe_index::error::io_text(&e);
                 error(format!("could not open '{}': {why}", holders_dir.display()));
                 Vec::new()
             }
