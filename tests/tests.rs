@@ -20,7 +20,6 @@ mod json;
 mod kmod34;
 mod kmod_suite;
 mod kmod_testsuite;
-mod load;
 mod modinfo;
 mod modprobe;
 mod robustness;

@@ -1,19 +1,14 @@
 //! Shared helpers for the end-to-end tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use rprobe_testkit::{find_program, RealTree};
+// The helpers the crates' own tests share live in rprobe-testkit.
+pub use rprobe_testkit::{empty_conf, every, kmod, kmod_depmod, link_tree, module_files, run};
 
 /// The `rprobe` binary cargo built for these tests.
 pub fn rprobe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rprobe"))
-}
-
-/// A kmod tool (modinfo, depmod, modprobe, ...), which the test command installs.
-pub fn kmod(tool: &str) -> PathBuf {
-    find_program(tool)
-        .unwrap_or_else(|| panic!("kmod's {tool} is not installed (apt-get install kmod)"))
 }
 
 /// Compares kmod's and rprobe's runs (`both` runs the two on some names) over `names` in
@@ -60,18 +55,6 @@ pub fn module_names(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs a program and returns what it printed and its status.
-pub fn run<I, S>(prog: &Path, args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", prog.display()))
-}
-
 /// The exit code, or a failure naming the test when the process died of a signal.
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
@@ -84,67 +67,6 @@ pub fn assert_no_panic(o: &Output, what: &str) {
         code(o) != 101 && !err.contains("panicked"),
         "{what}: rprobe panicked: {err}"
     );
-}
-
-/// A scratch root holding lib/modules/VERSION of a real tree as hard links (the cache is
-/// never written: tools only add new files beside the links).
-pub fn link_tree(tree: &RealTree) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    rprobe_testkit::link_copy(
-        &tree.moddir(),
-        &tmp.path().join("lib/modules").join(&tree.version),
-    );
-    tmp
-}
-
-/// An empty configuration directory, for -C (so the host's config is not read).
-pub fn empty_conf(root: &Path) -> PathBuf {
-    let d = root.join("empty-conf.d");
-    std::fs::create_dir_all(&d).expect("mkdir");
-    d
-}
-
-/// Runs kmod's depmod on ROOT/lib/modules/VERSION with an empty configuration.
-pub fn kmod_depmod(root: &Path, version: &str) {
-    let conf = empty_conf(root);
-    let o = run(
-        &kmod("depmod"),
-        [
-            "-b".as_ref(),
-            root.as_os_str(),
-            "-C".as_ref(),
-            conf.as_os_str(),
-            version.as_ref(),
-        ],
-    );
-    assert!(
-        o.status.success(),
-        "kmod depmod: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Every module file under a directory, sorted.
-pub fn module_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
-                .iter()
-                .any(|x| s.ends_with(x))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Every `step`-th element, starting with the first.
-pub fn every<T: Clone>(v: &[T], step: usize) -> Vec<T> {
-    v.iter().step_by(step.max(1)).cloned().collect()
 }
 
 /// Every modules.* file in a directory, sorted by name.

@@ -360,11 +360,14 @@ impl<'a> DepmodRun<'a> {
             if let Err(e) = s.search_dir(dirname, log) {
                 log(
                     Level::Error,
-                    format!("could not open directory {dirname}: {}", os_msg(&e)),
+                    format!(
+                        "could not open directory {dirname}: {}",
+                        crate::error::io_text(&e)
+                    ),
                 );
                 log(
                     Level::Fatal,
-                    format!("could not search modules: {}", os_msg(&e)),
+                    format!("could not search modules: {}", crate::error::io_text(&e)),
                 );
                 return None;
             }
@@ -518,11 +521,7 @@ impl<'a> DepmodRun<'a> {
                 Err(e) => {
                     log(
                         Level::Error,
-                        format!(
-                            "failed to load symbols from {}: {}",
-                            m.path,
-                            kmod_reason(&e)
-                        ),
+                        format!("failed to load symbols from {}: {}", m.path, e.kmod_words()),
                     );
                     records.push(None);
                 }
@@ -732,41 +731,4 @@ fn input_digest(opts: &Options, cfg: &Config, dirname: &str) -> u64 {
         cache::FileKey::of(f).hash(&mut h);
     }
     h.finish()
-}
-
-pub(crate) fn os_msg(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "No such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// kmod's strerror for a module it cannot read, unchanged, then once, in parentheses,
-/// what is actually wrong (without the path, which the message already names).
-fn kmod_reason(e: &Error) -> String {
-    /// The error's text without its leading "PATH: " and without parentheses of its own.
-    fn why(e: &Error, path: &std::path::Path) -> String {
-        let text = e.to_string();
-        let prefix = format!("{}: ", path.display());
-        let text = text.strip_prefix(&prefix).unwrap_or(&text);
-        text.replace(" (", ": ").replace(')', "")
-    }
-    match e {
-        Error::Io { source, .. } => os_msg(source),
-        Error::BadElf { reason, .. } if reason.starts_with("no ELF magic") => {
-            "Exec format error (not an ELF file)".into()
-        }
-        Error::Empty { .. } => "Invalid argument (empty file)".into(),
-        Error::BadElf { path, .. }
-        | Error::Decompress { path, .. }
-        | Error::UnsizedZstd { path }
-        | Error::TooLarge { path, .. }
-        | Error::InputTooLarge { path, .. }
-        | Error::BadIndex { path, .. } => format!("Invalid argument ({})", why(e, path)),
-        other => format!(
-            "Invalid argument ({})",
-            other.to_string().replace(" (", ": ").replace(')', "")
-        ),
-    }
 }

@@ -11,6 +11,7 @@ use goblin::elf::sym::{Sym, STB_WEAK};
 use goblin::elf::Elf;
 use serde::{Deserialize, Serialize};
 
+use crate::error::BadElfKind;
 use crate::{Error, Result};
 
 const SHN_UNDEF: usize = 0;
@@ -53,10 +54,10 @@ impl<'a> ElfModule<'a> {
     pub fn parse(path: &'a Path, data: &'a [u8]) -> Result<ElfModule<'a>> {
         let bad = |r: &str| Error::bad_elf(path, r);
         if data.len() < 4 || &data[..4] != b"\x7fELF" {
-            return Err(bad("no ELF magic (not an ELF file)"));
+            return Err(Error::bad_elf_kind(path, BadElfKind::NotElf));
         }
         if data.len() < 16 {
-            return Err(bad("truncated ELF header"));
+            return Err(Error::bad_elf_kind(path, BadElfKind::Truncated));
         }
         let header = Elf::parse_header(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
         let container = header

@@ -2,6 +2,30 @@
 
 use std::path::PathBuf;
 
+use nix::errno::Errno;
+
+/// What is wrong with a file that is not a usable ELF module, typed so that kmod's words for
+/// it ([`Error::kmod_words`]) never depend on matching text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadElfKind {
+    /// No ELF magic: not an ELF file at all (kmod: ENOEXEC).
+    NotElf,
+    /// Shorter than an ELF identification block.
+    Truncated,
+    /// Any other fault in its structure, in words.
+    Other(String),
+}
+
+impl std::fmt::Display for BadElfKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadElfKind::NotElf => f.write_str("no ELF magic (not an ELF file)"),
+            BadElfKind::Truncated => f.write_str("truncated ELF header"),
+            BadElfKind::Other(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Every failure of rprobe-index. Each variant names the file it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,12 +73,12 @@ pub enum Error {
         limit: u64,
     },
     /// Not an ELF file, or an ELF file whose structure is broken.
-    #[error("{path}: not a valid kernel module: {reason}")]
+    #[error("{path}: not a valid kernel module: {kind}")]
     BadElf {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        kind: BadElfKind,
     },
     /// An index file whose content is broken.
     #[error("{path}: corrupt index: {reason}")]
@@ -99,36 +123,75 @@ impl Error {
         }
     }
 
-    /// An [`Error::BadElf`] for `path`.
+    /// An [`Error::BadElf`] for `path`, of kind [`BadElfKind::Other`].
     pub fn bad_elf(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::bad_elf_kind(path, BadElfKind::Other(reason.into()))
+    }
+
+    /// An [`Error::BadElf`] for `path` of the given kind.
+    pub fn bad_elf_kind(path: impl Into<PathBuf>, kind: BadElfKind) -> Error {
         Error::BadElf {
             path: path.into(),
-            reason: reason.into(),
+            kind,
         }
     }
 
-    /// The errno kmod would report for this failure (ENOEXEC for a file that is not a
-    /// module, ENOENT for a missing file, the I/O error's own code otherwise).
-    pub fn errno(&self) -> i32 {
+    /// The errno kmod reports for this failure: the I/O error's own code (EIO when it has
+    /// none), ENOEXEC for a file that is not ELF at all, EINVAL for any other file that is
+    /// not a usable module (empty, broken ELF, a stream that does not decode, too large).
+    pub fn errno(&self) -> Errno {
         match self {
-            Error::Io { source, .. } => source.raw_os_error().unwrap_or(5),
-            Error::TooLarge { .. } | Error::InputTooLarge { .. } => 27, // EFBIG
-            Error::UnsizedZstd { .. } => 22,                            // EINVAL, as kmod 34
-            _ => 8,                                                     // ENOEXEC
+            Error::Io { source, .. } => source.raw_os_error().map_or(Errno::EIO, Errno::from_raw),
+            Error::BadElf {
+                kind: BadElfKind::NotElf,
+                ..
+            } => Errno::ENOEXEC,
+            _ => Errno::EINVAL,
         }
+    }
+
+    /// kmod's words for a module file that cannot be read (the strerror of
+    /// [`Error::errno`]), unchanged, then once, in parentheses, what is actually wrong,
+    /// without the path (the message around it names the file): "Exec format error (not an
+    /// ELF file)", "Invalid argument (empty file)", "Invalid argument (corrupt or truncated
+    /// xz stream: ...)". An I/O error is its strerror alone.
+    pub fn kmod_words(&self) -> String {
+        let detail = match self {
+            Error::Io { source, .. } => return io_text(source),
+            Error::BadElf {
+                kind: BadElfKind::NotElf,
+                ..
+            } => "not an ELF file".to_string(),
+            Error::Empty { .. } => "empty file".to_string(),
+            Error::BadElf { path, .. }
+            | Error::Decompress { path, .. }
+            | Error::UnsizedZstd { path }
+            | Error::TooLarge { path, .. }
+            | Error::InputTooLarge { path, .. }
+            | Error::BadIndex { path, .. } => {
+                let text = self.to_string();
+                let prefix = format!("{}: ", path.display());
+                text.strip_prefix(&prefix).unwrap_or(&text).to_string()
+            }
+            Error::BadIndexKey { .. } | Error::UnknownGeneration { .. } => self.to_string(),
+        };
+        // Parentheses of its own would read as the end of the explanation.
+        let detail = detail.replace(" (", ": ").replace(')', "");
+        format!("{} ({detail})", errno_text(self.errno()))
     }
 }
 
-/// glibc's strerror text for an errno ("No such file or directory"), as kmod prints it.
-pub fn errno_text(errno: i32) -> String {
-    nix::errno::Errno::from_raw(errno).desc().to_string()
+/// glibc's strerror text for an errno ("No such file or directory"), as kmod prints it:
+/// the one place an errno becomes words.
+pub fn errno_text(errno: Errno) -> String {
+    errno.desc().to_string()
 }
 
 /// glibc's strerror text for an I/O error's errno, or the error's own text when it has
 /// none.
 pub fn io_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(n) => errno_text(n),
+        Some(n) => errno_text(Errno::from_raw(n)),
         None => e.to_string(),
     }
 }

@@ -144,10 +144,10 @@ impl Generation {
     /// The errno libkmod reports for a module without the ELF section asked for
     /// (`__versions`, `__ksymtab_strings`, `.modinfo`): ENOENT in kmod 30, ENODATA ("No
     /// data available") from kmod 31 on (commit 5c004af).
-    pub fn missing_section_errno(self) -> i32 {
+    pub fn missing_section_errno(self) -> nix::errno::Errno {
         match self {
-            Generation::Kmod30 => 2,  // ENOENT
-            Generation::Kmod34 => 61, // ENODATA
+            Generation::Kmod30 => nix::errno::Errno::ENOENT,
+            Generation::Kmod34 => nix::errno::Errno::ENODATA,
         }
     }
 

@@ -129,7 +129,7 @@ pub enum ProbeError {
         source: Error,
     },
     /// The kernel refused to remove a module.
-    #[error("could not remove '{name}': {}", .errno.desc())]
+    #[error("could not remove '{name}': {}", rprobe_index::error::errno_text(*.errno))]
     Remove {
         /// The module.
         name: String,

@@ -2,6 +2,7 @@
 //! `scripts/fetch-kernels` caches, and (see [`synth`]) synthetic module trees.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 pub mod synth;
 pub mod vm;
@@ -172,4 +173,85 @@ pub fn debian_rootfs_suite(suite: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: {msg}");
     }
     None
+}
+
+// ---- Running kmod's tools on trees ------------------------------------------------------
+
+/// A kmod tool (modinfo, depmod, modprobe, ...), which the test command installs.
+pub fn kmod(tool: &str) -> PathBuf {
+    find_program(tool)
+        .unwrap_or_else(|| panic!("kmod's {tool} is not installed (apt-get install kmod)"))
+}
+
+/// Runs a program and returns what it printed and its status.
+pub fn run<I, S>(prog: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", prog.display()))
+}
+
+/// A scratch root holding lib/modules/VERSION of a real tree as hard links (the cache is
+/// never written: tools only add new files beside the links).
+pub fn link_tree(tree: &RealTree) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    link_copy(
+        &tree.moddir(),
+        &tmp.path().join("lib/modules").join(&tree.version),
+    );
+    tmp
+}
+
+/// An empty configuration directory, for -C (so the host's config is not read).
+pub fn empty_conf(root: &Path) -> PathBuf {
+    let d = root.join("empty-conf.d");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    d
+}
+
+/// Runs kmod's depmod on ROOT/lib/modules/VERSION with an empty configuration.
+pub fn kmod_depmod(root: &Path, version: &str) {
+    let conf = empty_conf(root);
+    let o = run(
+        &kmod("depmod"),
+        [
+            "-b".as_ref(),
+            root.as_os_str(),
+            "-C".as_ref(),
+            conf.as_os_str(),
+            version.as_ref(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "kmod depmod: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every module file under a directory, sorted.
+pub fn module_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            [".ko", ".ko.gz", ".ko.xz", ".ko.zst"]
+                .iter()
+                .any(|x| s.ends_with(x))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every `step`-th element, starting with the first.
+pub fn every<T: Clone>(v: &[T], step: usize) -> Vec<T> {
+    v.iter().step_by(step.max(1)).cloned().collect()
 }

@@ -13,7 +13,7 @@ fn mod_strerror(errno: Option<nix::errno::Errno>, other: &str) -> String {
         Some(Errno::ENOENT) => "Unknown symbol in module".into(),
         Some(Errno::ESRCH) => "Module has wrong symbol version".into(),
         Some(Errno::EINVAL) => "Invalid parameters".into(),
-        Some(e) => e.desc().into(),
+        Some(e) => rprobe_index::error::errno_text(e),
         None => other.into(),
     }
 }

@@ -220,12 +220,6 @@ fn write_entry(format: &str, e: &DevnameEntry, out: &mut String) {
     }
 }
 
-fn errno_text(e: &std::io::Error) -> String {
-    e.raw_os_error()
-        .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
 /// `kmod static-nodes`; returns the exit code.
 fn static_nodes(raw: Vec<OsString>) -> i32 {
     use clap::Parser as _;
@@ -288,7 +282,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
         Err(e) => {
             crate::errln!(
                 "Error: could not open {shown}/modules.devname - {}",
-                errno_text(&e)
+                rprobe_index::error::io_text(&e)
             );
             return 1;
         }
@@ -304,7 +298,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
                 crate::errln!(
                     "Error: could not create parent directory for {} - {}.",
                     out.display(),
-                    errno_text(&e)
+                    rprobe_index::error::io_text(&e)
                 );
                 return 1;
             }
@@ -315,7 +309,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
                 crate::errln!(
                     "Error: could not create {} - {}",
                     out.display(),
-                    errno_text(&e)
+                    rprobe_index::error::io_text(&e)
                 );
                 return 1;
             }
@@ -342,7 +336,11 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
     match file {
         Some(mut f) => {
             if let Err(e) = f.write_all(text.as_bytes()) {
-                crate::errln!("Error: could not write {} - {}", shown, errno_text(&e));
+                crate::errln!(
+                    "Error: could not write {} - {}",
+                    shown,
+                    rprobe_index::error::io_text(&e)
+                );
                 return 1;
             }
         }

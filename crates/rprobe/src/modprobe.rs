@@ -397,30 +397,6 @@ fn show_config(ctx: &Ctx) -> i32 {
     0
 }
 
-/// kmod's words for why a module file's symbols could not be read (its errno text), then
-/// once, in parentheses, what is actually wrong.
-fn symbols_error(e: &rprobe_index::Error) -> String {
-    use nix::errno::Errno;
-    use rprobe_index::Error as E;
-    let flat = |s: &str| s.replace(" (", ": ").replace(')', "");
-    match e {
-        E::Io { source, .. } => match source.raw_os_error() {
-            Some(n) => Errno::from_raw(n).desc().to_string(),
-            None => source.to_string(),
-        },
-        E::BadElf { reason, .. } if reason.starts_with("no ELF magic") => {
-            format!("{} (not an ELF file)", Errno::ENOEXEC.desc())
-        }
-        E::BadElf { reason, .. } => format!("{} ({})", Errno::EINVAL.desc(), flat(reason)),
-        E::Empty { .. } => format!("{} (empty file)", Errno::EINVAL.desc()),
-        other => {
-            let t = other.to_string();
-            let why = t.split_once(": ").map(|x| x.1).unwrap_or(&t);
-            format!("{} ({})", Errno::EINVAL.desc(), flat(why))
-        }
-    }
-}
-
 /// `--show-modversions` (versions) or `--show-exports` on the module file `file`: one
 /// "0x%08x<TAB>SYMBOL" line each, as kmod prints them. Returns the exit code.
 fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
@@ -458,7 +434,7 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
         Err(e) => {
             ctx.log(&format!(
                 "could not get {what} of {file}: {}",
-                symbols_error(&e)
+                e.kmod_words()
             ));
             1
         }
@@ -592,7 +568,7 @@ fn insert_error(e: &rprobe_load::Error) -> String {
     match e.errno() {
         Some(Errno::EEXIST) => "Module already in kernel".into(),
         Some(Errno::ENOENT) => "Unknown symbol in module, or unknown parameter (see dmesg)".into(),
-        Some(e) => e.desc().to_string(),
+        Some(e) => rprobe_index::error::errno_text(e),
         None => e.to_string(),
     }
 }

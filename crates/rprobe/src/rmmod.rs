@@ -106,7 +106,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         if let Err(e) = k.remove(&name, force) {
             let why = e
                 .errno()
-                .map(|e| e.desc().to_string())
+                .map(rprobe_index::error::errno_text)
                 .unwrap_or_else(|| e.to_string());
             crate::out::log(
                 "rmmod",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::graph::{all_deps_sorted, infos, key_values, Graph};
-use super::{os_msg, Level, Options};
+use super::{Level, Options};
 use crate::index::trie::TrieBuilder;
 use crate::name;
 use crate::{Error, Result};
@@ -200,7 +200,10 @@ pub(crate) fn read_tree_file(
         Err(e) => {
             log(
                 Level::Warning,
-                format!("could not open {name} at {dirname}: {}", os_msg(&e)),
+                format!(
+                    "could not open {name} at {dirname}: {}",
+                    crate::error::io_text(&e)
+                ),
             );
             None
         }
@@ -493,7 +496,10 @@ pub(crate) fn write_outputs(
         let (name, path, _) = &paths[i];
         log(
             Level::Error,
-            format!("Could not write index '{name}': {}", os_msg(&e)),
+            format!(
+                "Could not write index '{name}': {}",
+                crate::error::io_text(&e)
+            ),
         );
         return Err(Error::io(path, e));
     }

@@ -204,7 +204,10 @@ impl FoundModules<'_> {
             &mut |p, e| {
                 log(
                     Level::Error,
-                    format!("could not open directory {p}: {}", io_reason(&e)),
+                    format!(
+                        "could not open directory {p}: {}",
+                        crate::error::io_text(&e)
+                    ),
                 )
             },
         )?;
@@ -251,13 +254,6 @@ pub(crate) fn listing_digest(cfg: &Config, dir: &str) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     names.hash(&mut h);
     Some(h.finish())
-}
-
-pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        _ => e.to_string(),
-    }
 }
 
 /// A directory or regular file [`walk`] found (links followed).

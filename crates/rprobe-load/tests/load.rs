@@ -9,7 +9,7 @@ use rprobe_resolve::{Config, Resolver};
 use rprobe_testkit::real_tree;
 use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
 
-use crate::util::*;
+use rprobe_testkit::{every, kmod, kmod_depmod, link_tree, module_files, run};
 
 /// Symbols the kernel image itself exports: every import no module exports.
 fn kernel_symbols(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
