@@ -277,6 +277,10 @@ fn vm_612_parallel_loading_and_coldplug() {
     let Some(boot) = parallel_boot("", Duration::from_secs(600)) else {
         return;
     };
+    // For a look at a boot that passed: RPROBE_CONSOLE_DIR=DIR keeps the console there.
+    if let Some(dir) = std::env::var_os("RPROBE_CONSOLE_DIR") {
+        let _ = std::fs::write(Path::new(&dir).join("parallel.console"), &boot.console);
+    }
     let tail = boot.tail(60);
     assert!(
         boot.console.contains("VM-END"),
