@@ -78,6 +78,55 @@ pub(crate) fn parse_args_with<T: clap::Parser>(
     })
 }
 
+/// [`parse_args_matches`] for a tool whose words after the options can be thousands
+/// (`modprobe -a` over every module): clap parses the options alone, and the words (every
+/// argument that is not an option, and all after `--`) come back as they were, in order.
+/// When a word is not UTF-8 clap parses everything, for its error, and the words are
+/// `None` (take them from `T`).
+#[expect(
+    clippy::type_complexity,
+    reason = "the parse, the options as given, the words"
+)]
+pub(crate) fn parse_options_and_words<T: clap::Parser>(
+    tool: &str,
+    raw: &[OsString],
+    code: i32,
+) -> Result<(T, Vec<OsString>, Option<Vec<String>>), i32> {
+    let cmd = T::command();
+    let checked = getopt::check(&cmd, raw).map_err(|msg| {
+        crate::errln!("{msg}");
+        code
+    })?;
+    // After getopt's rewrite every option is one item starting with '-' (its value
+    // attached); anything else ("-" alone included) is a word, as is everything after
+    // "--".
+    let mut options: Vec<OsString> = Vec::new();
+    let mut words: Vec<OsString> = Vec::new();
+    let mut rest = false;
+    for (i, a) in checked.iter().enumerate() {
+        let option =
+            a.len() > 1 && std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).starts_with(b"-");
+        if i > 0 && (rest || !option) {
+            words.push(a.clone());
+        } else if a == "--" {
+            rest = true;
+        } else {
+            options.push(a.clone());
+        }
+    }
+    let words: Option<Vec<String>> = words.into_iter().map(|w| w.into_string().ok()).collect();
+    match words {
+        Some(words) => {
+            let (t, _) = parse_args_with::<T>(tool, &options, code, cmd)?;
+            Ok((t, checked, Some(words)))
+        }
+        None => {
+            let (t, m) = parse_args_with::<T>(tool, raw, code, cmd)?;
+            Ok((t, m, None))
+        }
+    }
+}
+
 /// The last component of a program path, as kmod names itself in messages (its basename).
 pub(crate) fn basename(arg: &std::ffi::OsStr) -> Option<String> {
     Path::new(arg)

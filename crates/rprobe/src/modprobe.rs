@@ -253,9 +253,10 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
         let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
         raw.splice(1..1, extra);
     }
-    let args: Args = match crate::parse_args_matches("modprobe", &raw, 1) {
-        Ok((a, m)) => Args {
+    let args: Args = match crate::parse_options_and_words::<Args>("modprobe", &raw, 1) {
+        Ok((a, m, words)) => Args {
             log_level: log_level(&m),
+            args: words.unwrap_or(a.args),
             ..a
         },
         Err(code) => return Err(code),
@@ -384,6 +385,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         crate::json::print_plans();
     }
     crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
+    drop(session);
+    // The process ends here: its memory goes back with it, so the context's caches (a
+    // parsed entry per module looked up) are not freed one by one.
+    std::mem::forget(ctx);
     i32::from(failed)
 }
 
