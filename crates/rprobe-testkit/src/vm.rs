@@ -80,16 +80,6 @@ pub fn boot(
     )
 }
 
-/// Kernel command-line options every boot gets. `tsc=unstable`: under TCG with two vCPUs
-/// the guest otherwise enables sched_clock's stable-TSC static key at late_initcall (and
-/// disables it again when the clocksource watchdog later finds the emulated TSC skewed),
-/// patching the text of sched_clock_cpu while the other vCPU may be executing it; TCG's
-/// multi-threaded mode lets that vCPU run into the patch's int3 after the patching is over,
-/// an Oops ("int3" in sched_clock_cpu) before init. A TSC unstable from the start keeps
-/// that key off: no patching. It changes only the guest's clock source, not what any
-/// tool loads, and every boot (kmod's and rprobe's alike) gets it.
-const GUEST_CMDLINE: &str = "tsc=unstable";
-
 /// [`boot`] with more qemu arguments (memory, CPUs, devices) in `extra`.
 pub fn boot_with(
     kernel: &Path,
@@ -107,9 +97,7 @@ pub fn boot_with(
         .arg("-initrd")
         .arg(initrd)
         .arg("-append")
-        .arg(format!(
-            "console=ttyS0 panic=-1 loglevel=4 {GUEST_CMDLINE} {append}"
-        ))
+        .arg(format!("console=ttyS0 panic=-1 loglevel=4 {append}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
