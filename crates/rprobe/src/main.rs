@@ -195,7 +195,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     }
-    let code = (tool.main)(args);
+    // A closed standard output rises here from wherever it was met (out::check).
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (tool.main)(args)));
+    let code = match run {
+        Ok(_) | Err(_) if out::PIPE_CLOSED.load(std::sync::atomic::Ordering::Relaxed) => 141,
+        Ok(code) => code,
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

@@ -1,13 +1,26 @@
 //! The binary's only way to standard output and standard error. A closed pipe on standard
-//! output ends the process quietly with status 141, as a C tool killed by SIGPIPE reports
-//! it to its shell; a failed write to standard error is ignored (there is no one to tell).
+//! output ends the tool quietly with status 141, as a C tool killed by SIGPIPE reports it
+//! to its shell: the closed pipe rises to `main` (see [`ClosedPipe`]), which returns the
+//! status; a failed write to standard error is ignored (there is no one to tell).
 
-/// Ends the process quietly when `r` is a write into a closed pipe; other write errors are
-/// ignored, as kmod's tools ignore them.
+/// Standard output was closed under the tool. [`check`] carries it up to `main` by
+/// unwinding (`resume_unwind`, which prints nothing and runs every destructor on the way),
+/// and `main` turns it into status 141; no code between needs to pass it along.
+pub struct ClosedPipe;
+
+/// Set when a worker thread met the closed pipe: it cannot unwind into `main`, so `main`
+/// looks here when the tool returns.
+pub static PIPE_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ends the tool quietly when `r` is a write into a closed pipe (see [`ClosedPipe`]);
+/// other write errors are ignored, as kmod's tools ignore them.
 pub fn check(r: std::io::Result<()>) {
     if let Err(e) = r {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
+            PIPE_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            if std::thread::current().name() == Some("main") {
+                std::panic::resume_unwind(Box::new(ClosedPipe));
+            }
         }
     }
 }
