@@ -54,27 +54,26 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     let aliases = host.modaliases();
     // The rest is modprobe -b -a over the aliases, quiet about aliases no module claims.
-    let mut argv: Vec<OsString> = vec!["modprobe".into(), "-a".into(), "-b".into()];
-    if args.dry_run {
-        argv.push("-n".into());
-    }
-    for _ in 0..args.verbose {
-        argv.push("-v".into());
-    }
-    if let Some(j) = args.jobs {
-        argv.push(format!("--jobs={j}").into());
-    }
-    if let Some(d) = &args.dirname {
-        argv.push(format!("--dirname={d}").into());
-    }
-    if let Some(v) = &args.set_version {
-        argv.push(format!("--set-version={v}").into());
-    }
-    for c in &args.config {
-        argv.push("-C".into());
-        argv.push(c.clone().into());
-    }
-    crate::modprobe::run_coldplug(argv, &aliases, args.quiet)
+    let mut m = match crate::modprobe::Args::try_parse_from(["modprobe"]) {
+        Ok(m) => m,
+        Err(e) => {
+            crate::errln!("coldplug: ERROR: {}", e.kind());
+            return 1;
+        }
+    };
+    m.all = true;
+    m.use_blacklist = true;
+    m.dry_run = args.dry_run;
+    m.jobs = args.jobs;
+    m.dirname = args.dirname;
+    m.set_version = args.set_version;
+    m.config = args.config;
+    m.log_level = if args.quiet {
+        crate::modprobe::prio::EMERG
+    } else {
+        crate::modprobe::prio::WARNING + i32::from(args.verbose)
+    };
+    crate::modprobe::run_coldplug(crate::modprobe::Ctx::new(m, host), &aliases)
 }
 
 /// The clap definition of this tool, for man pages and completions.

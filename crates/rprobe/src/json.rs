@@ -3,7 +3,6 @@
 //! names here are that schema (renaming one is a breaking change).
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use rprobe_resolve::{Module, Step, Via};
 use serde::Serialize;
@@ -131,23 +130,16 @@ impl StepJson {
     }
 }
 
-static PLANS: Mutex<Vec<PlanJson>> = Mutex::new(Vec::new());
-
-/// Keeps one plan for [`print_plans`].
-pub fn push_plan(request: &str, m: &Module, steps: &[Step]) {
-    let p = PlanJson {
-        request: request.to_string(),
-        module: m.name.clone(),
-        alias: m.alias.clone(),
-        steps: steps.iter().map(StepJson::from_step).collect(),
-    };
-    PLANS.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-}
-
-/// Prints the plans kept so far as one JSON array.
-pub fn print_plans() {
-    let plans = std::mem::take(&mut *PLANS.lock().unwrap_or_else(|e| e.into_inner()));
-    print(&plans);
+impl PlanJson {
+    /// The plan of `m`, looked up for `request`.
+    pub fn new(request: &str, m: &Module, steps: &[Step]) -> PlanJson {
+        PlanJson {
+            request: request.to_string(),
+            module: m.name.clone(),
+            alias: m.alias.clone(),
+            steps: steps.iter().map(StepJson::from_step).collect(),
+        }
+    }
 }
 
 /// One row of `lsmod --json`.

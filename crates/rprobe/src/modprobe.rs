@@ -169,6 +169,8 @@ pub struct Ctx {
     pub out: std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>,
     /// A FATAL message was shown: modprobe stops and exits 1, as kmod's log does.
     fatal: std::sync::atomic::AtomicBool,
+    /// The plans --json prints at the end, in request order.
+    plans: std::sync::Mutex<Vec<crate::json::PlanJson>>,
 }
 
 impl Ctx {
@@ -264,40 +266,40 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
     if args.syslog {
         crate::out::open_syslog(c"modprobe");
     }
-    let options = rprobe_context::Options {
-        generation: crate::generation(),
-        module_dir: PathBuf::from(module_dirname(&args)),
-        config_paths: (!args.config.is_empty()).then(|| args.config.clone()),
-        cmdline: match &args.kernel_cmdline {
-            Some(f) => Cmdline::File(f.clone()),
-            None => Cmdline::Host,
-        },
-        host: rprobe_load::HostPaths::from_env(),
-    };
-    // kmod goes on without a module directory: every lookup fails.
-    let ctx = Context::new(options);
-    Ok(Ctx {
-        args,
-        ctx,
-        fatal: std::sync::atomic::AtomicBool::new(false),
-        out: std::sync::Mutex::new(std::io::BufWriter::with_capacity(
-            1 << 16,
-            std::io::stdout(),
-        )),
-    })
+    Ok(Ctx::new(args, rprobe_load::HostPaths::from_env()))
 }
 
-/// coldplug's work, as modprobe `-a -b` over `aliases` (modprobe options in `raw`):
+impl Ctx {
+    /// The run's state for `args` on the host `host`: the library context (kmod goes on
+    /// without a module directory: every lookup then fails) and the buffered output.
+    pub fn new(args: Args, host: rprobe_load::HostPaths) -> Ctx {
+        let options = rprobe_context::Options {
+            generation: crate::generation(),
+            module_dir: PathBuf::from(module_dirname(&args)),
+            config_paths: (!args.config.is_empty()).then(|| args.config.clone()),
+            cmdline: match &args.kernel_cmdline {
+                Some(f) => Cmdline::File(f.clone()),
+                None => Cmdline::Host,
+            },
+            host,
+        };
+        Ctx {
+            ctx: Context::new(options),
+            args,
+            fatal: std::sync::atomic::AtomicBool::new(false),
+            plans: std::sync::Mutex::default(),
+            out: std::sync::Mutex::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )),
+        }
+    }
+}
+
+/// coldplug's work, as modprobe `-a -b` (with `args`' other switches) over `aliases`:
 /// aliases no module claims are skipped quietly, the rest loaded together. Returns the
 /// exit code.
-pub fn run_coldplug(raw: Vec<OsString>, aliases: &[String], quiet: bool) -> i32 {
-    let mut ctx = match context(raw) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    if quiet {
-        ctx.args.log_level = prio::EMERG;
-    }
+pub fn run_coldplug(ctx: Ctx, aliases: &[String]) -> i32 {
     let mut session = ctx.session();
     let mut failed = false;
     for a in aliases {
@@ -382,7 +384,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     failed |= !load_pending(&ctx, &mut session);
     if ctx.args.json {
-        crate::json::print_plans();
+        crate::json::print(&*ctx.plans.lock().unwrap_or_else(|e| e.into_inner()));
     }
     crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
     drop(session);
@@ -498,7 +500,10 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
             }
         };
         if ctx.args.show_depends && ctx.args.json {
-            crate::json::push_plan(name, &m, &steps);
+            ctx.plans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(crate::json::PlanJson::new(name, &m, &steps));
             continue;
         }
         if ctx.args.show_depends {
