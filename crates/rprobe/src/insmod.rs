@@ -73,13 +73,17 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     }
     let force = args.force;
     let Some(file) = args.filename.as_ref() else {
-        crate::out::log("insmod", "ERROR", "missing filename.");
+        crate::out::log(
+            "insmod",
+            rprobe_index::log::Level::Error,
+            "missing filename.",
+        );
         return 1;
     };
     if file == "-" {
         crate::out::log(
             "insmod",
-            "ERROR",
+            rprobe_index::log::Level::Error,
             "this tool does not support loading from stdin!",
         );
         return 1;
@@ -93,7 +97,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     if !path.is_file() {
         crate::out::log(
             "insmod",
-            "ERROR",
+            rprobe_index::log::Level::Error,
             &format!("could not load module {file}: No such file or directory"),
         );
         return 1;
@@ -109,7 +113,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(e) => {
             crate::out::log(
                 "insmod",
-                "ERROR",
+                rprobe_index::log::Level::Error,
                 &format!(
                     "could not insert module {file}: {}",
                     mod_strerror(e.errno(), &e.to_string())

@@ -74,15 +74,23 @@ fn main_34(raw: Vec<OsString>) -> i32 {
     if m.get_many::<String>("rest")
         .is_some_and(|mut r| r.next().is_some())
     {
-        crate::out::log(&prog, "ERROR", "too many arguments provided.");
+        crate::out::log(
+            &prog,
+            rprobe_index::log::Level::Error,
+            "too many arguments provided.",
+        );
         return 1;
     }
     let shown = HostPaths::from_env().proc_modules.display().to_string();
     list(m.get_flag("json"), &|e| {
-        crate::out::log(&prog, "ERROR", &format!("could not open {shown}: {e}"));
         crate::out::log(
             &prog,
-            "ERROR",
+            rprobe_index::log::Level::Error,
+            &format!("could not open {shown}: {e}"),
+        );
+        crate::out::log(
+            &prog,
+            rprobe_index::log::Level::Error,
             &format!("could not get list of modules: {e}"),
         );
     })

@@ -238,7 +238,7 @@ impl Ctx {
     /// that level through.
     pub fn error(&self, level: Level, msg: &str) {
         if level.priority() <= self.args.log_level {
-            crate::out::log("modprobe", level.word(), msg);
+            crate::out::log("modprobe", level, msg);
         }
     }
 
@@ -332,7 +332,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 0;
     }
     if !ctx.args.show_config && ctx.args.args.is_empty() {
-        crate::out::log("modprobe", "ERROR", "missing parameters. See -h.");
+        crate::out::log(
+            "modprobe",
+            rprobe_index::log::Level::Error,
+            "missing parameters. See -h.",
+        );
         return 1;
     }
     // libkmod reports these while kmod_new reads the configuration, before modprobe sets
@@ -341,7 +345,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         match crate::generation() {
             // kmod 30's libkmod names its C source file and line, which rprobe has not;
             // rprobe says them as modprobe's own.
-            Generation::Kmod30 => crate::out::log("modprobe", "ERROR", &n.text),
+            Generation::Kmod30 => {
+                crate::out::log("modprobe", rprobe_index::log::Level::Error, &n.text)
+            }
             // kmod 34's default logger: "libkmod: ERROR: FUNCTION: message".
             Generation::Kmod34 => crate::errln!("libkmod: ERROR: {}: {}", n.function, n.text),
         }

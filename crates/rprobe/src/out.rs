@@ -70,6 +70,8 @@ pub fn to_stderr(msg: &str) {
     let _ = std::io::stderr().lock().write_all(msg.as_bytes());
 }
 
+use rprobe_index::log::Level;
+
 /// Where kmod-style log messages ("TOOL: LEVEL: message") go: standard error unless a tool's
 /// `-s` opened the system log.
 enum Sink {
@@ -106,16 +108,16 @@ pub fn open_syslog(ident: &'static std::ffi::CStr) {
     let _ = SINK.set(sink);
 }
 
-/// syslog's priority for one of kmod's level words.
-fn severity(level: &str) -> nix::syslog::Severity {
+/// syslog's severity for a level.
+fn severity(level: Level) -> nix::syslog::Severity {
     use nix::syslog::Severity;
     match level {
-        "FATAL" => Severity::LOG_CRIT,
-        "ERROR" => Severity::LOG_ERR,
-        "WARNING" => Severity::LOG_WARNING,
-        "NOTICE" => Severity::LOG_NOTICE,
-        "INFO" => Severity::LOG_INFO,
-        _ => Severity::LOG_DEBUG,
+        Level::Fatal => Severity::LOG_CRIT,
+        Level::Error => Severity::LOG_ERR,
+        Level::Warning => Severity::LOG_WARNING,
+        Level::Notice => Severity::LOG_NOTICE,
+        Level::Info => Severity::LOG_INFO,
+        Level::Debug => Severity::LOG_DEBUG,
     }
 }
 
@@ -152,22 +154,23 @@ fn timestamp() -> String {
 
 /// Prints one of kmod's log messages: `TOOL: LEVEL: msg` on standard error, or
 /// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`].
-pub fn log(tool: &str, level: &str, msg: &str) {
+pub fn log(tool: &str, level: Level, msg: &str) {
+    let word = level.word();
     match SINK.get() {
         None => {
-            let mut line = String::with_capacity(tool.len() + level.len() + msg.len() + 5);
-            for part in [tool, ": ", level, ": ", msg, "\n"] {
+            let mut line = String::with_capacity(tool.len() + word.len() + msg.len() + 5);
+            for part in [tool, ": ", word, ": ", msg, "\n"] {
                 line.push_str(part);
             }
             to_stderr(&line);
         }
         Some(Sink::Syslog) => {
             let p = nix::syslog::Priority::new(severity(level), nix::syslog::Facility::LOG_DAEMON);
-            let _ = nix::syslog::syslog(p, &format!("{level}: {msg}\n"));
+            let _ = nix::syslog::syslog(p, &format!("{word}: {msg}\n"));
         }
         Some(Sink::Socket(s, ident)) => {
             let pri = nix::syslog::Facility::LOG_DAEMON as i32 | severity(level) as i32;
-            let line = format!("<{pri}>{} {ident}: {level}: {msg}\n", timestamp());
+            let line = format!("<{pri}>{} {ident}: {word}: {msg}\n", timestamp());
             let _ = s.send(line.as_bytes());
         }
     }

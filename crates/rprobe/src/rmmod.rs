@@ -45,7 +45,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let force = args.force;
     let names = args.names;
     if names.is_empty() {
-        crate::out::log("rmmod", "ERROR", "missing module name.");
+        crate::out::log(
+            "rmmod",
+            rprobe_index::log::Level::Error,
+            "missing module name.",
+        );
         return 1;
     }
     // kmod_new on the running kernel's module directory.
@@ -71,14 +75,18 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         let state = ctx.initstate(&name);
         match state {
             Some(InitState::Builtin) => {
-                crate::out::log("rmmod", "ERROR", &format!("Module {name} is builtin."));
+                crate::out::log(
+                    "rmmod",
+                    rprobe_index::log::Level::Error,
+                    &format!("Module {name} is builtin."),
+                );
                 code = 1;
                 continue;
             }
             None => {
                 crate::out::log(
                     "rmmod",
-                    "ERROR",
+                    rprobe_index::log::Level::Error,
                     &format!("Module {name} is not currently loaded"),
                 );
                 code = 1;
@@ -91,14 +99,18 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             if !holders.is_empty() {
                 crate::out::log(
                     "rmmod",
-                    "ERROR",
+                    rprobe_index::log::Level::Error,
                     &format!("Module {name} is in use by: {}", holders.join(" ")),
                 );
                 code = 1;
                 continue;
             }
             if k.refcnt(&name).unwrap_or(0) > 0 {
-                crate::out::log("rmmod", "ERROR", &format!("Module {name} is in use"));
+                crate::out::log(
+                    "rmmod",
+                    rprobe_index::log::Level::Error,
+                    &format!("Module {name} is in use"),
+                );
                 code = 1;
                 continue;
             }
@@ -110,7 +122,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 .unwrap_or_else(|| e.to_string());
             crate::out::log(
                 "rmmod",
-                "ERROR",
+                rprobe_index::log::Level::Error,
                 &format!("could not remove module {arg}: {why}"),
             );
             code = 1;
