@@ -538,8 +538,15 @@ fn vm_612_trixie_system_with_rprobe_loads_what_kmod_loads() {
         ),
         ("UNIT", "modprobe@ units (result, status)"),
     ] {
-        let a = kmod.tagged(tag);
-        let b = rprobe.tagged(tag);
+        let (mut a, mut b) = (kmod.tagged(tag), rprobe.tagged(tag));
+        if tag == "REQUEST" {
+            // The crypto API asks for algorithm modules ("crypto-ctr(aes)-all") from its
+            // asynchronous self-tests, so whether a boot sees one depends on timing, not on
+            // the tool (seen once in kmod's boot only, with the same modules loaded in
+            // both); what the tools load is compared exactly above and below.
+            a.retain(|r| !r.starts_with("crypto-"));
+            b.retain(|r| !r.starts_with("crypto-"));
+        }
         if tag == "LOADED" {
             assert!(a.len() > 10, "kmod's boot loaded {} modules", a.len());
         }
