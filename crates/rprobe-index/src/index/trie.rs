@@ -585,6 +585,12 @@ impl Trie {
     /// corrupt-index error; see [`Order`]) on its own stack, so a deep chain of nodes
     /// cannot overflow the thread's stack.
     pub fn search_wild(&self, key: &str) -> Result<Vec<Value>> {
+        self.search_wild_with(key, true)
+    }
+
+    /// [`Trie::search_wild`], skipping subtrees that cannot match when `prune` (always,
+    /// outside tests, which compare both walks).
+    fn search_wild_with(&self, key: &str, prune: bool) -> Result<Vec<Value>> {
         let key = key.as_bytes();
         let mut out = Vec::new();
         let mut node = self.root()?;
@@ -595,7 +601,7 @@ impl Trie {
             for (j, &ch) in prefix.iter().enumerate() {
                 if ch == b'*' || ch == b'?' || ch == b'[' {
                     let subkey = &key[(i + j).min(key.len())..];
-                    self.wild_all(n, j, &mut buf, subkey, &mut out)?;
+                    self.wild_all(n, j, &mut buf, subkey, prune, &mut out)?;
                     return Ok(out);
                 }
                 if key.get(i + j) != Some(&ch) {
@@ -607,7 +613,7 @@ impl Trie {
                 if let Some(o) = n.child(self, w)? {
                     let c = self.node(o)?;
                     buf.push(w);
-                    self.wild_all(c, 0, &mut buf, &key[i..], &mut out)?;
+                    self.wild_all(c, 0, &mut buf, &key[i..], prune, &mut out)?;
                     buf.pop();
                 }
             }
@@ -639,33 +645,49 @@ impl Trie {
 
     /// Adds the values of every node under `n` (whose prefix from `j` on is not yet in
     /// `buf`) whose full key matches `subkey`, children before their parent, as kmod does.
+    /// A subtree whose keys all start with a pattern no completion can make match
+    /// `subkey` is skipped ([`Reach`]); the values found, and their order, are kmod's.
     fn wild_all<'s>(
         &'s self,
         n: RNode<'s>,
         j: usize,
         buf: &mut Vec<u8>,
         subkey: &[u8],
+        prune: bool,
         out: &mut Vec<Value>,
     ) -> Result<()> {
         let mut order = Order::new(self.layout());
         order.enter(self, &n)?;
         let base = buf.len();
         buf.extend_from_slice(n.prefix.get(j..).unwrap_or_default());
+        let reach = Reach::new(subkey);
+        let start = reach.advance(reach.start().filter(|_| prune), buf);
         // Each frame: the node, the next child slot to visit, the length of `buf` to
-        // restore when the node is done.
-        let mut stack: Vec<(RNode<'s>, usize, usize)> = vec![(n, 0, base)];
-        while let Some((top, k, _)) = stack.last_mut() {
+        // restore when the node is done, and where the pattern so far can have reached.
+        let mut stack: Vec<(RNode<'s>, usize, usize, Option<u128>)> = vec![(n, 0, base, start)];
+        while let Some((top, k, _, at)) = stack.last_mut() {
+            let at = *at;
             if let Some((ch, c)) = self.next_child(top, k)? {
                 order.enter(self, &c)?;
+                let child_at = reach.advance(reach.advance(at, &[ch]), c.prefix);
+                if child_at == Some(0) {
+                    // No key below can match: the subtree is left unread.
+                    order.leave_unread(self, &c)?;
+                    continue;
+                }
                 let restore = buf.len();
                 buf.push(ch);
                 buf.extend_from_slice(c.prefix);
-                stack.push((c, 0, restore));
+                stack.push((c, 0, restore, child_at));
                 continue;
             }
-            if let Some((done, _, restore)) = stack.pop() {
+            if let Some((done, _, restore, at)) = stack.pop() {
                 order.leave(self, &done)?;
-                if done.nvalues != 0 && fnmatch(buf, subkey) {
+                let matches = || match at {
+                    Some(at) => reach.matched(at),
+                    None => fnmatch(buf, subkey),
+                };
+                if done.nvalues != 0 && matches() {
                     done.each_value(self, |p, v| add_value(out, p, v))?;
                 }
                 buf.truncate(restore);
@@ -760,6 +782,70 @@ impl Order {
             self.step(trie, n)?;
         }
         Ok(())
+    }
+
+    /// The walk passes `n` by without reading its subtree (see [`Reach`]). Its
+    /// descendants lie between it and the nodes after it, so the order stays checkable:
+    /// in a root-last file they come before it, and the next node the walk leaves must
+    /// come after it.
+    fn leave_unread(&mut self, trie: &Trie, n: &RNode<'_>) -> Result<()> {
+        self.leave(trie, n)
+    }
+}
+
+/// Where a wildcard key's pattern can have reached in the query: a set of positions in the
+/// query (bit i: the pattern so far can match the query's first i bytes), advanced one
+/// pattern byte at a time. An empty set means no key that starts with this pattern can
+/// match, whatever follows, so its subtree need not be read. Only `*`, `?` and literal
+/// bytes are tracked; a `[` or `\\` makes the set unknown (`None`) and the full fnmatch
+/// decides. Queries of 127 bytes or more are not tracked.
+struct Reach {
+    len: usize,
+    /// Bit i set in `eq[c]` when the query's byte i is c.
+    eq: Vec<u128>,
+}
+
+impl Reach {
+    fn new(query: &[u8]) -> Reach {
+        let mut eq = vec![0u128; 256];
+        if query.len() < 127 {
+            for (i, &c) in query.iter().enumerate() {
+                eq[usize::from(c)] |= 1u128 << i;
+            }
+        }
+        Reach {
+            len: query.len(),
+            eq,
+        }
+    }
+
+    /// Before any pattern byte: position 0, when tracked.
+    fn start(&self) -> Option<u128> {
+        (self.len < 127).then_some(1)
+    }
+
+    /// The positions after `pattern` from the positions `at`.
+    fn advance(&self, at: Option<u128>, pattern: &[u8]) -> Option<u128> {
+        let mut st = at?;
+        let end = 1u128 << self.len;
+        let all = (end << 1) - 1;
+        for &c in pattern {
+            if st == 0 {
+                return Some(0);
+            }
+            st = match c {
+                b'*' => all & !((1u128 << st.trailing_zeros()) - 1),
+                b'?' => (st & !end) << 1,
+                b'[' | b'\\' => return None,
+                c => (st & self.eq[usize::from(c)]) << 1,
+            };
+        }
+        Some(st)
+    }
+
+    /// True when the pattern that reached `at` matches the whole query.
+    fn matched(&self, at: u128) -> bool {
+        at & (1u128 << self.len) != 0
     }
 }
 
@@ -1062,7 +1148,7 @@ mod tests {
         let mut child = 12 | F_VALUES;
         for _ in 0..64 {
             let off = (12 + body.len()) as u32 | F_CHILDS | F_VALUES;
-            body.extend_from_slice(b"ab");
+            body.extend_from_slice(b"?@");
             body.extend_from_slice(&child.to_be_bytes());
             body.extend_from_slice(&child.to_be_bytes());
             body.extend_from_slice(&1u32.to_be_bytes());
@@ -1071,11 +1157,13 @@ mod tests {
             child = off;
         }
         let root = (12 + body.len()) as u32 | F_PREFIX | F_CHILDS;
-        body.extend_from_slice(b"*\0aa");
+        body.extend_from_slice(b"*\0??");
         body.extend_from_slice(&child.to_be_bytes());
         let t = Trie::from_bytes(Path::new("dag.bin"), raw_index(&body, root)).unwrap();
         let start = std::time::Instant::now();
-        match t.search_wild("x") {
+        // Every layer's two characters ("?" and "@") match the query's "@"s, so no subtree
+        // can be passed by as unable to match: the walk must meet the shared nodes.
+        match t.search_wild(&"@".repeat(70)) {
             Err(Error::BadIndex { path, reason }) => {
                 assert_eq!(path, Path::new("dag.bin"));
                 assert!(reason.contains("twice"), "{reason}");
@@ -1084,7 +1172,7 @@ mod tests {
         }
         assert!(t.entries().is_err());
         // Exact lookups follow one path and stay correct.
-        assert_eq!(t.search("*aab").unwrap().as_deref(), Some("w"));
+        assert_eq!(t.search("*??@").unwrap().as_deref(), Some("w"));
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
@@ -1395,6 +1483,35 @@ mod tests {
     proptest::proptest! {
         /// The sorted layout writes exactly the bytes the node-by-node builder wrote, for
         /// keys that share prefixes, end inside each other, are empty or repeat.
+        #[test]
+        fn reach_agrees_with_fnmatch(pat in "[ab*?]{0,8}", q in "[ab]{0,8}", ext in "[ab*?]{0,4}") {
+            let r = Reach::new(q.as_bytes());
+            let at = r.advance(r.start(), pat.as_bytes());
+            proptest::prop_assert_eq!(at.map(|a| r.matched(a)), Some(fnmatch(pat.as_bytes(), q.as_bytes())));
+            // An empty set: no continuation of the pattern matches.
+            if at == Some(0) {
+                let longer = format!("{pat}{ext}");
+                proptest::prop_assert!(!fnmatch(longer.as_bytes(), q.as_bytes()));
+            }
+        }
+
+        #[test]
+        fn pruned_wildcard_search_equals_the_full_walk(
+            items in proptest::collection::vec(("[ab*?\\[\\]!-]{0,6}", "[a-z]{0,3}", 0u32..3), 0..60),
+            queries in proptest::collection::vec("[ab\\[-]{0,7}", 1..8),
+            pre in proptest::prelude::any::<bool>(),
+        ) {
+            let mut b = TrieBuilder::new();
+            for (k, v, p) in &items {
+                b.insert(k, v, *p).unwrap();
+            }
+            let layout = if pre { Layout::PreOrder } else { Layout::PostOrder };
+            let t = Trie::from_bytes(Path::new("t.bin"), b.to_bytes_as(layout)).unwrap();
+            for q in &queries {
+                proptest::prop_assert_eq!(t.search_wild_with(q, true).unwrap(), t.search_wild_with(q, false).unwrap());
+            }
+        }
+
         #[test]
         fn sorted_layout_equals_the_node_model(items in proptest::collection::vec(("[a-d]{0,5}|[\\x01-\\x7f]{0,3}", "[a-z]{0,3}", 0u32..3), 0..60)) {
             let mut b = TrieBuilder::new();
