@@ -93,6 +93,42 @@ impl Step {
     }
 }
 
+/// The modules a plan has visited, by (name, alias): kmod marks module objects, and a
+/// module found through an alias is another object than the same module found by name.
+/// A plan visits a handful of modules, so a list beats hashing.
+#[derive(Default)]
+struct Visited(Vec<(String, Option<String>)>);
+
+impl Visited {
+    /// Marks `m`; false when it was marked already.
+    fn insert(&mut self, m: &Module) -> bool {
+        let seen = self
+            .0
+            .iter()
+            .any(|(n, a)| *n == m.name && a.as_deref() == m.alias.as_deref());
+        if !seen {
+            self.0.push((m.name.clone(), m.alias.clone()));
+        }
+        !seen
+    }
+}
+
+/// A small set of module names (a plan's required modules).
+#[derive(Default)]
+struct Names(Vec<String>);
+
+impl Names {
+    fn insert(&mut self, name: String) {
+        if !self.contains(&name) {
+            self.0.push(name);
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+}
+
 /// The resolver: indexes and configuration.
 pub struct Resolver<'a> {
     /// The module directory's indexes.
@@ -265,9 +301,9 @@ impl Resolver<'_> {
                 return Err(Error::Cycle(vec![m.name.clone()]));
             }
         }
-        let mut visited = HashSet::new();
+        let mut visited = Visited::default();
         let mut list: Vec<(Module, bool, Via)> = Vec::new(); // (module, ignorecmd, why)
-        let mut required = HashSet::new();
+        let mut required = Names::default();
         self.probe_list(
             m,
             Via::Requested,
@@ -312,15 +348,14 @@ impl Resolver<'_> {
         via: Via,
         is_required: bool,
         ignorecmd: bool,
-        visited: &mut HashSet<String>,
-        required: &mut HashSet<String>,
+        visited: &mut Visited,
+        required: &mut Names,
         list: &mut Vec<(Module, bool, Via)>,
     ) -> Result<()> {
         // kmod marks module objects visited, and a module found through an alias is another
         // object than the same module found by name: key by both, so a module reached both
         // ways is listed twice, as kmod lists it.
-        let key = format!("{}\\{}", m.name, m.alias.as_deref().unwrap_or(""));
-        if !visited.insert(key) {
+        if !visited.insert(m) {
             return Ok(());
         }
         let deps = self.dependencies(m)?;
@@ -346,8 +381,8 @@ impl Resolver<'_> {
         &self,
         m: &Module,
         via: Via,
-        visited: &mut HashSet<String>,
-        required: &mut HashSet<String>,
+        visited: &mut Visited,
+        required: &mut Names,
         list: &mut Vec<(Module, bool, Via)>,
     ) -> Result<()> {
         let (pre, post) = self.softdeps(&m.name)?;
