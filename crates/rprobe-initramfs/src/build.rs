@@ -72,9 +72,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     firmware(spec, &subset.records, &mut from_disk, &mut report)?;
     let mut a = archive(&stage, &from_disk)?;
     configuration(spec, &mut a)?;
-    for (src, dest) in &spec.includes {
-        a.add_path(src, dest.trim_start_matches('/'))?;
-    }
+    includes(spec, &mut a)?;
     report.modules.sort();
     report.modules.dedup();
     Ok((a, report))
@@ -290,6 +288,14 @@ fn configuration(spec: &Spec, a: &mut Archive) -> Result<()> {
     );
     for (name, path) in conf {
         a.add_path(&path, &format!("etc/modprobe.d/{name}"))?;
+    }
+    Ok(())
+}
+
+/// The extra files, under their destinations (relative to the image's root).
+fn includes(spec: &Spec, a: &mut Archive) -> Result<()> {
+    for (src, dest) in &spec.includes {
+        a.add_path(src, dest.trim_start_matches('/'))?;
     }
     Ok(())
 }
