@@ -54,44 +54,69 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Builds the image archive for `spec`.
+/// Builds the image archive for `spec`: indexes to resolve with, the closure, the subset
+/// tree and its indexes, firmware, then the archive with the configuration and includes.
 pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     let mut report = Report::default();
     let moddir = spec.basedir.join("lib/modules").join(&spec.kversion);
     std::fs::metadata(&moddir).map_err(io(&moddir))?;
     let scratch_dir = tempfile::tempdir().map_err(io(Path::new("temporary directory")))?;
     let scratch = scratch_dir.path().to_path_buf();
-    // Indexes for resolution: the tree's own when it has them, else rprobe depmod's,
-    // written beside (-o) so the tree is never touched.
-    let index_dir = if moddir.join("modules.dep.bin").exists() {
-        moddir.clone()
-    } else {
-        let opts = depmod::Options {
-            basedir: Some(spec.basedir.clone()),
-            outdir: Some(scratch.join("full")),
-            kversion: spec.kversion.clone(),
-            config_paths: Some(Vec::new()),
-            progress: spec.progress.clone(),
-            // Only for resolution here: weak dependencies join the closure.
-            weakdep: true,
-            generation: spec.generation,
-            ..Default::default()
-        };
-        run_depmod(&opts)?;
-        scratch.join("full/lib/modules").join(&spec.kversion)
-    };
-    // The module directory must open (an image of nothing is an error, not an empty
-    // image); the context is kmod_new's state over it, without the host's command line.
-    ModuleDir::open(&index_dir)?;
-    let ctx = rprobe_context::Context::new(rprobe_context::Options {
+    let index_dir = indexes(spec, &moddir, &scratch)?;
+    let ctx = context(spec, &index_dir)?;
+    let closure = closure(spec, &ctx)?;
+    let stage = scratch.join("stage");
+    let subset = subset_tree(spec, &closure, &moddir, &index_dir, &stage)?;
+    report.modules = subset.modules;
+    let mut from_disk = subset.from_disk;
+    firmware(spec, &subset.records, &mut from_disk, &mut report)?;
+    let mut a = archive(&stage, &from_disk)?;
+    configuration(spec, &mut a)?;
+    includes(spec, &mut a)?;
+    report.modules.sort();
+    report.modules.dedup();
+    Ok((a, report))
+}
+
+/// Indexes for resolution: the tree's own when it has them, else rprobe depmod's, written
+/// beside (-o, under `scratch`) so the tree is never touched. Returns their directory.
+fn indexes(spec: &Spec, moddir: &Path, scratch: &Path) -> Result<PathBuf> {
+    if moddir.join("modules.dep.bin").exists() {
+        return Ok(moddir.to_path_buf());
+    }
+    let opts = depmod::Options {
+        basedir: Some(spec.basedir.clone()),
+        outdir: Some(scratch.join("full")),
+        kversion: spec.kversion.clone(),
+        config_paths: Some(Vec::new()),
+        progress: spec.progress.clone(),
+        // Only for resolution here: weak dependencies join the closure.
+        weakdep: true,
         generation: spec.generation,
-        module_dir: index_dir.clone(),
+        ..Default::default()
+    };
+    run_depmod(&opts)?;
+    Ok(scratch.join("full/lib/modules").join(&spec.kversion))
+}
+
+/// The context over the index directory: kmod_new's state, without the host's command
+/// line. The module directory must open (an image of nothing is an error, not an empty
+/// image).
+fn context(spec: &Spec, index_dir: &Path) -> Result<rprobe_context::Context> {
+    ModuleDir::open(index_dir)?;
+    Ok(rprobe_context::Context::new(rprobe_context::Options {
+        generation: spec.generation,
+        module_dir: index_dir.to_path_buf(),
         config_paths: spec.config_paths.clone(),
         cmdline: rprobe_context::Cmdline::None,
         host: spec.host.clone().unwrap_or_default(),
-    });
-    let r = ctx.resolver();
+    }))
+}
 
+/// The closure of the requested modules (each must be found) and, with `spec.host`, of
+/// what the host uses that the tree has.
+fn closure(spec: &Spec, ctx: &rprobe_context::Context) -> Result<Vec<rprobe_resolve::Module>> {
+    let r = ctx.resolver();
     let mut names: Vec<String> = Vec::new();
     for m in &spec.modules {
         let p = Path::new(m);
@@ -117,21 +142,39 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             }
         }
     }
-    let closure = r.closure(&names)?;
+    Ok(r.closure(&names)?)
+}
 
-    // The subset tree: the closure's files, the package's order and builtin files, then
-    // indexes from rprobe's depmod for exactly this subset.
-    let stage = scratch.join("stage");
+/// The subset tree's yield: what the image takes from disk, the module names, and the
+/// records the subset's depmod read.
+struct Subset {
+    /// Files the image takes from where they are (streamed when it is written): the
+    /// modules, and later the firmware.
+    from_disk: Vec<(PathBuf, String)>,
+    /// The closure's module names (with a file).
+    modules: Vec<String>,
+    /// The subset's modules as its depmod read them.
+    records: Vec<rprobe_index::record::ModuleRecord>,
+}
+
+/// The subset tree under `stage`: links to the closure's files, the package's order and
+/// builtin files, then indexes from rprobe's depmod for exactly this subset (its failure
+/// fails the build).
+fn subset_tree(
+    spec: &Spec,
+    closure: &[rprobe_resolve::Module],
+    moddir: &Path,
+    index_dir: &Path,
+    stage: &Path,
+) -> Result<Subset> {
     let sub = stage.join("lib/modules").join(&spec.kversion);
     std::fs::create_dir_all(&sub).map_err(io(&sub))?;
     let mut rels = BTreeSet::new();
-    // Files the image takes from where they are (streamed when it is written): the
-    // modules and firmware. The stage holds links to the modules for the subset's depmod,
-    // and the files generated for the image.
     let mut from_disk: Vec<(PathBuf, String)> = Vec::new();
-    for m in &closure {
+    let mut modules = Vec::new();
+    for m in closure {
         let Some(p) = &m.path else { continue };
-        let rel = p.strip_prefix(&index_dir).unwrap_or(p).to_path_buf();
+        let rel = p.strip_prefix(index_dir).unwrap_or(p).to_path_buf();
         // The file itself, not a link to it (weak-updates/ links point into other trees):
         // the stage and the image both get its content.
         let src = std::fs::canonicalize(moddir.join(&rel)).map_err(io(&moddir.join(&rel)))?;
@@ -145,7 +188,7 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
         let rel = rel.to_string_lossy().into_owned();
         from_disk.push((src, format!("lib/modules/{}/{rel}", spec.kversion)));
         rels.insert(rel);
-        report.modules.push(m.name.clone());
+        modules.push(m.name.clone());
     }
     if let Ok(order) = std::fs::read_to_string(moddir.join("modules.order")) {
         let kept: String = order
@@ -161,19 +204,33 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     }
     for f in ["modules.builtin", "modules.builtin.modinfo"] {
         if moddir.join(f).exists() {
-            std::fs::copy(moddir.join(f), sub.join(f)).map_err(io(&moddir))?;
+            std::fs::copy(moddir.join(f), sub.join(f)).map_err(io(moddir))?;
         }
     }
     let opts = depmod::Options {
-        basedir: Some(stage.clone()),
+        basedir: Some(stage.to_path_buf()),
         kversion: spec.kversion.clone(),
         config_paths: Some(Vec::new()),
         generation: spec.generation,
         ..Default::default()
     };
     let records = run_depmod(&opts)?;
-    // Firmware named by the modules (read once, by the subset's depmod).
-    for rec in &records {
+    Ok(Subset {
+        from_disk,
+        modules,
+        records,
+    })
+}
+
+/// Firmware named by the modules (read once, by the subset's depmod): found ones join
+/// `from_disk`, missing ones are warnings.
+fn firmware(
+    spec: &Spec,
+    records: &[rprobe_index::record::ModuleRecord],
+    from_disk: &mut Vec<(PathBuf, String)>,
+    report: &mut Report,
+) -> Result<()> {
+    for rec in records {
         for fw in rec.values("firmware") {
             match find_firmware(&spec.firmware_dirs, &spec.kversion, fw) {
                 Some((path, name)) => {
@@ -195,26 +252,34 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
             }
         }
     }
+    Ok(())
+}
 
+/// The archive of the stage's generated files (indexes, modules.order: small, read now,
+/// before the stage goes) and the files taken from disk.
+fn archive(stage: &Path, from_disk: &[(PathBuf, String)]) -> Result<Archive> {
     let mut a = Archive::new(Archive::source_date_epoch());
     let linked: BTreeSet<&str> = from_disk.iter().map(|(_, d)| d.as_str()).collect();
-    for p in walk(&stage) {
+    for p in walk(stage) {
         let rel = p
-            .strip_prefix(&stage)
+            .strip_prefix(stage)
             .unwrap_or(&p)
             .to_string_lossy()
             .into_owned();
         if linked.contains(rel.as_str()) {
             continue;
         }
-        // Generated here (indexes, modules.order): small, read now, before the stage goes.
         let data = std::fs::read(&p).map_err(io(&p))?;
         a.add(Entry::file(&rel, data, 0o644));
     }
-    for (src, dest) in &from_disk {
+    for (src, dest) in from_disk {
         a.add_path(src, dest)?;
     }
-    // The modprobe.d configuration: the files the resolver read, under their names.
+    Ok(a)
+}
+
+/// The modprobe.d configuration: the files the resolver read, under their names.
+fn configuration(spec: &Spec, a: &mut Archive) -> Result<()> {
     let mut conf = Vec::new();
     rprobe_resolve::config::collect_config_files(
         spec.config_paths.as_deref(),
@@ -224,12 +289,15 @@ pub fn build(spec: &Spec) -> Result<(Archive, Report)> {
     for (name, path) in conf {
         a.add_path(&path, &format!("etc/modprobe.d/{name}"))?;
     }
+    Ok(())
+}
+
+/// The extra files, under their destinations (relative to the image's root).
+fn includes(spec: &Spec, a: &mut Archive) -> Result<()> {
     for (src, dest) in &spec.includes {
         a.add_path(src, dest.trim_start_matches('/'))?;
     }
-    report.modules.sort();
-    report.modules.dedup();
-    Ok((a, report))
+    Ok(())
 }
 
 /// Runs depmod; its errors (a cycle, say) fail the build with depmod's own messages.

@@ -1,7 +1,7 @@
 //! rprobe-initramfs: reproducible initramfs images. [`cpio`] writes and reads the newc
 //! format the kernel unpacks (entries sorted, parents first, owner 0, fixed times, inode
 //! numbers in order); [`Compress`] wraps an archive in zstd, gzip or xz; [`build`] puts a
-//! module closure, its indexes and firmware into an image.
+//! module closure, its indexes and firmware into an archive; [`write_image`] writes it.
 //!
 //! ```
 //! use rprobe_initramfs::cpio::{Archive, Entry};
@@ -13,6 +13,9 @@
 
 pub mod build;
 pub mod cpio;
+pub mod image;
+
+pub use image::{write_image, WriteOptions};
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,11 +1,13 @@
 //! `rprobe initramfs`: a reproducible early-boot image with a module closure.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use rprobe_initramfs::build::{build, Spec};
-use rprobe_initramfs::Compress;
+use rprobe_initramfs::{Compress, WriteOptions};
 
 /// Options of `rprobe initramfs`.
 #[derive(Parser, Debug)]
@@ -66,35 +68,85 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if let Some(img) = &args.list {
-        return match rprobe_initramfs::cpio::list_file(img) {
-            Ok(entries) if args.json => {
-                let v: Vec<crate::json::ListedJson> = entries.iter().map(Into::into).collect();
-                crate::json::print(&v);
-                0
-            }
-            Ok(entries) => {
-                let mut out = std::io::BufWriter::new(std::io::stdout());
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                for e in entries {
-                    if args.long {
-                        crate::outln!(out, "{}", long_line(&e, now));
-                    } else {
-                        crate::outln!(out, "{}", e.name);
-                    }
-                }
-                0
-            }
-            Err(e) => {
-                crate::errln!("initramfs: ERROR: {e}");
-                1
-            }
-        };
+        return list(img, args.json, args.long);
     }
+    let request = match request(&args) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // On a terminal: modules read while the tree is indexed, then the image's size as it
+    // is written (nothing in redirected output).
+    let progress = Arc::new(rprobe_index::depmod::Progress::default());
+    let written_bytes = Arc::new(AtomicU64::new(0));
+    let ticker = ticker(&progress, &written_bytes);
+    let spec = spec(&args, &request, ticker.as_ref().map(|_| progress.clone()));
+    let Some(archive) = build_image(&spec, ticker.is_some()) else {
+        return 1;
+    };
+    let written = rprobe_initramfs::write_image(
+        &archive,
+        &request.output,
+        &WriteOptions {
+            append_to: args.append_to.as_deref(),
+            compress: request.compress,
+            level: args.compress_level,
+            written: Some(&written_bytes),
+        },
+    );
+    drop(ticker);
+    if let Err(e) = written {
+        crate::errln!("initramfs: ERROR: {e}");
+        return 1;
+    }
+    0
+}
+
+/// `--list`: the image's entries as names, `cpio -tv` lines or JSON; the exit code.
+fn list(img: &Path, json: bool, long: bool) -> i32 {
+    match rprobe_initramfs::cpio::list_file(img) {
+        Ok(entries) if json => {
+            let v: Vec<crate::json::ListedJson> = entries.iter().map(Into::into).collect();
+            crate::json::print(&v);
+            0
+        }
+        Ok(entries) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            for e in entries {
+                if long {
+                    crate::outln!(out, "{}", long_line(&e, now));
+                } else {
+                    crate::outln!(out, "{}", e.name);
+                }
+            }
+            0
+        }
+        Err(e) => {
+            crate::errln!("initramfs: ERROR: {e}");
+            1
+        }
+    }
+}
+
+/// What the options ask a build for, checked and filled in with their defaults.
+struct Request {
+    output: PathBuf,
+    kversion: String,
+    compress: Compress,
+    modules: Vec<String>,
+    includes: Vec<(PathBuf, String)>,
+    basedir: PathBuf,
+    firmware_dirs: Vec<PathBuf>,
+}
+
+/// Maps the options to a [`Request`], in the order their errors are reported; the exit
+/// code (after the message) when one is wrong.
+fn request(args: &Args) -> Result<Request, i32> {
     let Some(output) = args.output.clone() else {
         crate::errln!("initramfs: ERROR: -o OUT is required");
-        return 2;
+        return Err(2);
     };
     let Some(kversion) = args
         .kversion
@@ -102,49 +154,10 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         .or_else(rprobe_index::moddir::kernel_release)
     else {
         crate::errln!("initramfs: ERROR: no -k VERSION and the running kernel's is unknown");
-        return 2;
+        return Err(2);
     };
-    let Some(compress) = Compress::parse(&args.compress) else {
-        crate::errln!(
-            "initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)",
-            args.compress
-        );
-        return 2;
-    };
-    if let Some(level) = args.compress_level {
-        match compress.levels() {
-            Some((range, _)) if range.contains(&level) => {}
-            Some((range, _)) => {
-                crate::errln!(
-                    "initramfs: ERROR: --compress-level {level}: {} takes {}-{}",
-                    args.compress,
-                    range.start(),
-                    range.end()
-                );
-                return 2;
-            }
-            None => {
-                crate::errln!(
-                    "initramfs: ERROR: --compress-level needs --compress zstd, gzip or xz"
-                );
-                return 2;
-            }
-        }
-    }
-    let mut modules = args.module.clone();
-    for f in &args.modules_from {
-        match std::fs::read_to_string(f) {
-            Ok(t) => modules.extend(
-                t.lines()
-                    .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-                    .filter(|l| !l.is_empty()),
-            ),
-            Err(e) => {
-                crate::errln!("initramfs: ERROR: {}: {e}", f.display());
-                return 1;
-            }
-        }
-    }
+    let compress = compression(args)?;
+    let modules = modules(args)?;
     let includes = args
         .include
         .iter()
@@ -159,119 +172,126 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     } else {
         args.firmware_dir.clone()
     };
-    // On a terminal: modules read while the tree is indexed, then the image's size as it
-    // is written (nothing in redirected output).
-    let progress = std::sync::Arc::new(rprobe_index::depmod::Progress::default());
-    let written_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let ticker = {
-        let modules = crate::progress::modules_line("initramfs", &progress);
-        let bytes = written_bytes.clone();
-        crate::progress::start(move || {
-            let n = bytes.load(std::sync::atomic::Ordering::Relaxed);
-            if n > 0 {
-                Some(format!("initramfs: writing image {} MiB", n >> 20))
-            } else {
-                modules()
-            }
-        })
-    };
-    let spec = Spec {
-        progress: ticker.as_ref().map(|_| progress.clone()),
-        basedir,
+    Ok(Request {
+        output,
         kversion,
+        compress,
         modules,
-        host: args.host.then(rprobe_load::HostPaths::from_env),
+        includes,
+        basedir,
         firmware_dirs,
+    })
+}
+
+/// `--compress` and `--compress-level`, checked against each other.
+fn compression(args: &Args) -> Result<Compress, i32> {
+    let Some(compress) = Compress::parse(&args.compress) else {
+        crate::errln!(
+            "initramfs: ERROR: unknown compression '{}' (zstd, gzip, xz, none)",
+            args.compress
+        );
+        return Err(2);
+    };
+    if let Some(level) = args.compress_level {
+        match compress.levels() {
+            Some((range, _)) if range.contains(&level) => {}
+            Some((range, _)) => {
+                crate::errln!(
+                    "initramfs: ERROR: --compress-level {level}: {} takes {}-{}",
+                    args.compress,
+                    range.start(),
+                    range.end()
+                );
+                return Err(2);
+            }
+            None => {
+                crate::errln!(
+                    "initramfs: ERROR: --compress-level needs --compress zstd, gzip or xz"
+                );
+                return Err(2);
+            }
+        }
+    }
+    Ok(compress)
+}
+
+/// The modules asked for: `--module`s, then each `--modules-from` file's lines (without
+/// `#` comments and blank lines).
+fn modules(args: &Args) -> Result<Vec<String>, i32> {
+    let mut modules = args.module.clone();
+    for f in &args.modules_from {
+        match std::fs::read_to_string(f) {
+            Ok(t) => modules.extend(
+                t.lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            ),
+            Err(e) => {
+                crate::errln!("initramfs: ERROR: {}: {e}", f.display());
+                return Err(1);
+            }
+        }
+    }
+    Ok(modules)
+}
+
+/// The progress line (on a terminal only): modules read, then the image's size so far.
+fn ticker(
+    progress: &Arc<rprobe_index::depmod::Progress>,
+    written_bytes: &Arc<AtomicU64>,
+) -> Option<crate::progress::Ticker> {
+    let modules = crate::progress::modules_line("initramfs", progress);
+    let bytes = written_bytes.clone();
+    crate::progress::start(move || {
+        let n = bytes.load(Ordering::Relaxed);
+        if n > 0 {
+            Some(format!("initramfs: writing image {} MiB", n >> 20))
+        } else {
+            modules()
+        }
+    })
+}
+
+/// The library's [`Spec`] for a request.
+fn spec(
+    args: &Args,
+    request: &Request,
+    progress: Option<Arc<rprobe_index::depmod::Progress>>,
+) -> Spec {
+    Spec {
+        progress,
+        basedir: request.basedir.clone(),
+        kversion: request.kversion.clone(),
+        modules: request.modules.clone(),
+        host: args.host.then(rprobe_load::HostPaths::from_env),
+        firmware_dirs: request.firmware_dirs.clone(),
         config_paths: if args.config.is_empty() {
             None
         } else {
             Some(args.config.clone())
         },
-        includes,
+        includes: request.includes.clone(),
         generation: crate::generation(),
-    };
-    let (archive, report) = match build(&spec) {
+    }
+}
+
+/// Builds the archive and prints the build's warnings (clearing the progress line first
+/// when one is drawn); None after the error's message.
+fn build_image(spec: &Spec, ticking: bool) -> Option<rprobe_initramfs::cpio::Archive> {
+    let (archive, report) = match build(spec) {
         Ok(x) => x,
         Err(e) => {
             crate::errln!("initramfs: ERROR: {e}");
-            return 1;
+            return None;
         }
     };
-    if ticker.is_some() && !report.warnings.is_empty() {
+    if ticking && !report.warnings.is_empty() {
         crate::err!("\r\x1b[K");
     }
     for w in &report.warnings {
         crate::errln!("initramfs: WARNING: {w}");
     }
-    // Streamed into a temporary file beside the output, then renamed into place: memory
-    // holds one file's worth of buffers, never the image.
-    let mut failure: Option<String> = None;
-    let written = rprobe_index::atomic::write_with(&output, |w| {
-        let mut counted = Counted {
-            inner: w,
-            n: &written_bytes,
-        };
-        let w: &mut dyn std::io::Write = &mut counted;
-        if let Some(base) = &args.append_to {
-            // Read errors name the base image; write errors are the output's.
-            let named = |e: std::io::Error, failure: &mut Option<String>| {
-                remember(failure, format!("{}: {e}", base.display()), e)
-            };
-            let mut f = std::fs::File::open(base).map_err(|e| named(e, &mut failure))?;
-            let mut buf = vec![0u8; 64 << 10];
-            let mut n = 0u64;
-            loop {
-                let k = match std::io::Read::read(&mut f, &mut buf) {
-                    Ok(0) => break,
-                    Ok(k) => k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(named(e, &mut failure)),
-                };
-                w.write_all(&buf[..k])?;
-                n += k as u64;
-            }
-            w.write_all(&[0u8; 3][..((4 - n % 4) % 4) as usize])?;
-        }
-        let mut enc = compress.encoder(w, args.compress_level)?;
-        archive.write_to(&mut enc).map_err(|e| {
-            let io = std::io::Error::other(e.to_string());
-            remember(&mut failure, e.to_string(), io)
-        })?;
-        enc.finish().map(|_| ())
-    });
-    drop(ticker);
-    if let Err(e) = written {
-        match failure {
-            Some(m) => crate::errln!("initramfs: ERROR: {m}"),
-            None => crate::errln!("initramfs: ERROR: {}: {e}", output.display()),
-        }
-        return 1;
-    }
-    0
-}
-
-/// A writer that publishes how many bytes went through it (for the progress line).
-struct Counted<'a> {
-    inner: &'a mut dyn std::io::Write,
-    n: &'a std::sync::atomic::AtomicU64,
-}
-
-impl std::io::Write for Counted<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let k = self.inner.write(buf)?;
-        self.n
-            .fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(k)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Keeps the first failure's message (naming the file at fault) and passes the error on.
-fn remember(slot: &mut Option<String>, msg: String, e: std::io::Error) -> std::io::Error {
-    slot.get_or_insert(msg);
-    e
+    Some(archive)
 }
 
 /// One `--list --long` line, as GNU `cpio -tv` prints it: mode string, links, owner and

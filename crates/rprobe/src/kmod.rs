@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rprobe_index::devname::{parse_line, DevnameEntry};
 use rprobe_index::generation::Generation;
@@ -222,13 +222,39 @@ fn write_entry(format: &str, e: &DevnameEntry, out: &mut String) {
 
 /// `kmod static-nodes`; returns the exit code.
 fn static_nodes(raw: Vec<OsString>) -> i32 {
+    let (format, output) = match static_options(&raw) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let Some((dir, shown)) = devname_dir() else {
+        return 1;
+    };
+    let input = match read_devname(&dir, &shown) {
+        Ok(Some(t)) => t,
+        Ok(None) => return 0,
+        Err(code) => return code,
+    };
+    let file = match output.as_deref().map(create_output).transpose() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let (text, code) = format_nodes(&input, &format);
+    match write_nodes(file, &text, &shown) {
+        0 => code,
+        failed => failed,
+    }
+}
+
+/// The options in the order given (a bad format stops at once, -h prints help and ends):
+/// the format and the output file. Err: the exit code to end with, after the message or
+/// the help.
+fn static_options(raw: &[OsString]) -> Result<(String, Option<PathBuf>), i32> {
     use clap::Parser as _;
-    // Options in the order given: a bad format stops at once, -h prints help and ends.
-    let opts = match crate::getopt::check(&<StaticArgs as clap::CommandFactory>::command(), &raw) {
+    let opts = match crate::getopt::check(&<StaticArgs as clap::CommandFactory>::command(), raw) {
         Ok(o) => o,
         Err(msg) => {
             crate::errln!("{msg}");
-            return 1;
+            return Err(1);
         }
     };
     let mut format = "human".to_string();
@@ -239,14 +265,14 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
             if !FORMATS.iter().any(|(n, _)| *n == f) {
                 crate::errln!("Unknown format: '{f}'.");
                 static_help();
-                return 1;
+                return Err(1);
             }
             format = f.to_string();
         } else if let Some(f) = o.as_encoded_bytes().strip_prefix(b"--output=") {
             output = Some(PathBuf::from(std::ffi::OsStr::from_bytes(f)));
         } else if s == "-h" || s == "--help" {
             static_help();
-            return 0;
+            return Err(0);
         } else if s == "--" {
             break;
         }
@@ -254,67 +280,82 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
     // Parsed for clap's checks too (the definition feeds man pages and completions).
     if let Err(e) = StaticArgs::try_parse_from(&opts) {
         crate::errln!("static-nodes: ERROR: {}", e.kind());
-        return 1;
+        return Err(1);
     }
-    let (dir, shown) = match std::env::var_os(MODULE_DIR_ENV) {
+    Ok((format, output))
+}
+
+/// The directory holding modules.devname (`RPROBE_MODULE_DIR`, else the running kernel's)
+/// and its name as messages show it; None after kmod's message when uname fails.
+fn devname_dir() -> Option<(PathBuf, String)> {
+    match std::env::var_os(MODULE_DIR_ENV) {
         Some(d) => {
             let d = PathBuf::from(d);
             let shown = d.display().to_string();
-            (d, shown)
+            Some((d, shown))
         }
         None => match rprobe_index::moddir::kernel_release() {
             Some(r) => {
                 let d = format!("{}/{r}", rprobe_index::moddir::MODULE_DIRECTORY);
-                (PathBuf::from(&d), d)
+                Some((PathBuf::from(&d), d))
             }
             None => {
                 crate::errln!("Error: uname failed!");
-                return 1;
+                None
             }
         },
-    };
-    let input = match std::fs::read(dir.join("modules.devname")) {
-        Ok(t) => t,
+    }
+}
+
+/// modules.devname's bytes; None (after kmod's warning) when there is none, Err with the
+/// exit code (after kmod's message) when it cannot be read.
+fn read_devname(dir: &Path, shown: &str) -> Result<Option<Vec<u8>>, i32> {
+    match std::fs::read(dir.join("modules.devname")) {
+        Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             crate::errln!("Warning: {shown}/modules.devname not found - ignoring");
-            return 0;
+            Ok(None)
         }
         Err(e) => {
             crate::errln!(
                 "Error: could not open {shown}/modules.devname - {}",
                 rprobe_index::error::io_text(&e)
             );
-            return 1;
-        }
-    };
-    let mut file = None;
-    if let Some(out) = &output {
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-            {
-                crate::errln!(
-                    "Error: could not create parent directory for {} - {}.",
-                    out.display(),
-                    rprobe_index::error::io_text(&e)
-                );
-                return 1;
-            }
-        }
-        match std::fs::File::create(out) {
-            Ok(f) => file = Some(f),
-            Err(e) => {
-                crate::errln!(
-                    "Error: could not create {} - {}",
-                    out.display(),
-                    rprobe_index::error::io_text(&e)
-                );
-                return 1;
-            }
+            Err(1)
         }
     }
+}
+
+/// The output file, created with its parent directories (0755); Err with the exit code
+/// after kmod's message.
+fn create_output(out: &Path) -> Result<std::fs::File, i32> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+        {
+            crate::errln!(
+                "Error: could not create parent directory for {} - {}.",
+                out.display(),
+                rprobe_index::error::io_text(&e)
+            );
+            return Err(1);
+        }
+    }
+    std::fs::File::create(out).map_err(|e| {
+        crate::errln!(
+            "Error: could not create {} - {}",
+            out.display(),
+            rprobe_index::error::io_text(&e)
+        );
+        1
+    })
+}
+
+/// Every entry of modules.devname in `format` (comment lines skipped), and the exit code:
+/// 1 when a line was invalid (each reported as it is met).
+fn format_nodes(input: &[u8], format: &str) -> (String, i32) {
     let mut code = 0;
     let mut text = String::new();
     for line in input.split_inclusive(|&b| b == b'\n') {
@@ -322,7 +363,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
             continue;
         }
         match parse_line(line) {
-            Some(e) => write_entry(&format, &e, &mut text),
+            Some(e) => write_entry(format, &e, &mut text),
             None => {
                 // The line as read, its newline included (none after a last line without).
                 crate::err!(
@@ -333,6 +374,12 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
             }
         }
     }
+    (text, code)
+}
+
+/// Writes the text to the output file, else to stdout; 1 after kmod's message when the
+/// file cannot be written.
+fn write_nodes(file: Option<std::fs::File>, text: &str, shown: &str) -> i32 {
     match file {
         Some(mut f) => {
             if let Err(e) = f.write_all(text.as_bytes()) {
@@ -346,7 +393,7 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
         }
         None => crate::out!("{text}"),
     }
-    code
+    0
 }
 
 use std::os::unix::ffi::OsStrExt as _;

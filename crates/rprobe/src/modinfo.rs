@@ -220,19 +220,14 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         let field = field_of(&args);
         let mut all = Vec::new();
         for m in &args.modules {
-            failed |= !json_one(&mut all, dir, m, args.modname, field.as_deref());
+            failed |= !json_one(&mut all, lookup(dir, m, args.modname), field.as_deref());
         }
         crate::json::print(&all);
         return i32::from(failed);
     }
     let stdout = std::io::stdout();
     for m in &args.modules {
-        let ok = if !args.modname && is_module_file(m) {
-            by_path(&mut out, Path::new(m))
-        } else {
-            by_name(&mut out, dir, m, args.modname)
-        };
-        failed |= !ok;
+        failed |= !text_one(&mut out, lookup(dir, m, args.modname));
         let mut lock = stdout.lock();
         crate::out::check(lock.write_all(&out.buf));
         crate::out::check(lock.flush());
@@ -241,20 +236,147 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     i32::from(failed)
 }
 
-/// One argument's modules for `--json`, added to `all`; false (after kmod's message) when
-/// it names none or one cannot be read.
+/// A module modinfo found: a file or a built-in module, with its fields in order.
+struct Found {
+    /// The module name.
+    name: String,
+    /// Its file (absolute), or "(builtin)".
+    filename: String,
+    /// Built into the kernel.
+    builtin: bool,
+    /// Its modinfo key/value pairs (the signature's last).
+    info: Vec<(String, String)>,
+}
+
+/// One thing looking an argument up gave, in order.
+enum Entry {
+    /// A module, its fields read.
+    Module(Found),
+    /// A module file without a .modinfo section: its file name (absolute), and kmod's
+    /// words for the failure.
+    NoModinfo {
+        /// The file.
+        filename: String,
+        /// The message (after "modinfo: ERROR: ").
+        error: String,
+    },
+    /// A failure in kmod's words (after "modinfo: ERROR: "): nothing found, or a module
+    /// that cannot be read.
+    Error(String),
+}
+
+/// Looks one argument up as kmod's modinfo does: a module file by path (unless
+/// `modname_only`), else a name through `dir` (absent: none is there). Returns what it
+/// found, failures included, in the order modinfo shows them.
+fn lookup(dir: Option<&ModuleDir>, given: &str, modname_only: bool) -> Vec<Entry> {
+    if !modname_only && is_module_file(given) {
+        return vec![read(Path::new(given))];
+    }
+    let missing = || {
+        if modname_only {
+            format!("Module name {given} not found.")
+        } else {
+            format!("Module {given} not found.")
+        }
+    };
+    let targets = match dir.map(|d| modinfo_targets(d, given, modname_only)) {
+        Some(Ok(t)) if !t.is_empty() => t,
+        Some(Err(_)) if !modname_only => {
+            return vec![Entry::Error(format!("Module alias {given} not found."))];
+        }
+        _ => return vec![Entry::Error(missing())],
+    };
+    targets
+        .into_iter()
+        .map(|t| match t {
+            InfoTarget::File(path) => read(&path),
+            InfoTarget::Builtin { name, modinfo } => Entry::Module(Found {
+                name,
+                filename: "(builtin)".into(),
+                builtin: true,
+                info: modinfo,
+            }),
+        })
+        .collect()
+}
+
+/// Reads a module file's fields.
+fn read(path: &Path) -> Entry {
+    let opts = ReadOptions {
+        symbols: false,
+        signature: true,
+        modinfo_keys: None,
+        zstd_needs_size: crate::generation().zstd_needs_declared_size(),
+    };
+    let filename = moddir::absolute(path).to_string_lossy().into_owned();
+    match record::read_module_with(path, opts) {
+        Ok(rec) if !rec.has_modinfo => Entry::NoModinfo {
+            filename,
+            error: format!(
+                "could not get modinfo from '{}': {}: no .modinfo section",
+                rec.name,
+                path.display()
+            ),
+        },
+        Ok(rec) => Entry::Module(Found {
+            info: rec.info_with_signature(),
+            name: rec.name,
+            filename,
+            builtin: false,
+        }),
+        Err(e) => Entry::Error(e.to_string()),
+    }
+}
+
+/// One argument's entries as text into `out` (failures to stderr, in order); false when
+/// one failed.
+fn text_one(out: &mut Out, entries: Vec<Entry>) -> bool {
+    let mut ok = true;
+    for e in entries {
+        match e {
+            Entry::Module(m) => {
+                let builtin_name = m.builtin.then_some(m.name.as_str());
+                show(out, &m.filename, builtin_name, &m.info);
+            }
+            Entry::NoModinfo { filename, error } => {
+                // As kmod: the file name is printed, then the failure (none when the file
+                // name is all that was asked for).
+                show(out, &filename, None, &[]);
+                if out.field.as_deref() != Some("filename") {
+                    crate::errln!("modinfo: ERROR: {error}");
+                    ok = false;
+                }
+            }
+            Entry::Error(m) => {
+                crate::errln!("modinfo: ERROR: {m}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// One argument's entries for `--json`, added to `all` (with only `field` when one is
+/// given; failures to stderr, in order); false when one failed.
 fn json_one(
     all: &mut Vec<crate::json::ModinfoJson>,
-    dir: Option<&ModuleDir>,
-    given: &str,
-    modname_only: bool,
+    entries: Vec<Entry>,
     field: Option<&str>,
 ) -> bool {
     use crate::json::{Field, ModinfoJson, Param};
-    let mut entry = |name: String, filename: String, builtin: bool, info: &[(String, String)]| {
-        let keep = |k: &str| field.is_none_or(|f| f == k);
+    let keep = |k: &str| field.is_none_or(|f| f == k);
+    let mut ok = true;
+    for e in entries {
+        let m = match e {
+            Entry::Module(m) => m,
+            Entry::NoModinfo { error: m, .. } | Entry::Error(m) => {
+                crate::errln!("modinfo: ERROR: {m}");
+                ok = false;
+                continue;
+            }
+        };
         let parameters = if keep("parm") {
-            params(info)
+            params(&m.info)
                 .into_iter()
                 .map(|(name, description, r#type)| Param {
                     name,
@@ -266,82 +388,17 @@ fn json_one(
             Vec::new()
         };
         all.push(ModinfoJson {
-            name,
-            filename,
-            builtin,
-            fields: info
-                .iter()
+            name: m.name,
+            filename: m.filename,
+            builtin: m.builtin,
+            fields: m
+                .info
+                .into_iter()
                 .filter(|(k, _)| keep(k))
-                .map(|(k, v)| Field {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
+                .map(|(key, value)| Field { key, value })
                 .collect(),
             parameters,
         });
-    };
-    let read = |path: &Path| -> Option<(String, Vec<(String, String)>)> {
-        let opts = ReadOptions {
-            symbols: false,
-            signature: true,
-            modinfo_keys: None,
-            zstd_needs_size: crate::generation().zstd_needs_declared_size(),
-        };
-        match record::read_module_with(path, opts) {
-            Ok(rec) if !rec.has_modinfo => {
-                crate::errln!(
-                    "modinfo: ERROR: could not get modinfo from '{}': {}: no .modinfo section",
-                    rec.name,
-                    path.display()
-                );
-                None
-            }
-            Ok(rec) => Some((rec.name.clone(), rec.info_with_signature())),
-            Err(e) => {
-                crate::errln!("modinfo: ERROR: {e}");
-                None
-            }
-        }
-    };
-    if !modname_only && is_module_file(given) {
-        let Some((name, info)) = read(Path::new(given)) else {
-            return false;
-        };
-        let f = moddir::absolute(Path::new(given))
-            .to_string_lossy()
-            .into_owned();
-        entry(name, f, false, &info);
-        return true;
-    }
-    let missing = if modname_only {
-        format!("Module name {given} not found.")
-    } else {
-        format!("Module {given} not found.")
-    };
-    let targets = match dir.map(|d| modinfo_targets(d, given, modname_only)) {
-        Some(Ok(t)) if !t.is_empty() => t,
-        Some(Err(_)) if !modname_only => {
-            crate::errln!("modinfo: ERROR: Module alias {given} not found.");
-            return false;
-        }
-        _ => {
-            crate::errln!("modinfo: ERROR: {missing}");
-            return false;
-        }
-    };
-    let mut ok = true;
-    for t in targets {
-        match t {
-            InfoTarget::File(path) => match read(&path) {
-                Some((name, info)) => {
-                    entry(name, path.to_string_lossy().into_owned(), false, &info)
-                }
-                None => ok = false,
-            },
-            InfoTarget::Builtin { name, modinfo } => {
-                entry(name, "(builtin)".into(), true, &modinfo)
-            }
-        }
     }
     ok
 }
@@ -349,89 +406,6 @@ fn json_one(
 fn is_module_file(name: &str) -> bool {
     rprobe_index::fsx::stat(std::path::Path::new(name)).is_ok_and(|m| m.is_file())
         && rprobe_index::name::is_module_filename(name)
-}
-
-fn by_path(out: &mut Out, path: &Path) -> bool {
-    match record::read_module_with(
-        path,
-        ReadOptions {
-            symbols: false,
-            signature: true,
-            modinfo_keys: None,
-            zstd_needs_size: crate::generation().zstd_needs_declared_size(),
-        },
-    ) {
-        Ok(rec) if !rec.has_modinfo => {
-            // As kmod: the file name is printed, then the failure.
-            let mut o = Out {
-                sep: out.sep,
-                field: Some("filename".into()),
-                buf: Vec::new(),
-            };
-            if out.field.is_none() {
-                o.field = None;
-                o.buf
-                    .extend_from_slice(format!("{:<16}", "filename:").as_bytes());
-                o.buf
-                    .extend_from_slice(moddir::absolute(path).to_string_lossy().as_bytes());
-                o.buf.push(out.sep);
-            } else if out.field.as_deref() == Some("filename") {
-                show(out, &moddir::absolute(path).to_string_lossy(), None, &[]);
-                return true;
-            }
-            out.buf.extend_from_slice(&o.buf);
-            crate::errln!(
-                "modinfo: ERROR: could not get modinfo from '{}': {}: no .modinfo section",
-                rec.name,
-                path.display()
-            );
-            false
-        }
-        Ok(rec) => {
-            show(
-                out,
-                &moddir::absolute(path).to_string_lossy(),
-                None,
-                &rec.info_with_signature(),
-            );
-            true
-        }
-        Err(e) => {
-            crate::errln!("modinfo: ERROR: {e}");
-            false
-        }
-    }
-}
-
-fn by_name(out: &mut Out, dir: Option<&ModuleDir>, given: &str, modname_only: bool) -> bool {
-    let not_found = |what: String| {
-        crate::errln!("modinfo: ERROR: {what}");
-        false
-    };
-    let missing = || {
-        if modname_only {
-            format!("Module name {given} not found.")
-        } else {
-            format!("Module {given} not found.")
-        }
-    };
-    let Some(dir) = dir else {
-        return not_found(missing());
-    };
-    let targets = match modinfo_targets(dir, given, modname_only) {
-        Ok(t) if t.is_empty() => return not_found(missing()),
-        Ok(t) => t,
-        Err(_) if modname_only => return not_found(missing()),
-        Err(_) => return not_found(format!("Module alias {given} not found.")),
-    };
-    let mut ok = true;
-    for t in targets {
-        match t {
-            InfoTarget::File(path) => ok &= by_path(out, &path),
-            InfoTarget::Builtin { name, modinfo } => show(out, "(builtin)", Some(&name), &modinfo),
-        }
-    }
-    ok
 }
 
 /// The clap definition of this tool, for man pages and completions.
