@@ -60,6 +60,15 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
+    /// Every kind, in the order kmod lists its indexes.
+    pub const ALL: [IndexKind; 5] = [
+        IndexKind::Dep,
+        IndexKind::Alias,
+        IndexKind::Symbols,
+        IndexKind::Builtin,
+        IndexKind::BuiltinAlias,
+    ];
+
     /// The text file's name; the binary index adds ".bin".
     pub fn file_name(self) -> &'static str {
         match self {
@@ -103,13 +112,7 @@ impl ModuleDir {
                 std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
-        let kinds = [
-            IndexKind::Dep,
-            IndexKind::Alias,
-            IndexKind::Symbols,
-            IndexKind::Builtin,
-            IndexKind::BuiltinAlias,
-        ];
+        let kinds = IndexKind::ALL;
         Ok(ModuleDir {
             dir: dir.to_path_buf(),
             bins: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
@@ -121,13 +124,7 @@ impl ModuleDir {
     /// A module directory that is not there, as kmod goes on without one: every lookup
     /// finds nothing. `dir` is only its name.
     pub fn empty(dir: &Path) -> ModuleDir {
-        let kinds = [
-            IndexKind::Dep,
-            IndexKind::Alias,
-            IndexKind::Symbols,
-            IndexKind::Builtin,
-            IndexKind::BuiltinAlias,
-        ];
+        let kinds = IndexKind::ALL;
         ModuleDir {
             dir: dir.to_path_buf(),
             bins: kinds
