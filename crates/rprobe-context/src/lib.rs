@@ -28,7 +28,7 @@ pub use probe::{ProbeSettings, Prober};
 /// The one error type of rprobe-context.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The module directory could not be opened (only [`Context::open`] fails for it).
+    /// An index could not be read.
     #[error(transparent)]
     Index(#[from] rprobe_index::Error),
     /// A lookup or plan failed.
@@ -116,11 +116,20 @@ const INDEX_FILES: [&str; 6] = [
     "modules.dep",
 ];
 
+/// The module directory's indexes, or, when it cannot be opened, an empty stand-in and the
+/// error (kmod goes on without one).
+fn open_dir(dir: &Path) -> (ModuleDir, Option<rprobe_index::Error>) {
+    match ModuleDir::open(dir) {
+        Ok(d) => (d, None),
+        Err(e) => (ModuleDir::empty(dir), Some(e)),
+    }
+}
+
 /// The library context: see the crate documentation.
 pub struct Context {
     options: Options,
     dir: ModuleDir,
-    dir_error: Option<String>,
+    dir_error: Option<rprobe_index::Error>,
     config: Config,
     log: Option<LogFn>,
     priority: Level,
@@ -133,10 +142,7 @@ impl Context {
     /// a context whose lookups find nothing ([`Context::dir_error`] says why), as kmod's
     /// tools go on without one.
     pub fn new(options: Options) -> Context {
-        let (dir, dir_error) = match ModuleDir::open(&options.module_dir) {
-            Ok(d) => (d, None),
-            Err(e) => (ModuleDir::empty(&options.module_dir), Some(e.to_string())),
-        };
+        let (dir, dir_error) = open_dir(&options.module_dir);
         let cmdline = match &options.cmdline {
             Cmdline::Host => Some(options.host.cmdline.clone()),
             Cmdline::File(f) => Some(f.clone()),
@@ -163,11 +169,14 @@ impl Context {
         ctx
     }
 
-    /// [`Context::new`], failing when the module directory cannot be opened (why, graph
-    /// and the initramfs builder need one).
-    pub fn open(options: Options) -> Result<Context> {
-        rprobe_index::index::ModuleDir::open(&options.module_dir)?;
-        Ok(Context::new(options))
+    /// [`Context::new`], failing with the module directory's error when it cannot be
+    /// opened (why, graph and the initramfs builder need one).
+    pub fn open(options: Options) -> rprobe_index::Result<Context> {
+        let mut ctx = Context::new(options);
+        match ctx.dir_error.take() {
+            Some(e) => Err(e),
+            None => Ok(ctx),
+        }
     }
 
     /// The options the context was opened with.
@@ -186,8 +195,8 @@ impl Context {
     }
 
     /// Why the module directory could not be opened, when it could not.
-    pub fn dir_error(&self) -> Option<&str> {
-        self.dir_error.as_deref()
+    pub fn dir_error(&self) -> Option<&rprobe_index::Error> {
+        self.dir_error.as_ref()
     }
 
     /// The module directory's indexes.
@@ -283,14 +292,8 @@ impl Context {
     /// nothing.
     pub fn dump_aliases(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for f in ["modules.alias.bin", "modules.symbols.bin"] {
-            let Ok(t) = Trie::open(&self.options.module_dir.join(f)) else {
-                continue;
-            };
-            let Ok(entries) = t.entries() else {
-                continue;
-            };
-            for (k, v) in entries {
-                writeln!(out, "alias {k} {}", v.value)?;
+            for (k, v) in self.dump_index(f).unwrap_or_default() {
+                writeln!(out, "alias {k} {v}")?;
             }
         }
         Ok(())
@@ -351,13 +354,7 @@ impl Context {
     /// Reopens the indexes (kmod_unload_resources then kmod_load_resources): lookups
     /// after this read the files as they are now.
     pub fn reload(&mut self) {
-        (self.dir, self.dir_error) = match ModuleDir::open(&self.options.module_dir) {
-            Ok(d) => (d, None),
-            Err(e) => (
-                ModuleDir::empty(&self.options.module_dir),
-                Some(e.to_string()),
-            ),
-        };
+        (self.dir, self.dir_error) = open_dir(&self.options.module_dir);
         self.index_stamps = self.index_stamps_now();
     }
 }

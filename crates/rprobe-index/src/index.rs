@@ -24,13 +24,22 @@ pub struct DepEntry {
 impl DepEntry {
     /// Parses a modules.dep line (or .bin value): `path: dep dep ...`.
     pub fn parse(line: &str) -> Option<DepEntry> {
-        let (path, deps) = line.split_once(':')?;
+        let (path, deps) = dep_fields(line)?;
         Some(DepEntry {
-            path: path.trim().to_string(),
-            deps: deps.split_whitespace().map(str::to_string).collect(),
+            path: path.to_string(),
+            deps: deps.map(str::to_string).collect(),
         })
     }
 }
+
+/// A modules.dep line split as kmod splits it: the module's path, and its dependencies'
+/// paths in order.
+fn dep_fields(line: &str) -> Option<(&str, std::str::SplitWhitespace<'_>)> {
+    let (path, deps) = line.split_once(':')?;
+    Some((path.trim(), deps.split_whitespace()))
+}
+
+impl DepEntry {}
 
 /// A module's modules.dep entry as lookups use it, parsed once per [`ModuleDir`]: its file
 /// and its dependencies (name and file), paths made full.
@@ -251,15 +260,16 @@ impl ModuleDir {
             return Ok(Some(hit.clone()));
         }
         let info = self.exact(IndexKind::Dep, name)?.and_then(|line| {
-            let (path, deps) = line.split_once(':')?;
-            let path = path.trim();
+            let (path, deps) = dep_fields(&line)?;
+            let mut needs_itself = false;
+            let deps = deps
+                .inspect(|&d| needs_itself |= d == path)
+                .map(|d| (crate::name::modname_from_str(d), self.full_path(d)))
+                .collect();
             Some(std::sync::Arc::new(DepInfo {
-                needs_itself: deps.split_whitespace().any(|d| d == path),
+                needs_itself,
                 path: self.full_path(path),
-                deps: deps
-                    .split_whitespace()
-                    .map(|d| (crate::name::modname_from_str(d), self.full_path(d)))
-                    .collect(),
+                deps,
             }))
         });
         // Only found entries are kept: a name that is not a module is usually asked once.

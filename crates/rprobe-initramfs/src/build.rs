@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rprobe_index::depmod::{self, Level};
-use rprobe_index::index::ModuleDir;
 
 use crate::cpio::{Archive, Entry};
 use crate::{Error, Result};
@@ -103,14 +102,13 @@ fn indexes(spec: &Spec, moddir: &Path, scratch: &Path) -> Result<PathBuf> {
 /// line. The module directory must open (an image of nothing is an error, not an empty
 /// image).
 fn context(spec: &Spec, index_dir: &Path) -> Result<rprobe_context::Context> {
-    ModuleDir::open(index_dir)?;
-    Ok(rprobe_context::Context::new(rprobe_context::Options {
+    Ok(rprobe_context::Context::open(rprobe_context::Options {
         generation: spec.generation,
         module_dir: index_dir.to_path_buf(),
         config_paths: spec.config_paths.clone(),
         cmdline: rprobe_context::Cmdline::None,
         host: spec.host.clone().unwrap_or_default(),
-    }))
+    })?)
 }
 
 /// The closure of the requested modules (each must be found) and, with `spec.host`, of

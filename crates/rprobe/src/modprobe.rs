@@ -332,11 +332,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 0;
     }
     if !ctx.args.show_config && ctx.args.args.is_empty() {
-        crate::out::log(
-            "modprobe",
-            rprobe_index::log::Level::Error,
-            "missing parameters. See -h.",
-        );
+        crate::out::log("modprobe", Level::Error, "missing parameters. See -h.");
         return 1;
     }
     // libkmod reports these while kmod_new reads the configuration, before modprobe sets
@@ -345,9 +341,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         match crate::generation() {
             // kmod 30's libkmod names its C source file and line, which rprobe has not;
             // rprobe says them as modprobe's own.
-            Generation::Kmod30 => {
-                crate::out::log("modprobe", rprobe_index::log::Level::Error, &n.text)
-            }
+            Generation::Kmod30 => crate::out::log("modprobe", Level::Error, &n.text),
             // kmod 34's default logger: "libkmod: ERROR: FUNCTION: message".
             Generation::Kmod34 => crate::errln!("libkmod: ERROR: {}: {}", n.function, n.text),
         }
