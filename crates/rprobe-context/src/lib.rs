@@ -99,21 +99,25 @@ pub enum Resources {
     MustRecreate,
 }
 
-/// A file's identity for validation: modification time and size, or absent.
-type Stamp = Option<((i64, i64), u64)>;
+/// A file's stamp as kmod keeps it for validation: its modification time in
+/// microseconds, or `None` when stat(2) fails.
+type Stamp = Option<u64>;
 
 fn stamp(p: &Path) -> Stamp {
-    rprobe_index::fsx::stat(p).ok().map(|s| (s.mtime, s.size))
+    rprobe_index::fsx::stat(p)
+        .ok()
+        .map(|s| (s.mtime.0 as u64).wrapping_mul(1_000_000) + (s.mtime.1 as u64) / 1000)
 }
 
-/// The index files whose change means a reload, as kmod checks its indexes.
-const INDEX_FILES: [&str; 6] = [
-    "modules.dep.bin",
-    "modules.alias.bin",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.dep",
+/// The binary indexes kmod_load_resources opens, in kmod's order (enum kmod_index), with
+/// whether a failure to open one is tolerated (modules.builtin.alias.bin, which older
+/// module directories lack).
+pub const RESOURCE_INDEXES: [(&str, bool); 5] = [
+    ("modules.dep.bin", false),
+    ("modules.alias.bin", false),
+    ("modules.symbols.bin", false),
+    ("modules.builtin.alias.bin", true),
+    ("modules.builtin.bin", false),
 ];
 
 /// The module directory's indexes, or, when it cannot be opened, an empty stand-in and the
@@ -133,8 +137,12 @@ pub struct Context {
     config: Config,
     log: Option<LogFn>,
     priority: Level,
-    index_stamps: Vec<Stamp>,
-    config_stamps: Vec<(PathBuf, Stamp)>,
+    /// The stamps of the indexes kmod_load_resources loaded (`None` before it ran, or
+    /// after kmod_unload_resources): only loaded indexes are validated, as in kmod.
+    index_stamps: Option<Vec<Stamp>>,
+    /// The configuration paths that existed when the context was opened, with their
+    /// stamps.
+    config_stamps: Vec<(PathBuf, u64)>,
 }
 
 impl Context {
@@ -160,12 +168,15 @@ impl Context {
             config,
             log: None,
             priority: Level::Error,
-            index_stamps: Vec::new(),
+            index_stamps: None,
             config_stamps: Vec::new(),
             options,
         };
-        ctx.index_stamps = ctx.index_stamps_now();
-        ctx.config_stamps = ctx.config_stamps_now();
+        ctx.config_stamps = ctx
+            .config_paths()
+            .into_iter()
+            .filter_map(|p| stamp(&p).map(|s| (p, s)))
+            .collect();
         ctx
     }
 
@@ -309,53 +320,83 @@ impl Context {
             .collect())
     }
 
+    /// The configuration paths kmod stamps: the directories (or files) it was told to
+    /// read, or the generation's default directories. The files inside and the module
+    /// directory's modules.softdep are not stamped, as in kmod.
+    fn config_paths(&self) -> Vec<PathBuf> {
+        match &self.options.config_paths {
+            Some(p) => p.clone(),
+            None => rprobe_index::moddir::config_dirs("modprobe.d", self.options.generation),
+        }
+    }
+
     fn index_stamps_now(&self) -> Vec<Stamp> {
-        INDEX_FILES
+        RESOURCE_INDEXES
             .iter()
-            .map(|f| stamp(&self.options.module_dir.join(f)))
+            .map(|(f, _)| stamp(&self.options.module_dir.join(f)))
             .collect()
     }
 
-    fn config_stamps_now(&self) -> Vec<(PathBuf, Stamp)> {
-        let mut files = Vec::new();
-        rprobe_resolve::config::collect_config_files(
-            self.options.config_paths.as_deref(),
-            self.options.generation,
-            &mut files,
-        );
-        let mut out: Vec<(PathBuf, Stamp)> = files
-            .into_iter()
-            .map(|(_, p)| {
-                let s = stamp(&p);
-                (p, s)
-            })
-            .collect();
-        for f in ["modules.softdep", "modules.weakdep"] {
-            let p = self.options.module_dir.join(f);
-            let s = stamp(&p);
-            out.push((p, s));
-        }
-        out
-    }
-
-    /// kmod_validate_resources: whether the files the context read have changed since.
-    /// A configuration change (a file added, removed or modified) means the context must
-    /// be recreated; an index change means it must reload its indexes.
+    /// kmod_validate_resources: whether the files the context read have changed since,
+    /// as kmod decides it. A configuration path that existed when the context was opened
+    /// and now cannot be stat'ed, or whose modification time changed, means the context
+    /// must be recreated (a file edited in place inside a directory is not noticed, as
+    /// kmod does not notice it); an index loaded by [`Context::load_resources`] that
+    /// changed means the indexes must be reloaded. Indexes that were not loaded are not
+    /// checked.
     pub fn validate(&self) -> Resources {
-        if self.config_stamps_now() != self.config_stamps {
+        if self
+            .config_stamps
+            .iter()
+            .any(|(p, s)| stamp(p) != Some(*s))
+        {
             return Resources::MustRecreate;
         }
-        if self.index_stamps_now() != self.index_stamps {
-            return Resources::MustReload;
+        if let Some(loaded) = &self.index_stamps {
+            let now = self.index_stamps_now();
+            if loaded
+                .iter()
+                .zip(&now)
+                .any(|(was, is)| was.is_some() && was != is)
+            {
+                return Resources::MustReload;
+            }
         }
         Resources::Ok
     }
 
+    /// kmod_load_resources: (re)opens the indexes and marks them loaded, so that
+    /// [`Context::validate`] checks them. Fails with the first required index that
+    /// cannot be opened (see [`RESOURCE_INDEXES`]), leaving nothing loaded.
+    pub fn load_resources(&mut self) -> rprobe_index::Result<()> {
+        for (f, optional) in RESOURCE_INDEXES {
+            let path = self.options.module_dir.join(f);
+            if let Err(e) = Trie::open(&path) {
+                if !optional {
+                    self.index_stamps = None;
+                    return Err(e);
+                }
+            }
+        }
+        self.reload();
+        Ok(())
+    }
+
+    /// kmod_unload_resources: the indexes are no longer validated.
+    pub fn unload_resources(&mut self) {
+        self.index_stamps = None;
+    }
+
+    /// True after [`Context::load_resources`] (until [`Context::unload_resources`]).
+    pub fn resources_loaded(&self) -> bool {
+        self.index_stamps.is_some()
+    }
+
     /// Reopens the indexes (kmod_unload_resources then kmod_load_resources): lookups
-    /// after this read the files as they are now.
+    /// after this read the files as they are now, and validation checks them.
     pub fn reload(&mut self) {
         (self.dir, self.dir_error) = open_dir(&self.options.module_dir);
-        self.index_stamps = self.index_stamps_now();
+        self.index_stamps = Some(self.index_stamps_now());
     }
 }
 

@@ -229,6 +229,7 @@ fn validate_and_reload_after_the_indexes_change() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tree(tmp.path());
     let mut ctx = Context::new(options(tmp.path()));
+    ctx.load_resources().unwrap();
     assert_eq!(ctx.validate(), Resources::Ok);
     assert!(ctx.lookup("late").unwrap().is_empty());
     // A module added and its lookup indexes replaced (indexed aside, as depmod -o, and
@@ -258,12 +259,24 @@ fn validate_and_reload_after_the_indexes_change() {
     // A configuration file added: the context must be recreated.
     std::fs::write(tmp.path().join("conf/b.conf"), "options top y=2\n").unwrap();
     assert_eq!(ctx.validate(), Resources::MustRecreate);
-    // So must it when depmod rewrites modules.softdep, which the configuration reads (as
-    // kmod's does).
-    let ctx = Context::new(options(tmp.path()));
+    // kmod validates only the indexes it loaded: a rerun of depmod goes unnoticed by a
+    // context that never loaded them, and asks a loaded one to reload (not to recreate,
+    // although the configuration reads modules.softdep: kmod stamps only the
+    // configuration paths).
+    let mut ctx = Context::new(options(tmp.path()));
     std::thread::sleep(std::time::Duration::from_millis(20));
     index(&t);
-    assert_eq!(ctx.validate(), Resources::MustRecreate);
+    assert_eq!(ctx.validate(), Resources::Ok);
+    ctx.load_resources().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    index(&t);
+    assert_eq!(ctx.validate(), Resources::MustReload);
+    ctx.unload_resources();
+    assert_eq!(ctx.validate(), Resources::Ok);
+    // A missing index fails kmod_load_resources, and nothing stays loaded.
+    std::fs::remove_file(t.moddir().join("modules.symbols.bin")).unwrap();
+    assert!(ctx.load_resources().is_err());
+    assert!(!ctx.resources_loaded());
 }
 
 #[test]
