@@ -1,0 +1,443 @@
+//! Loading and removing: kmod_module_insert_module and kmod_module_remove_module through
+//! rprobe-load's kernel (finit_module through libc's syscall, init_module and
+//! delete_module from libc), and kmod_module_probe_insert_module's sequence over the
+//! module objects: the probe list (dependencies, each one's soft dependencies, the
+//! module), the blacklist and already-loaded rules, install commands, options.
+
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::path::Path;
+
+use rprobe_index::generation::Generation;
+use rprobe_load::LinuxKernel;
+use rprobe_load::{Kernel, LoadFlags};
+
+use crate::ctx::{Ctx, LOG_ERR, LOG_INFO};
+use crate::ffi::{c_string, guard, neg, strerror, text};
+use crate::klog;
+use crate::module::{
+    self, ctx_of, init_deps, is_blacklisted, modules_of, path_of, softdeps, unref, Command, Module,
+};
+use crate::sys::initstate;
+
+/// KMOD_PROBE_* flags.
+pub mod flags {
+    /// Ignore the module's version magic.
+    pub const FORCE_VERMAGIC: u32 = 0x1;
+    /// Ignore symbol versions.
+    pub const FORCE_MODVERSION: u32 = 0x2;
+    /// Do not run install commands.
+    pub const IGNORE_COMMAND: u32 = 0x4;
+    /// Probe modules already loaded.
+    pub const IGNORE_LOADED: u32 = 0x8;
+    /// Do nothing but report.
+    pub const DRY_RUN: u32 = 0x10;
+    /// -EEXIST when the module is loaded.
+    pub const FAIL_ON_LOADED: u32 = 0x20;
+    /// Filter blacklisted modules out of the whole probe list.
+    pub const APPLY_BLACKLIST_ALL: u32 = 0x10000;
+    /// Refuse a blacklisted module.
+    pub const APPLY_BLACKLIST: u32 = 0x20000;
+    /// Refuse a blacklisted module found through an alias.
+    pub const APPLY_BLACKLIST_ALIAS_ONLY: u32 = 0x40000;
+}
+
+/// KMOD_REMOVE_FORCE (O_TRUNC) and KMOD_REMOVE_NOLOG.
+const REMOVE_FORCE: c_uint = libc::O_TRUNC as c_uint;
+const REMOVE_NOLOG: c_uint = 1;
+
+/// The run_install callback type.
+pub type RunInstall =
+    unsafe extern "C" fn(m: *mut Module, cmd: *const c_char, data: *mut c_void) -> c_int;
+/// The print_action callback type.
+pub type PrintAction = unsafe extern "C" fn(m: *mut Module, install: bool, options: *const c_char);
+
+/// The kernel of a context.
+fn kernel(c: &Ctx) -> LinuxKernel {
+    LinuxKernel::new(c.inner.host().clone())
+}
+
+/// kmod_module_insert_module's rule.
+///
+/// # Safety
+/// `m` is a live module.
+unsafe fn insert(m: *mut Module, flags: u32, options: &str) -> c_int {
+    // SAFETY: per the contract.
+    let c = unsafe { ctx_of(m) };
+    // SAFETY: per the contract.
+    let name = unsafe { (*m).name.to_string_lossy().into_owned() };
+    // SAFETY: per the contract.
+    let Some(path) = (unsafe { path_of(m) }) else {
+        klog!(
+            c,
+            LOG_ERR,
+            "kmod_module_insert_module",
+            "could not find module by name='{name}'\n"
+        );
+        return -libc::ENOENT;
+    };
+    // SAFETY: per the contract.
+    unsafe { (*m).file_opened = true };
+    let load = LoadFlags {
+        ignore_modversions: flags & flags::FORCE_MODVERSION != 0,
+        ignore_vermagic: flags & flags::FORCE_VERMAGIC != 0,
+        // kmod 30 decompresses in user space; kmod 34 lets the kernel do it when
+        // /sys/module/compression names the file's codec.
+        userspace_decompress: c.generation() == Generation::Kmod30,
+    };
+    match kernel(c).load(&name, Path::new(&path), options, load) {
+        Ok(()) => 0,
+        Err(e) => {
+            let errno = match &e {
+                rprobe_load::Error::Read(r) => r.errno() as i32,
+                rprobe_load::Error::Io { source, .. } => crate::ffi::io_errno(source),
+                other => other.errno().map_or(libc::EINVAL, |e| e as i32),
+            };
+            klog!(
+                c,
+                LOG_INFO,
+                "kmod_module_insert_module",
+                "Failed to insert module '{path}': {}\n",
+                strerror(errno)
+            );
+            neg(errno)
+        }
+    }
+}
+
+/// kmod_module_insert_module: loads the module's file with `options`; 0 or a negative
+/// errno (-ENOENT without a file).
+///
+/// # Safety
+/// `m` NULL or live; `options` NULL or a C string.
+#[no_mangle]
+pub unsafe extern "C" fn kmod_module_insert_module(
+    m: *mut Module,
+    flags: c_uint,
+    options: *const c_char,
+) -> c_int {
+    guard(-libc::EINVAL, || {
+        if m.is_null() {
+            return -libc::ENOENT;
+        }
+        // SAFETY: per the contract.
+        let opts = unsafe { text(options) }.unwrap_or_default();
+        // SAFETY: live module.
+        unsafe { insert(m, flags, &opts) }
+    })
+}
+
+/// kmod_module_remove_module: delete_module with O_NONBLOCK (and O_TRUNC for
+/// KMOD_REMOVE_FORCE); an ERR line unless KMOD_REMOVE_NOLOG.
+///
+/// # Safety
+/// `m` is NULL or a live module.
+#[no_mangle]
+pub unsafe extern "C" fn kmod_module_remove_module(m: *mut Module, flags: c_uint) -> c_int {
+    guard(-libc::EINVAL, || {
+        if m.is_null() {
+            return -libc::ENOENT;
+        }
+        // SAFETY: live module.
+        let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
+        match kernel(c).remove(&name, flags & REMOVE_FORCE != 0) {
+            Ok(()) => 0,
+            Err(e) => {
+                let errno = e.errno().map_or(libc::EINVAL, |e| e as i32);
+                if flags & REMOVE_NOLOG == 0 {
+                    klog!(
+                        c,
+                        LOG_ERR,
+                        "kmod_module_remove_module",
+                        "could not remove '{name}': {}\n",
+                        strerror(errno)
+                    );
+                }
+                neg(errno)
+            }
+        }
+    })
+}
+
+/// Live or built in (kmod's module_is_inkernel).
+///
+/// # Safety
+/// `m` is a live module.
+unsafe fn in_kernel(m: *mut Module) -> bool {
+    // SAFETY: per the contract.
+    let s = unsafe { initstate(m) };
+    s == 1 || s == 0
+}
+
+/// The probe list under construction: modules with a reference each.
+struct ProbeList(Vec<*mut Module>);
+
+impl ProbeList {
+    /// kmod's __kmod_module_fill_softdep: pre-softdeps, the module, post-softdeps.
+    ///
+    /// # Safety
+    /// `m` is a live module.
+    unsafe fn fill_softdep(&mut self, m: *mut Module) {
+        // SAFETY: per the contract.
+        let (pre, post) = unsafe { softdeps(m) };
+        for &p in &pre {
+            // SAFETY: referenced by `pre`.
+            unsafe { self.visit(p, false, false) };
+        }
+        // SAFETY: per the contract.
+        unsafe {
+            (*m).refcount_up();
+            (*m).ignorecmd = !pre.is_empty() || !post.is_empty();
+        }
+        self.0.push(m);
+        for &p in &post {
+            // SAFETY: referenced by `post`.
+            unsafe { self.visit(p, false, false) };
+        }
+        for d in pre.into_iter().chain(post) {
+            // SAFETY: the references softdeps took.
+            unsafe { unref(d) };
+        }
+    }
+
+    /// kmod's __kmod_module_get_probe_list.
+    ///
+    /// # Safety
+    /// `m` is a live module.
+    unsafe fn visit(&mut self, m: *mut Module, required: bool, ignorecmd: bool) {
+        // SAFETY: per the contract; dependencies are live modules held by `m`.
+        unsafe {
+            if (*m).visited {
+                return;
+            }
+            (*m).visited = true;
+            init_deps(m);
+            let deps = modules_of((*m).deps_list());
+            for &d in &deps {
+                (*d).refcount_up();
+            }
+            if required {
+                (*m).required = true;
+                for &d in &deps {
+                    (*d).required = true;
+                }
+            }
+            for &d in &deps {
+                self.fill_softdep(d);
+            }
+            if ignorecmd {
+                (*m).refcount_up();
+                self.0.push(m);
+                (*m).ignorecmd = true;
+            } else {
+                self.fill_softdep(m);
+            }
+            for d in deps {
+                unref(d);
+            }
+        }
+    }
+}
+
+/// Runs an install command as kmod does without a run_install callback: system(3) with
+/// MODPROBE_MODULE set.
+///
+/// # Safety
+/// `m` is a live module.
+unsafe fn command_do(m: *mut Module, cmd: &str) -> c_int {
+    // SAFETY: per the contract.
+    let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
+    let n = c_string(&name);
+    let command = c_string(cmd);
+    // SAFETY: C strings that live across the calls; setenv/system/unsetenv as kmod calls
+    // them.
+    let status = unsafe {
+        libc::setenv(c"MODPROBE_MODULE".as_ptr(), n.as_ptr(), 1);
+        let s = libc::system(command.as_ptr());
+        libc::unsetenv(c"MODPROBE_MODULE".as_ptr());
+        s
+    };
+    if status == -1 {
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL);
+        klog!(
+            c,
+            LOG_ERR,
+            "command_do",
+            "Could not run install command '{cmd}' for module {name}: {}\n",
+            strerror(errno)
+        );
+        return -libc::EINVAL;
+    }
+    let code = libc::WEXITSTATUS(status);
+    if code != 0 {
+        klog!(
+            c,
+            LOG_ERR,
+            "command_do",
+            "Error running install command '{cmd}' for module {name}: retcode {code}\n"
+        );
+        return -libc::EINVAL;
+    }
+    0
+}
+
+/// kmod_module_probe_insert_module: loads a module with its dependencies and soft
+/// dependencies, as kmod does (see the crate documentation of the sequence). Returns 0, a
+/// negative errno, or the positive blacklist flag that refused the module.
+///
+/// # Safety
+/// `m` NULL or live; `extra_options` NULL or a C string; the callbacks NULL or functions
+/// of kmod's types; `data` is passed to `run_install`.
+#[no_mangle]
+pub unsafe extern "C" fn kmod_module_probe_insert_module(
+    m: *mut Module,
+    flags: c_uint,
+    extra_options: *const c_char,
+    run_install: Option<RunInstall>,
+    data: *const c_void,
+    print_action: Option<PrintAction>,
+) -> c_int {
+    guard(-libc::EINVAL, || {
+        if m.is_null() {
+            return -libc::ENOENT;
+        }
+        // SAFETY: per the contract.
+        let extra = unsafe { text(extra_options) };
+        // SAFETY: per the contract.
+        unsafe {
+            probe(
+                m,
+                flags,
+                extra.as_deref(),
+                run_install,
+                data as *mut c_void,
+                print_action,
+            )
+        }
+    })
+}
+
+/// The probe sequence.
+///
+/// # Safety
+/// As [`kmod_module_probe_insert_module`].
+unsafe fn probe(
+    m: *mut Module,
+    flags: u32,
+    extra: Option<&str>,
+    run_install: Option<RunInstall>,
+    data: *mut c_void,
+    print_action: Option<PrintAction>,
+) -> c_int {
+    use flags::*;
+    // SAFETY: per the contract, throughout: modules of the list are referenced by it.
+    unsafe {
+        if flags & IGNORE_LOADED == 0 && in_kernel(m) {
+            return if flags & FAIL_ON_LOADED != 0 {
+                -libc::EEXIST
+            } else {
+                0
+            };
+        }
+        if is_blacklisted(m) {
+            if (*m).alias.is_some() && flags & APPLY_BLACKLIST_ALIAS_ONLY != 0 {
+                return APPLY_BLACKLIST_ALIAS_ONLY as c_int;
+            }
+            if flags & APPLY_BLACKLIST_ALL != 0 {
+                return APPLY_BLACKLIST_ALL as c_int;
+            }
+            if flags & APPLY_BLACKLIST != 0 {
+                return APPLY_BLACKLIST as c_int;
+            }
+        }
+        let c = ctx_of(m);
+        for &x in c.pool.values() {
+            (*x).visited = false;
+            (*x).required = false;
+        }
+        let mut list = ProbeList(Vec::new());
+        list.visit(m, true, flags & IGNORE_COMMAND != 0);
+        let mut list = list.0;
+        if flags & APPLY_BLACKLIST_ALL != 0 {
+            let (keep, drop): (Vec<_>, Vec<_>) =
+                list.into_iter().partition(|&x| !is_blacklisted(x));
+            for x in drop {
+                unref(x);
+            }
+            if keep.is_empty() {
+                return APPLY_BLACKLIST_ALL as c_int;
+            }
+            list = keep;
+        }
+        let mut err = 0;
+        let mut i = 0;
+        while i < list.len() {
+            let x = list[i];
+            i += 1;
+            if flags & IGNORE_LOADED == 0 && in_kernel(x) {
+                err = -libc::EEXIST;
+            } else {
+                let moptions = {
+                    module::kmod_module_get_options(x);
+                    (*x).options_text()
+                };
+                let options =
+                    concat_options(moptions.as_deref(), if x == m { extra } else { None });
+                let opts_c = c_string(options.as_deref().unwrap_or(""));
+                let cmd = module::command(x, Command::Install);
+                match cmd {
+                    Some(cmd) if !(*x).ignorecmd => {
+                        if let Some(pa) = print_action {
+                            pa(x, true, opts_c.as_ptr());
+                        }
+                        if flags & DRY_RUN == 0 {
+                            let full =
+                                cmd.replace("$CMDLINE_OPTS", options.as_deref().unwrap_or(""));
+                            err = match run_install {
+                                Some(f) => {
+                                    let full_c = c_string(&full);
+                                    f(x, full_c.as_ptr(), data)
+                                }
+                                None => command_do(x, &full),
+                            };
+                        }
+                    }
+                    _ => {
+                        if let Some(pa) = print_action {
+                            pa(x, false, opts_c.as_ptr());
+                        }
+                        if flags & DRY_RUN == 0 {
+                            err = insert(x, flags, options.as_deref().unwrap_or(""));
+                        }
+                    }
+                }
+            }
+            if err == -libc::EEXIST && x == m && flags & FAIL_ON_LOADED != 0 {
+                break;
+            }
+            if err == -libc::EEXIST || !(*x).required {
+                err = 0;
+            } else if err < 0 {
+                break;
+            }
+        }
+        for x in list {
+            unref(x);
+        }
+        err
+    }
+}
+
+/// kmod's module_options_concat: configured options, a space, the extra options; `None`
+/// when both are empty.
+fn concat_options(opt: Option<&str>, extra: Option<&str>) -> Option<String> {
+    let (o, x) = (opt.unwrap_or(""), extra.unwrap_or(""));
+    if o.is_empty() && x.is_empty() {
+        return None;
+    }
+    Some(match opt {
+        Some(o) => format!("{o} {x}"),
+        None => x.to_string(),
+    })
+}
