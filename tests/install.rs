@@ -676,7 +676,7 @@ fn in_root_ok(root: &Path, script: &str) -> String {
 fn kmod_files(root: &Path) -> String {
     in_root_ok(
         root,
-        "dpkg-query -L kmod | while read -r f; do \
+        "dpkg-query -L kmod libkmod2 | while read -r f; do \
            if [ -L \"$f\" ]; then echo \"$f -> $(readlink \"$f\")\"; \
            elif [ -f \"$f\" ]; then echo \"$(stat -c '%a %u %g' \"$f\") $(sha256sum \"$f\")\"; \
            elif [ -d \"$f\" ]; then echo \"$f/\"; else echo \"$f missing\"; fi; done",
@@ -742,13 +742,13 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     };
     let root = rootdir.path();
     let out = tempfile::tempdir().expect("tempdir");
-    let o = Command::new(repo().join("scripts/build-deb"))
-        .arg("--bin")
-        .arg(&bin)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("build-deb");
+    let mut cmd = Command::new(repo().join("scripts/build-deb"));
+    cmd.arg("--bin").arg(&bin).arg("--out").arg(out.path());
+    // The library scripts/test built (else build-deb builds it).
+    if let Some(lib) = std::env::var_os("RPROBE_LIBKMOD") {
+        cmd.arg("--lib").arg(lib);
+    }
+    let o = cmd.output().expect("build-deb");
     assert!(o.status.success(), "build-deb: {}", stderr(&o));
     let deb = PathBuf::from(stdout(&o).trim());
     assert!(deb.is_file(), "{}", deb.display());
@@ -791,6 +791,15 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
         let target = in_root_ok(root, &format!("readlink -f \"$(command -v {t})\""));
         assert_eq!(target.trim(), "/usr/sbin/rprobe", "{t}");
     }
+    // And the dynamic linker finds rprobe's libkmod.so.2 where kmod's was, while kmod's
+    // file waits outside the library path.
+    let lib = in_root_ok(
+        root,
+        "ldconfig; readlink -f \"$(ldconfig -p | sed -n 's/.*libkmod.so.2 .*=> //p' | head -n1)\"",
+    );
+    assert_eq!(lib.trim(), "/usr/lib/rprobe/libkmod.so.2", "libkmod.so.2");
+    let kept = in_root_ok(root, "ls /usr/lib/rprobe/kmod");
+    assert!(kept.contains("libkmod.so.2."), "kmod's library kept: {kept}");
     // kmod's man pages that rprobe has one for are rprobe's too.
     let pages = TOOLS
         .iter()

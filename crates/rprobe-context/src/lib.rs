@@ -345,11 +345,7 @@ impl Context {
     /// changed means the indexes must be reloaded. Indexes that were not loaded are not
     /// checked.
     pub fn validate(&self) -> Resources {
-        if self
-            .config_stamps
-            .iter()
-            .any(|(p, s)| stamp(p) != Some(*s))
-        {
+        if self.config_stamps.iter().any(|(p, s)| stamp(p) != Some(*s)) {
             return Resources::MustRecreate;
         }
         if let Some(loaded) = &self.index_stamps {

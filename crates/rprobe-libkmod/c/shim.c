@@ -2,8 +2,9 @@
  *
  * A log function receives a va_list (kmod's public callback type); Rust code hands a
  * formatted message to rprobe_libkmod_log, which calls the function with the format "%s"
- * and the message as its one argument. The default loggers write kmod's stderr lines
- * (kmod 30: "libkmod: FN: MSG", kmod 34: "libkmod: PRIORITY: FN: MSG").
+ * and the message as its one argument. The default loggers write kmod's stderr lines as
+ * Debian builds them: kmod 30 with debugging ("libkmod: PRIORITY FILE:LINE FN: MSG", the
+ * place being ours), kmod 34 without ("libkmod: PRIORITY: FN: MSG").
  *
  * kmod 30 to 32 exported kmod_module_new_from_name_lookup under LIBKMOD_5, kmod 33 and
  * later under LIBKMOD_30: the alias below gives binaries linked against either a
@@ -32,18 +33,6 @@ rprobe_libkmod_log(rprobe_log_fn f, void *data, int priority, const char *file, 
     call_with_args(f, data, priority, file, line, fn, "%s", msg);
 }
 
-__attribute__((visibility("hidden"))) void
-rprobe_libkmod_log_stderr30(void *data, int priority, const char *file, int line,
-                            const char *fn, const char *format, va_list args)
-{
-    FILE *fp = data;
-    (void)priority;
-    (void)file;
-    (void)line;
-    fprintf(fp, "libkmod: %s: ", fn);
-    vfprintf(fp, format, args);
-}
-
 static const char *priority_word(int priority, char buf[16])
 {
     switch (priority) {
@@ -59,6 +48,16 @@ static const char *priority_word(int priority, char buf[16])
         snprintf(buf, 16, "L:%d", priority);
         return buf;
     }
+}
+
+__attribute__((visibility("hidden"))) void
+rprobe_libkmod_log_stderr30(void *data, int priority, const char *file, int line,
+                            const char *fn, const char *format, va_list args)
+{
+    FILE *fp = data;
+    char buf[16];
+    fprintf(fp, "libkmod: %s %s:%d %s: ", priority_word(priority, buf), file, line, fn);
+    vfprintf(fp, format, args);
 }
 
 __attribute__((visibility("hidden"))) void

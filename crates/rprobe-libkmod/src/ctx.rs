@@ -87,7 +87,7 @@ macro_rules! klog {
     ($ctx:expr, $prio:expr, $func:expr, $($arg:tt)*) => {{
         let c: &$crate::ctx::Ctx = $ctx;
         if c.logs($prio) {
-            c.log($prio, $func, &format!($($arg)*));
+            c.log($prio, file!(), line!(), $func, &format!($($arg)*));
         }
     }};
 }
@@ -99,10 +99,12 @@ impl Ctx {
     }
 
     /// Passes a message (ending in a newline, as kmod's do) to the log function, with
-    /// `func` as the reporting function's name.
-    pub fn log(&self, prio: c_int, func: &str, msg: &str) {
+    /// `func` as the reporting function's name (kmod's) and `file` and `line` where it
+    /// was raised (ours).
+    pub fn log(&self, prio: c_int, file: &str, line: u32, func: &str, msg: &str) {
         let Some(f) = self.log_fn else { return };
         let func = c_string(func);
+        let file = c_string(file);
         let msg = c_string(msg);
         // SAFETY: `f` and `log_data` were given together by kmod_set_log_fn (or are the
         // default pair); the strings live across the call.
@@ -111,8 +113,8 @@ impl Ctx {
                 f,
                 self.log_data,
                 prio,
-                c"rprobe-libkmod".as_ptr(),
-                0,
+                file.as_ptr(),
+                line as c_int,
                 func.as_ptr(),
                 msg.as_ptr(),
             )
