@@ -20,6 +20,7 @@ mod json;
 mod kmod34;
 mod kmod_suite;
 mod kmod_testsuite;
+mod libkmod;
 mod modinfo;
 mod modprobe;
 mod robustness;
