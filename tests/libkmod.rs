@@ -471,6 +471,22 @@ fn libkmod_reference_libraries_are_deterministic() {
         let lines = compare(&s, gen, &format!("/opt/lk/ref{gen}"), None);
         assert!(lines > 200_000, "kmod {gen}: only {lines} lines of output");
     }
+    // The ABI: kmod 34.2 adds the weakdep calls and moves one symbol's version node.
+    let (e30, e34) = (
+        exports(&s.root.path("/opt/lk/ref30/libkmod.so.2")),
+        exports(&s.root.path("/opt/lk/ref34/libkmod.so.2")),
+    );
+    eprintln!(
+        "exports: kmod 30 {}, kmod 34.2 {}; only in 30: {:?}; only in 34.2: {:?}",
+        e30.len(),
+        e34.len(),
+        e30.difference(&e34).collect::<Vec<_>>(),
+        e34.difference(&e30).collect::<Vec<_>>()
+    );
+    assert!(e30.contains(&(
+        "kmod_module_new_from_name_lookup".to_string(),
+        "LIBKMOD_5".to_string()
+    )));
     // What differs between kmod 30's library and kmod 34.2's on the same input (the 30
     // consumer runs against both: kmod 34.2's library keeps kmod 30's ABI).
     s.root
@@ -495,11 +511,49 @@ fn libkmod_reference_libraries_are_deterministic() {
     }
 }
 
+/// The `kmod_*` symbols a library defines, each with its version node (`objdump -T`).
+fn exports(lib: &Path) -> std::collections::BTreeSet<(String, String)> {
+    let o = Command::new("objdump")
+        .arg("-T")
+        .arg(lib)
+        .output()
+        .expect("objdump (binutils)");
+    assert!(o.status.success(), "objdump -T {}", lib.display());
+    text(&o.stdout)
+        .lines()
+        .filter(|l| !l.contains("*UND*"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (name, version) = (f.last()?, f.get(f.len().checked_sub(2)?)?);
+            name.starts_with("kmod_")
+                .then(|| ((*name).to_string(), version.to_string()))
+        })
+        .collect()
+}
+
+/// Asserts the library under test defines every symbol of the reference library of `gen`
+/// in the same version node: a program linked against Debian's library binds to
+/// NAME@VERSION and fails to start (or to call it) when that pair is missing.
+fn assert_exports(gen: &str, ours: &Path) {
+    let Some((lib, _)) = reference(gen) else {
+        return;
+    };
+    let (want, have) = (exports(&lib.join("libkmod.so.2")), exports(ours));
+    assert!(want.len() > 70, "kmod {gen}: only {} exports", want.len());
+    let missing: Vec<_> = want.difference(&have).collect();
+    assert!(
+        missing.is_empty(),
+        "kmod {gen}'s symbol versions the library under test lacks: {missing:?}"
+    );
+}
+
 /// The library under test against kmod 30's, as RPROBE_KMOD=30.
 #[test]
 fn libkmod_matches_kmod30() {
     let Some(s) = setup() else { return };
-    let dir = s.root.install_lib("ours", &library_under_test());
+    let ours = library_under_test();
+    assert_exports("30", &ours);
+    let dir = s.root.install_lib("ours", &ours);
     compare(&s, "30", &dir, Some("30"));
 }
 
@@ -507,6 +561,8 @@ fn libkmod_matches_kmod30() {
 #[test]
 fn libkmod_matches_kmod34() {
     let Some(s) = setup() else { return };
-    let dir = s.root.install_lib("ours", &library_under_test());
+    let ours = library_under_test();
+    assert_exports("34", &ours);
+    let dir = s.root.install_lib("ours", &ours);
     compare(&s, "34", &dir, Some("34"));
 }

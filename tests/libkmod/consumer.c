@@ -21,6 +21,7 @@
  * Build with -DKMOD34 for the kmod >= 33 API (weakdeps).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -598,19 +599,24 @@ static void errors(struct kmod_ctx *ctx)
 	out(" section_get_address NULL %llx\n",
 	    (unsigned long long)kmod_module_section_get_address(NULL));
 
-	/* name_lookup: modules.dep and the builtin indexes only, no aliases. */
+	/* name_lookup: modules.dep and the builtin indexes only, no aliases. Resolved by
+	 * dlsym (the default version): kmod 30 exports it as LIBKMOD_5, kmod 34.2 as
+	 * LIBKMOD_30, so a versioned reference would tie this program to one of them. */
 	{
+		int (*name_lookup)(struct kmod_ctx *, const char *, struct kmod_module **) =
+			(int (*)(struct kmod_ctx *, const char *, struct kmod_module **))dlsym(
+				RTLD_DEFAULT, "kmod_module_new_from_name_lookup");
 		const char *nl[] = { "e1000e", "e1000-e", "ext4", "pci:v00008086d000010D3sv*",
 				     "crc32c", "unix", "nonexistent_module", "", NULL };
 		for (int i = 0; nl[i]; i++) {
 			m = NULL;
-			r = kmod_module_new_from_name_lookup(ctx, nl[i], &m);
+			r = name_lookup(ctx, nl[i], &m);
 			out(" name_lookup %s %s name %s path %s\n", nl[i], err_name(r),
 			    kmod_module_get_name(m), kmod_module_get_path(m));
 			kmod_module_unref(m);
 		}
 		out(" name_lookup NULL %s\n",
-		    err_name(kmod_module_new_from_name_lookup(ctx, NULL, &m)));
+		    err_name(name_lookup(ctx, NULL, &m)));
 	}
 }
 
