@@ -33,7 +33,7 @@ fn missing(msg: &str) {
 }
 
 /// The cached real library directory of a generation and its header directory.
-fn reference(gen: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn reference(gen: &str) -> Option<(PathBuf, PathBuf)> {
     let l = cache_dir().join("libkmod");
     let (lib, inc) = (l.join(gen), l.join(format!("include{gen}")));
     if lib.join("libkmod.so.2").exists() && inc.join("libkmod.h").is_file() {
@@ -47,7 +47,7 @@ fn reference(gen: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// The library under test: runs scripts/build-libkmod and takes its last stdout line.
-fn library_under_test() -> PathBuf {
+pub(crate) fn library_under_test() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-libkmod");
     assert!(
         script.is_file(),

@@ -18,6 +18,7 @@ mod initstate;
 mod install;
 mod json;
 mod kmod34;
+mod kmod_libtests;
 mod kmod_suite;
 mod kmod_testsuite;
 mod libkmod;
