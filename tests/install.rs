@@ -799,7 +799,10 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     );
     assert_eq!(lib.trim(), "/usr/lib/rprobe/libkmod.so.2", "libkmod.so.2");
     let kept = in_root_ok(root, "ls /usr/lib/rprobe/kmod");
-    assert!(kept.contains("libkmod.so.2."), "kmod's library kept: {kept}");
+    assert!(
+        kept.contains("libkmod.so.2."),
+        "kmod's library kept: {kept}"
+    );
     // kmod's man pages that rprobe has one for are rprobe's too.
     let pages = TOOLS
         .iter()

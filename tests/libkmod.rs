@@ -397,8 +397,36 @@ fn assert_same(a: &Output, b: &Output, what: &str) {
             ctx(&yl)
         );
     }
-    assert_eq!(text(&a.stderr), text(&b.stderr), "{what}: stderr");
+    assert_eq!(
+        without_source_place(&text(&a.stderr)),
+        without_source_place(&text(&b.stderr)),
+        "{what}: stderr"
+    );
     assert_eq!(a.status.code(), b.status.code(), "{what}: exit status");
+}
+
+/// Default-logger lines with the place in the library's source replaced by `PLACE`:
+/// Debian 12 builds kmod 30 with debugging, so its lines name kmod's C file and line
+/// (`libkmod: ERROR ../libkmod/libkmod-config.c:712 kmod_config_parse: ...`), which a
+/// different implementation cannot share (rprobe's name its own). The priority, the
+/// function and the message are compared as they are; kmod 34's lines have no place.
+fn without_source_place(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(4, ' ').collect();
+            match f.as_slice() {
+                ["libkmod:", prio, place, rest]
+                    if !prio.ends_with(':')
+                        && place.rsplit_once(':').is_some_and(|(_, n)| {
+                            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                        }) =>
+                {
+                    format!("libkmod: {prio} PLACE {rest}\n")
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
 
 /// Everything a comparison needs: the root, the trees (per tree, per index generation)
@@ -525,6 +553,9 @@ fn exports(lib: &Path) -> std::collections::BTreeSet<(String, String)> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (name, version) = (f.last()?, f.get(f.len().checked_sub(2)?)?);
+            // A compatibility binding (not the default version) shows as "(LIBKMOD_5)": it
+            // still satisfies binaries linked against that version.
+            let version = version.trim_start_matches('(').trim_end_matches(')');
             name.starts_with("kmod_")
                 .then(|| ((*name).to_string(), version.to_string()))
         })

@@ -98,6 +98,13 @@ impl Generation {
         self == Generation::Kmod34
     }
 
+    /// Whether `weakdep` is a modprobe.d directive (kmod 33 and later, commit 05828b4);
+    /// kmod 30 reports such a line as bad. rprobe still keeps the line in kmod 30 mode (for
+    /// initramfs closures) but reports it as kmod 30 does.
+    pub fn knows_weakdep_lines(self) -> bool {
+        self == Generation::Kmod34
+    }
+
     /// Whether the first of duplicate modules.order lines sets a module's place (kmod 34,
     /// commits a1186fa and 19c0df1); kmod 30 let the last one set it.
     pub fn order_first_wins(self) -> bool {

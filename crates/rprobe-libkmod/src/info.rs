@@ -233,9 +233,17 @@ pub unsafe extern "C" fn kmod_module_get_symbols(
         if m.is_null() || out.is_null() {
             return -libc::ENOENT;
         }
+        let m = m as *mut Module;
+        // SAFETY: live module.
+        let missing = unsafe { ctx_of(m) }.generation().missing_section_errno() as i32;
         // SAFETY: live module.
         let r = unsafe {
-            with_elf(m as *mut Module, |elf| match elf.exports() {
+            with_elf(m, |elf| match elf.exports() {
+                // Without __crc_ symbols kmod reads __ksymtab_strings, and its absence is
+                // an error (the missing-section errno of the generation).
+                Ok(v) if v.is_empty() && matches!(elf.section("__ksymtab_strings"), Ok(None)) => {
+                    Err(neg(missing))
+                }
                 Ok(v) => Ok(v.iter().map(|e| crc_entry(e.crc, None, &e.name)).collect()),
                 Err(e) => Err(neg(e.errno() as i32)),
             })

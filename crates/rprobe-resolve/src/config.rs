@@ -58,6 +58,8 @@ pub struct Config {
     pub origins: Vec<Origin>,
     /// First-match tables over the pattern lists, built on the first lookup.
     index: std::sync::OnceLock<Tables>,
+    /// Report `weakdep` lines as bad lines, as kmod 30 does (they are kept all the same).
+    weakdep_is_bad: bool,
 }
 
 /// The first pattern of a list that matches a name, found without trying every pattern:
@@ -184,7 +186,10 @@ impl Config {
             );
         }
         collect_config_files(paths, generation, &mut files);
-        let mut cfg = Config::default();
+        let mut cfg = Config {
+            weakdep_is_bad: !generation.knows_weakdep_lines(),
+            ..Config::default()
+        };
         for (_, f) in files {
             if let Ok(text) = std::fs::read(&f) {
                 cfg.parse(&String::from_utf8_lossy(&text), &f.to_string_lossy());
@@ -277,7 +282,7 @@ impl Config {
                 });
             }
         }
-        if !ok {
+        if !ok || (cmd == "weakdep" && self.weakdep_is_bad) {
             self.notes.push(Note {
                 function: "kmod_config_parse",
                 text: format!("{name} line {linenum}: ignoring bad line starting with '{cmd}'"),
