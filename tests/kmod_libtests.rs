@@ -142,6 +142,7 @@ fn suite(gen: &str) {
         n, passed,
         "the library under test passed {n} of {passed} cases"
     );
+    eprintln!("the library under test (RPROBE_KMOD={gen}): {n} cases passed");
 }
 
 #[test]
