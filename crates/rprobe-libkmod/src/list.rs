@@ -19,7 +19,10 @@ pub struct kmod_list {
 }
 
 /// Appends `data` to the list `head` (NULL: empty); the list's head.
-pub fn append(head: *mut kmod_list, data: *mut c_void) -> *mut kmod_list {
+///
+/// # Safety
+/// `head` is NULL or a well-formed list of ours.
+pub unsafe fn append(head: *mut kmod_list, data: *mut c_void) -> *mut kmod_list {
     let node = Box::into_raw(Box::new(kmod_list {
         next: null_mut(),
         prev: null_mut(),
@@ -43,7 +46,10 @@ pub fn append(head: *mut kmod_list, data: *mut c_void) -> *mut kmod_list {
 
 /// A list of `items`, in order (NULL when empty).
 pub fn from_iter(items: impl IntoIterator<Item = *mut c_void>) -> *mut kmod_list {
-    items.into_iter().fold(null_mut(), append)
+    // SAFETY: each step appends to the list the previous one returned.
+    items
+        .into_iter()
+        .fold(null_mut(), |h, d| unsafe { append(h, d) })
 }
 
 /// The entries of a list, in order.
@@ -102,7 +108,7 @@ pub unsafe extern "C" fn kmod_list_next(
         }
         // SAFETY: a node of a well-formed list.
         let next = unsafe { (*curr).next };
-        if next as *const _ == list {
+        if std::ptr::eq(next, list) {
             null_mut()
         } else {
             next
