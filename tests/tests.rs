@@ -22,6 +22,7 @@ mod kmod_libtests;
 mod kmod_suite;
 mod kmod_testsuite;
 mod libkmod;
+mod lspci;
 mod modinfo;
 mod modprobe;
 mod robustness;
