@@ -597,3 +597,86 @@ fn libkmod_matches_kmod34() {
     let dir = s.root.install_lib("ours", &ours);
     compare(&s, "34", &dir, Some("34"));
 }
+
+/// A program linked against each Debian library (so bound to that library's symbol
+/// versions, `kmod_module_new_from_name_lookup@LIBKMOD_5` for kmod 30's and `@LIBKMOD_30`
+/// for kmod 34.2's) starts and runs with rprobe's library in its place: the dynamic
+/// linker would refuse a missing version ("version `LIBKMOD_5' not found").
+#[test]
+fn binaries_linked_against_kmod30_and_kmod34_run_on_rprobes_library() {
+    let ours = library_under_test();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = tmp.path().join("p.c");
+    std::fs::write(
+        &src,
+        "#include <libkmod.h>\n#include <stdio.h>\n\
+         int main(void) {\n\
+           struct kmod_ctx *ctx = kmod_new(\"/nonexistent\", NULL);\n\
+           struct kmod_module *m = NULL;\n\
+           int r = kmod_module_new_from_name_lookup(ctx, \"x\", &m);\n\
+           printf(\"%d %s %s\\n\", r, m ? \"found\" : \"none\", kmod_get_dirname(ctx));\n\
+           kmod_unref(ctx);\n\
+           return 0;\n\
+         }\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("ours");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(
+        std::fs::canonicalize(&ours).expect("library"),
+        dir.join("libkmod.so.2"),
+    )
+    .expect("copy");
+    for gen in ["30", "34"] {
+        let Some((lib, inc)) = reference(gen) else {
+            return;
+        };
+        let prog = tmp.path().join(format!("p{gen}"));
+        // kmod 34.2's library needs a newer glibc than this host's: the link only binds
+        // the program's own references.
+        let o = Command::new("cc")
+            .arg("-o")
+            .arg(&prog)
+            .arg(&src)
+            .arg("-I")
+            .arg(&inc)
+            .arg("-L")
+            .arg(&lib)
+            .args(["-l:libkmod.so.2", "-Wl,--allow-shlib-undefined"])
+            .output()
+            .expect("cc");
+        assert!(o.status.success(), "cc: {}", text(&o.stderr));
+        let nm = Command::new("objdump")
+            .arg("-T")
+            .arg(&prog)
+            .output()
+            .expect("objdump");
+        let want = if gen == "30" {
+            "LIBKMOD_5"
+        } else {
+            "LIBKMOD_30"
+        };
+        assert!(
+            text(&nm.stdout)
+                .lines()
+                .any(|l| l.contains("kmod_module_new_from_name_lookup") && l.contains(want)),
+            "the kmod {gen} program binds name_lookup@{want}:\n{}",
+            text(&nm.stdout)
+        );
+        let o = Command::new(&prog)
+            .env("LD_LIBRARY_PATH", &dir)
+            .env("RPROBE_KMOD", gen)
+            .output()
+            .expect("run");
+        assert!(
+            o.status.success(),
+            "kmod {gen} program: {}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            text(&o.stdout),
+            "0 none /nonexistent\n",
+            "kmod {gen} program"
+        );
+    }
+}
