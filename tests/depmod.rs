@@ -790,3 +790,73 @@ fn depmod_under_fakechroot_writes_what_kmod_writes() {
         String::from_utf8_lossy(&k.stdout)
     );
 }
+
+/// kmod 30's depmod: `-m`/`--map` is the old map option, ignored with a warning (kmod 34's
+/// `-m DIR` does not exist yet), `-o`/`--outdir` (kmod 31) and `--moduledir` are unknown
+/// options; a relative `-b` is made absolute (the paths in messages). Against the host's
+/// kmod 30, rprobe as kmod 30.
+#[test]
+fn depmod_30_options_m_o_and_a_relative_basedir() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let version = "6.1.0-opts";
+    let t = SynthTree::new(tmp.path(), version);
+    t.add(
+        &SynthModule::new("one").export("one_fn"),
+        "kernel",
+        Codec::None,
+    );
+    t.add(
+        &SynthModule::new("two").import("one_fn"),
+        "kernel",
+        Codec::Xz,
+    );
+    let conf = empty_conf(tmp.path());
+    for extra in [
+        &["-m"][..],
+        &["--map"],
+        &["-am"],
+        &["-vm"],
+        &["-o", "/nonexistent"],
+        &["--outdir=/nonexistent"],
+        &["--moduledir", "x"],
+    ] {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "-n".into(),
+            "-b".into(),
+            ".".into(),
+            "-C".into(),
+            conf.clone().into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        args.push(version.into());
+        // getopt names the program by argv[0]: "depmod" for both.
+        let k =
+            std::os::unix::process::CommandExt::arg0(&mut Command::new(kmod("depmod")), "depmod")
+                .args(&args)
+                .current_dir(tmp.path())
+                .output()
+                .expect("kmod depmod");
+        let r = Command::new(rprobe())
+            .arg("depmod")
+            .args(&args)
+            .current_dir(tmp.path())
+            .env("RPROBE_KMOD", "30")
+            .output()
+            .expect("rprobe depmod");
+        assert_eq!(code(&k), code(&r), "depmod {extra:?}: exit codes");
+        assert_eq!(
+            String::from_utf8_lossy(&k.stderr),
+            String::from_utf8_lossy(&r.stderr),
+            "depmod {extra:?}: messages"
+        );
+        assert!(k.stdout == r.stdout, "depmod {extra:?}: output differs");
+        if extra[0].starts_with("-o") || extra[0].starts_with("--") && extra[0] != "--map" {
+            assert_eq!(code(&k), 1, "depmod {extra:?}");
+        } else {
+            assert!(
+                String::from_utf8_lossy(&k.stderr).contains("Ignored deprecated option"),
+                "depmod {extra:?}"
+            );
+        }
+    }
+}

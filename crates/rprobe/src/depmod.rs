@@ -64,8 +64,14 @@ struct Args {
     rest: Vec<String>,
 }
 
-/// The options kmod 30 accepts and ignores and kmod 34 removed (commit af54b73).
-const REMOVED: [(char, &str); 3] = [('u', "unresolved-error"), ('q', "quiet"), ('r', "root")];
+/// The options kmod 30 accepts and ignores and kmod 34 removed (commit af54b73), and kmod
+/// 30's `-m`/`--map` (kmod 34's `-m` is `--moduledir DIR`).
+const REMOVED: [(char, &str); 4] = [
+    ('u', "unresolved-error"),
+    ('q', "quiet"),
+    ('r', "root"),
+    ('m', "map"),
+];
 
 fn is_version_number(v: &str) -> bool {
     let mut it = v.splitn(2, '.');
@@ -83,6 +89,15 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let removed = crate::generation().depmod_accepts_removed_options();
     let mut cmd = command();
     if removed {
+        // kmod 30 has no -m DIR/--moduledir (kmod 34) and no -o/--outdir (kmod 31): its
+        // getopt refuses them; the definitions stay, out of reach.
+        cmd = cmd
+            .mut_arg("moduledir", |a| {
+                a.short(None).long("rprobe-kmod34-moduledir").hide(true)
+            })
+            .mut_arg("outdir", |a| {
+                a.short(None).long("rprobe-kmod34-outdir").hide(true)
+            });
         for (short, long) in REMOVED {
             cmd = cmd.arg(crate::switch(long, short, long, false).hide(true));
         }
@@ -134,7 +149,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         }
     };
     let opts = Options {
-        basedir: args.basedir.clone(),
+        // kmod makes -b absolute against the working directory (path_make_absolute_cwd);
+        // its messages show it so.
+        basedir: args.basedir.as_deref().map(rprobe_index::moddir::absolute),
         moduledir: args.moduledir.clone(),
         outdir: args.outdir.clone(),
         kversion,
