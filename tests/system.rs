@@ -493,7 +493,7 @@ fn vm_612_debian_system_with_rprobe_as_kmod() {
         }
     }
     for (tag, what) in [
-        ("MODLOAD", "systemd-modules-load's journal"),
+        ("MODLOAD", "what systemd-modules-load logged"),
         ("BUILTIN-sys", "the kmod builtin with the system's library"),
     ] {
         let (a, b) = (kmod.tagged_lines(tag), ours_run.tagged_lines(tag));
