@@ -15,14 +15,12 @@
 //! RPROBE_KMOD=30 (.cargo/config.toml), and the root's rprobe must behave as its build
 //! default, kmod 34, as it does on a real Debian 13 system.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use rprobe_testkit::{real_required, real_tree, trixie_rootfs, vm, RealTree};
 
-use crate::system::{image_tree, sh, Node};
+use crate::system::{add_check_service, boot_disk, image_tree, make_disk, sh, Node, Run};
 
 /// `chroot ROOT env -i PATH=… LC_ALL=C ARGS…`: a command in the root, with the environment
 /// a root shell there would have (none of the test's, RPROBE_KMOD included).
@@ -308,94 +306,10 @@ fn mkinitramfs_trixie_same_image_with_kmod_and_rprobe() {
     }
 }
 
-/// One boot's console, read into the lines the check script prints.
-struct Run {
-    what: &'static str,
-    console: String,
-    results: Vec<(String, bool, String)>,
-}
-
-impl Run {
-    /// The words after `TAG ` on the console's lines that carry it (a getty's prompt or an
-    /// escape sequence may precede it on the same line).
-    fn tagged(&self, tag: &str) -> BTreeSet<String> {
-        self.tagged_lines(tag).into_iter().collect()
-    }
-
-    /// [`Run::tagged`] in console order, repeats kept.
-    fn tagged_lines(&self, tag: &str) -> Vec<String> {
-        let tag = format!("{tag} ");
-        self.console
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim_end_matches('\r');
-                let i = l.find(&tag)?;
-                // A journal line quoted on the console is not one of the other tags.
-                if tag != "JOURNAL " && l[..i].contains("JOURNAL ") {
-                    return None;
-                }
-                let rest = l[i + tag.len()..].trim();
-                (!rest.is_empty()).then(|| rest.to_string())
-            })
-            .collect()
-    }
-
-    fn tail(&self, n: usize) -> String {
-        let lines: Vec<&str> = self.console.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// Panics unless every check named passed.
-    fn require(&self, names: &[&str]) {
-        let journal = self.tagged_lines("JOURNAL");
-        for name in names {
-            match self.results.iter().find(|(n, _, _)| n == name) {
-                Some((_, true, _)) => {}
-                Some((_, false, d)) => panic!(
-                    "{}: check {name} failed: {d}\njournal:\n{}\n{}",
-                    self.what,
-                    journal.join("\n"),
-                    self.tail(80)
-                ),
-                None => panic!(
-                    "{}: check {name} printed no result\n{}",
-                    self.what,
-                    self.tail(80)
-                ),
-            }
-        }
-    }
-}
-
 /// Boots the disk image with the initramfs on Debian 13's kernel; the check script prints
 /// its lines and powers off.
 fn boot(what: &'static str, tree: &RealTree, initrd: &Path, disk: &Path) -> Run {
-    let drive = format!("file={},format=raw,if=virtio", disk.display());
-    let start = Instant::now();
-    // The kernel records every module it loads and every module it asks modprobe for from
-    // the first moment (trace events enabled on the command line).
-    let b = vm::boot_with(
-        &tree.vmlinuz(),
-        initrd,
-        "root=/dev/vda rw trace_event=module:module_load,module:module_request",
-        Duration::from_secs(420),
-        &["-m", "1024", "-smp", "2", "-drive", &drive],
-    )
-    .expect("qemu runs");
-    eprintln!(
-        "{what}: booted, checked and powered off in {:?}",
-        start.elapsed()
-    );
-    // For a look at a boot that passed: RPROBE_CONSOLE_DIR=DIR keeps each console there.
-    if let Some(dir) = std::env::var_os("RPROBE_CONSOLE_DIR") {
-        let name = format!("trixie-{}.console", what.split(' ').next().unwrap_or(what));
-        let _ = std::fs::write(Path::new(&dir).join(name), &b.console);
-    }
-    let run = Run {
-        what,
-        results: b.results(),
-        console: b.console,
-    };
+    let run = boot_disk(what, "trixie", tree, initrd, disk);
     eprintln!(
         "{what}: {} modules loaded once settled, {} ever loaded, {} asked of modprobe by \
          the kernel, {} modprobe@ units",
@@ -404,49 +318,7 @@ fn boot(what: &'static str, tree: &RealTree, initrd: &Path, disk: &Path) -> Run 
         run.tagged("REQUEST").len(),
         run.tagged("UNIT").len()
     );
-    assert!(
-        run.console.contains("VM-END"),
-        "{what}: the system did not finish its checks (timeout: {}):\n{}",
-        !b.finished,
-        run.tail(80)
-    );
     run
-}
-
-/// The root's files for the boot: the check service started once multi-user is reached,
-/// and the root file system's fstab line.
-fn add_check_service(root: &Path) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/system");
-    let check = root.join("usr/local/sbin/rprobe-check");
-    std::fs::create_dir_all(check.parent().expect("parent")).expect("mkdir");
-    std::fs::copy(fixtures.join("trixie-check"), &check).expect("check script");
-    std::fs::write(
-        root.join("etc/systemd/system/rprobe-check.service"),
-        "[Unit]\nDescription=rprobe system test\nAfter=multi-user.target\n\
-         [Service]\nType=simple\nExecStart=/usr/local/sbin/rprobe-check\n\
-         [Install]\nWantedBy=multi-user.target\n",
-    )
-    .expect("unit");
-    let wants = root.join("etc/systemd/system/multi-user.target.wants");
-    std::fs::create_dir_all(&wants).expect("mkdir");
-    std::os::unix::fs::symlink(
-        "/etc/systemd/system/rprobe-check.service",
-        wants.join("rprobe-check.service"),
-    )
-    .expect("enable");
-    std::fs::write(root.join("etc/fstab"), "/dev/vda / ext4 defaults 0 1\n").expect("fstab");
-}
-
-/// The root as an ext4 disk image at `disk`.
-fn make_disk(root: &Path, disk: &Path) {
-    sh(
-        "mkfs.ext4 -d",
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "root", "-d"])
-            .arg(root)
-            .arg(disk)
-            .arg("1400M"),
-    );
 }
 
 /// Debian 13 booted on its own 6.12 kernel twice, from the same root: with kmod 34.2's
@@ -473,7 +345,7 @@ fn vm_612_trixie_system_with_rprobe_loads_what_kmod_loads() {
     let root = tmp.path().join("root");
     unpack_root(&tar, &tree, &root);
     let deb = build_deb(&rp, tmp.path());
-    add_check_service(&root);
+    add_check_service(&root, "trixie-check");
 
     // With kmod's own tools, as debootstrap left them.
     sh("kmod's depmod", &mut in_root(&root, &["depmod", v]));
