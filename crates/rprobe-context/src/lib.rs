@@ -17,7 +17,7 @@ mod probe;
 use std::path::{Path, PathBuf};
 
 use rprobe_index::generation::Generation;
-use rprobe_index::index::{ModuleDir, Trie};
+use rprobe_index::index::{IndexKind, ModuleDir, Trie};
 pub use rprobe_index::log::Level;
 pub use rprobe_load::host::HostPaths;
 use rprobe_load::InitState;
@@ -112,13 +112,18 @@ fn stamp(p: &Path) -> Stamp {
 /// The binary indexes kmod_load_resources opens, in kmod's order (enum kmod_index), with
 /// whether a failure to open one is tolerated (modules.builtin.alias.bin, which older
 /// module directories lack).
-pub const RESOURCE_INDEXES: [(&str, bool); 5] = [
-    ("modules.dep.bin", false),
-    ("modules.alias.bin", false),
-    ("modules.symbols.bin", false),
-    ("modules.builtin.alias.bin", true),
-    ("modules.builtin.bin", false),
+pub const RESOURCE_INDEXES: [(IndexKind, bool); 5] = [
+    (IndexKind::Dep, false),
+    (IndexKind::Alias, false),
+    (IndexKind::Symbols, false),
+    (IndexKind::BuiltinAlias, true),
+    (IndexKind::Builtin, false),
 ];
+
+/// The file of a binary index in a module directory.
+fn bin_path(dir: &Path, kind: IndexKind) -> PathBuf {
+    dir.join(format!("{}.bin", kind.file_name()))
+}
 
 /// The module directory's indexes, or, when it cannot be opened, an empty stand-in and the
 /// error (kmod goes on without one).
@@ -333,7 +338,7 @@ impl Context {
     fn index_stamps_now(&self) -> Vec<Stamp> {
         RESOURCE_INDEXES
             .iter()
-            .map(|(f, _)| stamp(&self.options.module_dir.join(f)))
+            .map(|(k, _)| stamp(&bin_path(&self.options.module_dir, *k)))
             .collect()
     }
 
@@ -365,16 +370,25 @@ impl Context {
     /// [`Context::validate`] checks them. Fails with the first required index that
     /// cannot be opened (see [`RESOURCE_INDEXES`]), leaving nothing loaded.
     pub fn load_resources(&mut self) -> rprobe_index::Result<()> {
-        for (f, optional) in RESOURCE_INDEXES {
-            let path = self.options.module_dir.join(f);
-            if let Err(e) = Trie::open(&path) {
+        // A fresh directory whose indexes are opened now, each once, and kept.
+        let dir = match ModuleDir::open(&self.options.module_dir) {
+            Ok(d) => d,
+            Err(e) => {
+                self.index_stamps = None;
+                return Err(e);
+            }
+        };
+        for (kind, optional) in RESOURCE_INDEXES {
+            if let Err(e) = dir.open_bin(kind) {
                 if !optional {
                     self.index_stamps = None;
                     return Err(e);
                 }
             }
         }
-        self.reload();
+        self.dir = dir;
+        self.dir_error = None;
+        self.index_stamps = Some(self.index_stamps_now());
         Ok(())
     }
 

@@ -182,6 +182,32 @@ impl ModuleDir {
         })
     }
 
+    /// Opens a binary index now (kmod_load_resources), keeping it for the lookups; its
+    /// error when it is missing or unusable (lookups then treat it as kmod does).
+    pub fn open_bin(&self, kind: IndexKind) -> Result<()> {
+        let path = self.dir.join(format!("{}.bin", kind.file_name()));
+        let mut err = None;
+        self.bins[&kind].get_or_init(|| match Trie::open(&path) {
+            Ok(t) => BinState::Ready(t),
+            Err(e) => {
+                let state = match &e {
+                    Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                        BinState::Absent
+                    }
+                    _ => BinState::Unusable,
+                };
+                err = Some(e);
+                state
+            }
+        });
+        match (err, self.bins[&kind].get()) {
+            (Some(e), _) => Err(e),
+            (None, Some(BinState::Ready(_))) => Ok(()),
+            // Tried before, and it failed: open it again for its error.
+            (None, _) => Trie::open(&path).map(|_| ()),
+        }
+    }
+
     /// The text index as (key, value) pairs, for the fallback.
     fn text(&self, kind: IndexKind) -> &[(String, String)] {
         self.text[&kind].get_or_init(|| {

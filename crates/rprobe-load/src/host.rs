@@ -129,7 +129,7 @@ impl HostPaths {
             // As kmod: a module directory without initstate (a module built into the
             // running kernel) reads as "coming". Built-in for kmod means the target
             // tree's modules.builtin, which the caller passes, not sysfs.
-            Err(_) if d.is_dir() => Some(InitState::Coming),
+            Err(_) if rprobe_index::fsx::is_dir(&d) => Some(InitState::Coming),
             Err(_) => None,
         }
     }

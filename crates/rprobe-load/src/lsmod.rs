@@ -70,7 +70,7 @@ pub fn lsmod_rows_sysfs(
     let mut rows = Vec::new();
     for m in parse_proc_modules(proc_modules) {
         let dir = sys.join("module").join(&m.name);
-        let size: i64 = match std::fs::metadata(&dir) {
+        let size: i64 = match rprobe_index::fsx::stat(&dir) {
             Err(e) => neg_errno(&e),
             Ok(_) => match std::fs::read_to_string(dir.join("coresize")) {
                 Ok(t) => t.trim().parse().unwrap_or(-22),

@@ -278,8 +278,8 @@ fn critical_path(nodes: &[Node]) -> Vec<u64> {
             .module
             .path
             .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map_or(1, |m| m.len().max(1));
+            .and_then(|p| rprobe_index::fsx::stat(p).ok())
+            .map_or(1, |m| m.size.max(1));
         let after = nodes[i]
             .after
             .iter()

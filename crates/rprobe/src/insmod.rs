@@ -94,7 +94,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         args.params.join(" ")
     };
     let path = Path::new(file);
-    if !path.is_file() {
+    if !rprobe_index::fsx::stat(path).is_ok_and(|s| s.is_file()) {
         crate::out::log(
             "insmod",
             rprobe_index::log::Level::Error,

@@ -435,7 +435,8 @@ pub(crate) fn sort_by_modules_order(
 
 /// -A: true when modules.dep is newer than every module file (kmod then does nothing).
 pub fn up_to_date(dirname: &str) -> bool {
-    let Ok(dep) = std::fs::metadata(format!("{dirname}/modules.dep")).and_then(|m| m.modified())
+    // stat(2) through libc (crate::fsx), as kmod, so path-redirecting tools see it.
+    let Ok(dep) = crate::fsx::stat(Path::new(&format!("{dirname}/modules.dep"))).map(|m| m.mtime)
     else {
         return false;
     };
@@ -448,8 +449,8 @@ pub fn up_to_date(dirname: &str) -> bool {
         if !name::is_module_filename(&name) {
             continue;
         }
-        match e.metadata().ok().and_then(|m| m.modified().ok()) {
-            Some(t) if t <= dep => {}
+        match crate::fsx::stat(e.path()) {
+            Ok(m) if m.mtime <= dep => {}
             _ => return false,
         }
     }
