@@ -954,3 +954,43 @@ fn nix_is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// `scripts/install --libkmod --lib FILE` adds the library as PREFIX/lib/libkmod.so.2 (where
+/// the dynamic linker looks before the system's directories), and uninstall removes it
+/// with the rest. The library is scripts/test's ($RPROBE_LIBKMOD); skipped without it.
+#[test]
+fn install_script_installs_the_library_on_request() {
+    let Some(lib) = std::env::var_os("RPROBE_LIBKMOD") else {
+        assert!(
+            !real_required(),
+            "RPROBE_LIBKMOD (scripts/build-libkmod) is missing"
+        );
+        eprintln!("SKIPPED: RPROBE_LIBKMOD (scripts/build-libkmod) is missing");
+        return;
+    };
+    let dest = tempfile::tempdir().expect("tempdir");
+    let d = dest.path().as_os_str();
+    let bin = rprobe();
+    let o = install_script(&[
+        "--destdir".as_ref(),
+        d,
+        "--bin".as_ref(),
+        bin.as_os_str(),
+        "--lib".as_ref(),
+        lib.as_ref(),
+    ]);
+    assert!(o.status.success(), "install: {}", stderr(&o));
+    let installed = dest.path().join("usr/local/lib/libkmod.so.2");
+    assert_eq!(
+        std::fs::read(&installed).expect("installed library"),
+        std::fs::read(&lib).expect("library"),
+        "the installed library is the one given"
+    );
+    let o = install_script(&["--uninstall".as_ref(), "--destdir".as_ref(), d]);
+    assert!(o.status.success(), "uninstall: {}", stderr(&o));
+    assert_eq!(
+        tree_listing(dest.path()),
+        Vec::<String>::new(),
+        "uninstall leaves nothing"
+    );
+}
