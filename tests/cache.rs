@@ -35,11 +35,7 @@ impl Tree {
                 .expect("cp");
             assert!(st.success());
         }
-        for f in [
-            "modules.order",
-            "modules.builtin",
-            "modules.builtin.modinfo",
-        ] {
+        for f in rprobe_testkit::PACKAGE_FILES {
             std::fs::copy(real.moddir().join(f), dst.join(f)).expect("copy tree file");
         }
         let conf = root.join("conf.d");

@@ -124,13 +124,7 @@ fn reproducible_listed_and_indexed_like_depmod() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            n.starts_with("modules.")
-                && ![
-                    "modules.order",
-                    "modules.builtin",
-                    "modules.builtin.modinfo",
-                ]
-                .contains(&n.as_str())
+            n.starts_with("modules.") && !rprobe_testkit::PACKAGE_FILES.contains(&n.as_str())
         })
         .map(|n| (n.clone(), std::fs::read(moddir.join(&n)).expect("read")))
         .collect();

@@ -93,18 +93,7 @@ impl Trixie {
         let dst = self.root().join(inside.trim_start_matches('/'));
         rprobe_testkit::link_copy(&tree.root, &dst);
         // The package's own index files, if any, are not the test's.
-        let moddir = dst.join("lib/modules").join(&tree.version);
-        for e in std::fs::read_dir(&moddir).expect("moddir").flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            let keep = [
-                "modules.order",
-                "modules.builtin",
-                "modules.builtin.modinfo",
-            ];
-            if n.starts_with("modules.") && !keep.contains(&n.as_str()) {
-                std::fs::remove_file(e.path()).expect("rm");
-            }
-        }
+        rprobe_testkit::remove_indexes(&dst.join("lib/modules").join(&tree.version));
         inside
     }
 

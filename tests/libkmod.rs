@@ -157,17 +157,7 @@ impl Root {
         let inside = format!("/t/{name}/lib/modules/{}", tree.version);
         let dst = self.path(&inside);
         rprobe_testkit::link_copy(&tree.moddir(), &dst);
-        for e in std::fs::read_dir(&dst).expect("moddir").flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            let keep = [
-                "modules.order",
-                "modules.builtin",
-                "modules.builtin.modinfo",
-            ];
-            if n.starts_with("modules.") && !keep.contains(&n.as_str()) {
-                std::fs::remove_file(e.path()).expect("rm");
-            }
-        }
+        rprobe_testkit::remove_indexes(&dst);
         inside
     }
 

@@ -62,11 +62,7 @@ fn copy_tree(from: &Path) -> tempfile::TempDir {
 /// The files a kernel package ships beside its modules (empty here), so depmod does not
 /// warn that they are missing.
 fn package_files(t: &SynthTree) {
-    for f in [
-        "modules.order",
-        "modules.builtin",
-        "modules.builtin.modinfo",
-    ] {
+    for f in rprobe_testkit::PACKAGE_FILES {
         t.file(f, "");
     }
 }

@@ -61,11 +61,7 @@ fn image(tree: &rprobe_testkit::RealTree, rprobe_static: &Path, busybox: &Path) 
         std::fs::create_dir_all(subdir.join(rel).parent().expect("parent")).expect("mkdir");
         std::fs::copy(p, subdir.join(rel)).expect("copy module");
     }
-    for f in [
-        "modules.order",
-        "modules.builtin",
-        "modules.builtin.modinfo",
-    ] {
+    for f in rprobe_testkit::PACKAGE_FILES {
         std::fs::copy(moddir.join(f), subdir.join(f)).expect("copy");
     }
     rprobe_depmod(sub.path(), &conf, &tree.version);

@@ -53,22 +53,10 @@ unsafe fn iter(ctx: *const Ctx, kind: Kind) -> *mut kmod_config_iter {
         Kind::Remove => pairs(&config.remove),
         Kind::Alias => pairs(&config.aliases),
         Kind::Option => pairs(&config.options),
-        // kmod's value: "pre: A B" then "post: C", with nothing between the two parts.
         Kind::Softdep => config
             .softdeps
             .iter()
-            .map(|s| {
-                let mut v = String::new();
-                if !s.pre.is_empty() {
-                    v.push_str("pre: ");
-                    v.push_str(&s.pre.join(" "));
-                }
-                if !s.post.is_empty() {
-                    v.push_str("post: ");
-                    v.push_str(&s.post.join(" "));
-                }
-                (c_string(&s.name), Some(c_string(&v)))
-            })
+            .map(|s| (c_string(&s.name), Some(c_string(&s.plain()))))
             .collect(),
         Kind::Weakdep => config
             .weakdeps

@@ -188,6 +188,30 @@ unsafe fn with_elf(
     f(&elf)
 }
 
+/// A list made from the module's ELF image by `f` (given the generation's missing-section
+/// errno) into `*out`: its length, or a negative errno (-ENOENT for NULL arguments).
+///
+/// # Safety
+/// `m` NULL or live; `out` NULL or writable.
+unsafe fn elf_list(
+    m: *const Module,
+    out: *mut *mut kmod_list,
+    f: impl FnOnce(&ElfModule, i32) -> Result<Vec<*mut c_void>, c_int>,
+) -> c_int {
+    if m.is_null() || out.is_null() {
+        return -libc::ENOENT;
+    }
+    let m = m as *mut Module;
+    // SAFETY: live module.
+    let missing = unsafe { ctx_of(m) }.generation().missing_section_errno() as i32;
+    // SAFETY: live module.
+    match unsafe { with_elf(m, |elf| f(elf, missing)) } {
+        // SAFETY: writable.
+        Ok(v) => unsafe { emit(out, v) },
+        Err(e) => e,
+    }
+}
+
 /// kmod_module_get_versions: (crc, symbol) of __versions; the count or a negative errno.
 ///
 /// # Safety
@@ -197,26 +221,13 @@ pub unsafe extern "C" fn kmod_module_get_versions(
     m: *const Module,
     out: *mut *mut kmod_list,
 ) -> c_int {
-    guard(-libc::EINVAL, || {
-        if m.is_null() || out.is_null() {
-            return -libc::ENOENT;
-        }
-        let m = m as *mut Module;
-        // SAFETY: live module.
-        let missing = unsafe { ctx_of(m) }.generation().missing_section_errno() as i32;
-        // SAFETY: live module.
-        let r = unsafe {
-            with_elf(m, |elf| match elf.modversions() {
-                Ok(Some(v)) => Ok(v.iter().map(|(crc, s)| crc_entry(*crc, None, s)).collect()),
-                Ok(None) => Err(neg(missing)),
-                Err(e) => Err(neg(e.errno() as i32)),
-            })
-        };
-        match r {
-            // SAFETY: writable.
-            Ok(v) => unsafe { emit(out, v) },
-            Err(e) => e,
-        }
+    // SAFETY: per the contract.
+    guard(-libc::EINVAL, || unsafe {
+        elf_list(m, out, |elf, missing| match elf.modversions() {
+            Ok(Some(v)) => Ok(v.iter().map(|(crc, s)| crc_entry(*crc, None, s)).collect()),
+            Ok(None) => Err(neg(missing)),
+            Err(e) => Err(neg(e.errno() as i32)),
+        })
     })
 }
 
@@ -229,30 +240,17 @@ pub unsafe extern "C" fn kmod_module_get_symbols(
     m: *const Module,
     out: *mut *mut kmod_list,
 ) -> c_int {
-    guard(-libc::EINVAL, || {
-        if m.is_null() || out.is_null() {
-            return -libc::ENOENT;
-        }
-        let m = m as *mut Module;
-        // SAFETY: live module.
-        let missing = unsafe { ctx_of(m) }.generation().missing_section_errno() as i32;
-        // SAFETY: live module.
-        let r = unsafe {
-            with_elf(m, |elf| match elf.exports() {
-                // Without __crc_ symbols kmod reads __ksymtab_strings, and its absence is
-                // an error (the missing-section errno of the generation).
-                Ok(v) if v.is_empty() && matches!(elf.section("__ksymtab_strings"), Ok(None)) => {
-                    Err(neg(missing))
-                }
-                Ok(v) => Ok(v.iter().map(|e| crc_entry(e.crc, None, &e.name)).collect()),
-                Err(e) => Err(neg(e.errno() as i32)),
-            })
-        };
-        match r {
-            // SAFETY: writable.
-            Ok(v) => unsafe { emit(out, v) },
-            Err(e) => e,
-        }
+    // SAFETY: per the contract.
+    guard(-libc::EINVAL, || unsafe {
+        elf_list(m, out, |elf, missing| match elf.exports() {
+            // Without __crc_ symbols kmod reads __ksymtab_strings, and its absence is an
+            // error (the missing-section errno of the generation).
+            Ok(v) if v.is_empty() && matches!(elf.section("__ksymtab_strings"), Ok(None)) => {
+                Err(neg(missing))
+            }
+            Ok(v) => Ok(v.iter().map(|e| crc_entry(e.crc, None, &e.name)).collect()),
+            Err(e) => Err(neg(e.errno() as i32)),
+        })
     })
 }
 
@@ -266,25 +264,15 @@ pub unsafe extern "C" fn kmod_module_get_dependency_symbols(
     m: *const Module,
     out: *mut *mut kmod_list,
 ) -> c_int {
-    guard(-libc::EINVAL, || {
-        if m.is_null() || out.is_null() {
-            return -libc::ENOENT;
-        }
-        // SAFETY: live module.
-        let r = unsafe {
-            with_elf(m as *mut Module, |elf| match elf.imports() {
-                Ok(v) => Ok(v
-                    .iter()
-                    .map(|i| crc_entry(i.crc, Some(if i.weak { b'W' } else { b'U' }), &i.name))
-                    .collect()),
-                Err(e) => Err(neg(e.errno() as i32)),
-            })
-        };
-        match r {
-            // SAFETY: writable.
-            Ok(v) => unsafe { emit(out, v) },
-            Err(e) => e,
-        }
+    // SAFETY: per the contract.
+    guard(-libc::EINVAL, || unsafe {
+        elf_list(m, out, |elf, _| match elf.imports() {
+            Ok(v) => Ok(v
+                .iter()
+                .map(|i| crc_entry(i.crc, Some(if i.weak { b'W' } else { b'U' }), &i.name))
+                .collect()),
+            Err(e) => Err(neg(e.errno() as i32)),
+        })
     })
 }
 
@@ -313,65 +301,54 @@ unsafe fn crc_at(entry: *const kmod_list) -> u64 {
     unsafe { std::ptr::read_unaligned((*entry).data as *const u64) }
 }
 
-/// kmod_module_version_get_symbol.
-///
-/// # Safety
-/// As [`symbol_at`].
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_version_get_symbol(entry: *const kmod_list) -> *const c_char {
-    // SAFETY: per the contract.
-    unsafe { symbol_at(entry, 8) }
+/// The three accessors of a `{uint64_t crc; char symbol[]}` list: its symbol, its CRC and
+/// the list's release.
+macro_rules! crc_list {
+    ($symbol:ident, $crc:ident, $free:ident, $what:literal) => {
+        #[doc = concat!(stringify!($symbol), ": the symbol of a ", $what, " entry.")]
+        ///
+        /// # Safety
+        /// As [`symbol_at`].
+        #[no_mangle]
+        pub unsafe extern "C" fn $symbol(entry: *const kmod_list) -> *const c_char {
+            // SAFETY: per the contract.
+            unsafe { symbol_at(entry, 8) }
+        }
+
+        #[doc = concat!(stringify!($crc), ": the CRC of a ", $what, " entry.")]
+        ///
+        /// # Safety
+        /// As [`symbol_at`].
+        #[no_mangle]
+        pub unsafe extern "C" fn $crc(entry: *const kmod_list) -> u64 {
+            // SAFETY: per the contract.
+            unsafe { crc_at(entry) }
+        }
+
+        #[doc = concat!(stringify!($free), ": frees a ", $what, " list.")]
+        ///
+        /// # Safety
+        #[doc = concat!("`l` is NULL or a ", $what, " list.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $free(l: *mut kmod_list) {
+            // SAFETY: per the contract.
+            guard((), || unsafe { free_malloc_list(l) })
+        }
+    };
 }
 
-/// kmod_module_version_get_crc.
-///
-/// # Safety
-/// As [`symbol_at`].
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_version_get_crc(entry: *const kmod_list) -> u64 {
-    // SAFETY: per the contract.
-    unsafe { crc_at(entry) }
-}
-
-/// kmod_module_versions_free_list.
-///
-/// # Safety
-/// `l` is NULL or a versions list.
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_versions_free_list(l: *mut kmod_list) {
-    // SAFETY: per the contract.
-    guard((), || unsafe { free_malloc_list(l) })
-}
-
-/// kmod_module_symbol_get_symbol.
-///
-/// # Safety
-/// As [`symbol_at`].
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_symbol_get_symbol(entry: *const kmod_list) -> *const c_char {
-    // SAFETY: per the contract.
-    unsafe { symbol_at(entry, 8) }
-}
-
-/// kmod_module_symbol_get_crc.
-///
-/// # Safety
-/// As [`symbol_at`].
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_symbol_get_crc(entry: *const kmod_list) -> u64 {
-    // SAFETY: per the contract.
-    unsafe { crc_at(entry) }
-}
-
-/// kmod_module_symbols_free_list.
-///
-/// # Safety
-/// `l` is NULL or a symbols list.
-#[no_mangle]
-pub unsafe extern "C" fn kmod_module_symbols_free_list(l: *mut kmod_list) {
-    // SAFETY: per the contract.
-    guard((), || unsafe { free_malloc_list(l) })
-}
+crc_list!(
+    kmod_module_version_get_symbol,
+    kmod_module_version_get_crc,
+    kmod_module_versions_free_list,
+    "versions"
+);
+crc_list!(
+    kmod_module_symbol_get_symbol,
+    kmod_module_symbol_get_crc,
+    kmod_module_symbols_free_list,
+    "symbols"
+);
 
 /// kmod_module_dependency_symbol_get_symbol.
 ///

@@ -482,21 +482,29 @@ impl Config {
             o.push_str(&format!("options {m} {opt}\n"));
         }
         for s in &self.softdeps {
-            let mut v = String::new();
-            if !s.pre.is_empty() {
-                v.push_str("pre: ");
-                v.push_str(&s.pre.join(" "));
-            }
-            if !s.post.is_empty() {
-                v.push_str("post: ");
-                v.push_str(&s.post.join(" "));
-            }
-            o.push_str(&format!("softdep {} {v}\n", s.name));
+            o.push_str(&format!("softdep {} {}\n", s.name, s.plain()));
         }
         for (m, w) in &self.weakdeps {
             o.push_str(&format!("weakdep {m} {}\n", w.join(" ")));
         }
         o
+    }
+}
+
+impl Softdep {
+    /// The value as kmod prints it (`modprobe -c`, kmod_config_iter_get_value): "pre: A B"
+    /// then "post: C", nothing between the two parts.
+    pub fn plain(&self) -> String {
+        let mut v = String::new();
+        if !self.pre.is_empty() {
+            v.push_str("pre: ");
+            v.push_str(&self.pre.join(" "));
+        }
+        if !self.post.is_empty() {
+            v.push_str("post: ");
+            v.push_str(&self.post.join(" "));
+        }
+        v
     }
 }
 

@@ -134,6 +134,28 @@ pub fn unpack_tar(tar: &std::path::Path, dir: &std::path::Path) {
     );
 }
 
+/// The files a kernel package ships beside its modules, which depmod reads and never
+/// writes.
+pub const PACKAGE_FILES: [&str; 3] = [
+    "modules.order",
+    "modules.builtin",
+    "modules.builtin.modinfo",
+];
+
+/// Removes the index files of a module directory (every `modules.*` but
+/// [`PACKAGE_FILES`]), so a tree is indexed afresh.
+pub fn remove_indexes(moddir: &std::path::Path) {
+    for e in std::fs::read_dir(moddir)
+        .expect("module directory")
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("modules.") && !PACKAGE_FILES.contains(&n.as_str()) {
+            std::fs::remove_file(e.path()).expect("remove an index file");
+        }
+    }
+}
+
 /// A hard-linked copy (`cp -al`) of the directory `src` as `dst` (created with its
 /// parents); the source is never written through it as long as tools only replace files.
 pub fn link_copy(src: &std::path::Path, dst: &std::path::Path) {
