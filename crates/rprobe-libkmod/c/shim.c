@@ -50,7 +50,7 @@ static const char *priority_word(int priority, char buf[16])
     }
 }
 
-__attribute__((visibility("hidden"))) void
+static void
 rprobe_libkmod_log_stderr30(void *data, int priority, const char *file, int line,
                             const char *fn, const char *format, va_list args)
 {
@@ -60,7 +60,7 @@ rprobe_libkmod_log_stderr30(void *data, int priority, const char *file, int line
     vfprintf(fp, format, args);
 }
 
-__attribute__((visibility("hidden"))) void
+static void
 rprobe_libkmod_log_stderr34(void *data, int priority, const char *file, int line,
                             const char *fn, const char *format, va_list args)
 {
@@ -70,6 +70,12 @@ rprobe_libkmod_log_stderr34(void *data, int priority, const char *file, int line
     (void)line;
     fprintf(fp, "libkmod: %s: %s: ", priority_word(priority, buf), fn);
     vfprintf(fp, format, args);
+}
+
+/* The default log function of a context: kmod 30's format or kmod 34's. */
+__attribute__((visibility("hidden"))) rprobe_log_fn rprobe_libkmod_stderr_logger(int kmod30)
+{
+    return kmod30 ? rprobe_libkmod_log_stderr30 : rprobe_libkmod_log_stderr34;
 }
 
 __attribute__((visibility("hidden"))) void *rprobe_libkmod_stderr(void)

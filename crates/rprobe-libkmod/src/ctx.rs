@@ -35,24 +35,8 @@ extern "C" {
         func: *const c_char,
         msg: *const c_char,
     );
-    fn rprobe_libkmod_log_stderr30(
-        data: *mut c_void,
-        priority: c_int,
-        file: *const c_char,
-        line: c_int,
-        func: *const c_char,
-        format: *const c_char,
-        args: *mut c_void,
-    );
-    fn rprobe_libkmod_log_stderr34(
-        data: *mut c_void,
-        priority: c_int,
-        file: *const c_char,
-        line: c_int,
-        func: *const c_char,
-        format: *const c_char,
-        args: *mut c_void,
-    );
+    /// kmod 30's (`kmod30` non-zero) or kmod 34's stderr log function.
+    fn rprobe_libkmod_stderr_logger(kmod30: c_int) -> LogFn;
     fn rprobe_libkmod_stderr() -> *mut c_void;
     /// glibc's getenv that ignores the environment of set-id programs, as kmod reads
     /// KMOD_LOG.
@@ -155,18 +139,6 @@ fn log_priority(s: &str) -> c_int {
     }
 }
 
-/// `path` made absolute against the working directory, as written (kmod's
-/// path_make_absolute_cwd).
-fn absolute(path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
-    }
-    match std::env::current_dir() {
-        Ok(cwd) => format!("{}/{path}", cwd.display()),
-        Err(_) => path.to_string(),
-    }
-}
-
 /// Borrows a context argument.
 ///
 /// # Safety
@@ -218,12 +190,14 @@ fn new_ctx(dirname: Option<String>, config_paths: Option<Vec<PathBuf>>) -> Optio
     // SAFETY: returns the process's stderr FILE pointer.
     let stderr = unsafe { rprobe_libkmod_stderr() };
     let generation = Generation::from_env();
-    let default_log: LogFn = match generation {
-        Ok(Generation::Kmod30) => rprobe_libkmod_log_stderr30,
-        _ => rprobe_libkmod_log_stderr34,
+    // SAFETY: returns one of the shim's two log functions.
+    let default_log = unsafe {
+        rprobe_libkmod_stderr_logger(matches!(generation, Ok(Generation::Kmod30)).into())
     };
     let module_dir = match dirname {
-        Some(d) => absolute(&d),
+        Some(d) => rprobe_index::moddir::absolute(std::path::Path::new(&d))
+            .to_string_lossy()
+            .into_owned(),
         None => rprobe_index::moddir::tool_module_dir(None, None),
     };
     let mut ctx = Ctx {

@@ -83,8 +83,6 @@ unsafe fn image(m: *mut Module) -> Result<(String, decompress::ModuleFile), c_in
     let Some(path) = (unsafe { path_of(m) }) else {
         return Err(-libc::ENOENT);
     };
-    // SAFETY: per the contract.
-    unsafe { (*m).file_opened = true };
     decompress::open(Path::new(&path))
         .map(|f| (path, f))
         .map_err(|e| neg(e.errno() as i32))
@@ -117,7 +115,6 @@ pub unsafe extern "C" fn kmod_module_get_info(m: *const Module, out: *mut *mut k
                 let Some(path) = path_of(m) else {
                     return -libc::ENOENT;
                 };
-                (*m).file_opened = true;
                 let opts = ReadOptions {
                     symbols: false,
                     signature: true,

@@ -35,8 +35,6 @@ pub struct Module {
     pub ignorecmd: bool,
     /// The requested module or one of its hard dependencies in this probe.
     pub required: bool,
-    /// The module file was opened (kmod reports its signature in get_info only then).
-    pub file_opened: bool,
 }
 
 /// Borrows a module argument.
@@ -87,7 +85,6 @@ unsafe fn new_module(ctx: *mut Ctx, key: &str, name: &str, alias: Option<&str>) 
         visited: false,
         ignorecmd: false,
         required: false,
-        file_opened: false,
     }));
     c.pool.insert(key.to_string(), m);
     m
@@ -119,13 +116,9 @@ unsafe fn from_alias(ctx: *mut Ctx, alias: &str, name: &str) -> *mut Module {
 /// # Safety
 /// `ctx` is a live context.
 pub unsafe fn from_path(ctx: *mut Ctx, path: &str) -> Result<*mut Module, c_int> {
-    let abs = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        rprobe_index::moddir::absolute(Path::new(path))
-            .to_string_lossy()
-            .into_owned()
-    };
+    let abs = rprobe_index::moddir::absolute(Path::new(path))
+        .to_string_lossy()
+        .into_owned();
     if let Err(e) = rprobe_index::fsx::stat(Path::new(&abs)) {
         return Err(neg(io_errno(&e)));
     }
@@ -889,27 +882,33 @@ pub unsafe extern "C" fn kmod_module_get_options(m: *const Module) -> *const c_c
         if m.is_null() {
             return std::ptr::null();
         }
-        let m = m as *mut Module;
         // SAFETY: live module.
-        unsafe {
-            if (*m).options.is_none() {
-                let name = (*m).name.to_string_lossy().into_owned();
-                let alias = (*m)
-                    .alias
-                    .as_ref()
-                    .map(|a| a.to_string_lossy().into_owned());
-                let o = ctx_of(m)
-                    .inner
-                    .config()
-                    .options_for(&name, alias.as_deref());
-                (*m).options = Some(o.map(|o| c_string(&o)));
-            }
-            (*m).options
-                .as_ref()
-                .and_then(|o| o.as_ref())
-                .map_or(std::ptr::null(), |o| o.as_ptr())
-        }
+        unsafe { options(m as *mut Module) }.map_or(std::ptr::null(), |o| o.as_ptr())
     })
+}
+
+/// The module's configured options (for its name or the alias it was found by, joined
+/// by spaces), looked up once.
+///
+/// # Safety
+/// `m` is a live module.
+pub unsafe fn options<'a>(m: *mut Module) -> Option<&'a CString> {
+    // SAFETY: per the contract.
+    unsafe {
+        if (*m).options.is_none() {
+            let name = (*m).name.to_string_lossy().into_owned();
+            let alias = (*m)
+                .alias
+                .as_ref()
+                .map(|a| a.to_string_lossy().into_owned());
+            let o = ctx_of(m)
+                .inner
+                .config()
+                .options_for(&name, alias.as_deref());
+            (*m).options = Some(o.map(|o| c_string(&o)));
+        }
+        (*m).options.as_ref().and_then(|o| o.as_ref())
+    }
 }
 
 /// Which configured command of a module.
@@ -1053,13 +1052,5 @@ impl Module {
     /// The module's hard dependencies (its own list; no reference taken).
     pub fn deps_list(&self) -> *mut kmod_list {
         self.deps
-    }
-
-    /// The configured options, once kmod_module_get_options computed them.
-    pub fn options_text(&self) -> Option<String> {
-        self.options
-            .as_ref()
-            .and_then(|o| o.as_ref())
-            .map(|o| o.to_string_lossy().into_owned())
     }
 }

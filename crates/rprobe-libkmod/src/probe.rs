@@ -75,8 +75,6 @@ unsafe fn insert(m: *mut Module, flags: u32, options: &str) -> c_int {
         );
         return -libc::ENOENT;
     };
-    // SAFETY: per the contract.
-    unsafe { (*m).file_opened = true };
     let load = LoadFlags {
         ignore_modversions: flags & flags::FORCE_MODVERSION != 0,
         ignore_vermagic: flags & flags::FORCE_VERMAGIC != 0,
@@ -378,10 +376,7 @@ unsafe fn probe(
             if flags & IGNORE_LOADED == 0 && in_kernel(x) {
                 err = -libc::EEXIST;
             } else {
-                let moptions = {
-                    module::kmod_module_get_options(x);
-                    (*x).options_text()
-                };
+                let moptions = module::options(x).map(|o| o.to_string_lossy().into_owned());
                 let options =
                     concat_options(moptions.as_deref(), if x == m { extra } else { None });
                 let opts_c = c_string(options.as_deref().unwrap_or(""));

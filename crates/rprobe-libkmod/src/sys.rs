@@ -2,7 +2,7 @@
 //! and /proc/modules as kmod reads them: initstate, size, reference count, holders and
 //! section addresses.
 
-use std::ffi::{c_char, c_int, c_long, c_ulong, c_void, CStr};
+use std::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 use std::path::PathBuf;
 use std::ptr::null_mut;
 
@@ -371,13 +371,4 @@ pub unsafe fn free_malloc_list(l: *mut kmod_list) {
 pub unsafe extern "C" fn kmod_module_section_free_list(l: *mut kmod_list) {
     // SAFETY: per the contract.
     guard((), || unsafe { free_malloc_list(l) })
-}
-
-/// The text of a C string entry (tests).
-///
-/// # Safety
-/// `p` is a C string.
-pub unsafe fn c_text(p: *const c_char) -> String {
-    // SAFETY: per the contract.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
