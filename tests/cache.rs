@@ -66,7 +66,7 @@ impl Tree {
         args.push(self.version.clone().into());
         let mut cmd = std::process::Command::new(rprobe());
         cmd.args(args)
-            .env(rprobe_index::depmod::cache::ENV_DIR, self.cache_dir());
+            .env(rprobe_depmod::cache::ENV_DIR, self.cache_dir());
         if let Some(k) = kmod {
             cmd.env("RPROBE_KMOD", k);
         }
@@ -78,7 +78,7 @@ impl Tree {
     /// The index files depmod writes in a module directory (the package's own modules.order,
     /// modules.builtin and modules.builtin.modinfo left out).
     fn indexes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-        rprobe_index::depmod::outputs(&rprobe_index::depmod::Options::default())
+        rprobe_depmod::outputs(&rprobe_depmod::Options::default())
             .filter_map(|(n, _)| Some((n.to_string(), std::fs::read(dir.join(n)).ok()?)))
             .collect()
     }
@@ -137,7 +137,7 @@ impl Tree {
     }
 
     fn cache(&self) -> PathBuf {
-        rprobe_index::depmod::cache::file_for(&self.cache_dir(), &self.moddir())
+        rprobe_depmod::cache::file_for(&self.cache_dir(), &self.moddir())
     }
 
     fn module(&self, rel: &str) -> PathBuf {
@@ -188,7 +188,7 @@ fn cached_runs_equal_kmod_after_every_kind_of_change() {
 
     // The same module in another compression.
     let xfs = t.module("fs/xfs/xfs.ko.xz");
-    let plain = rprobe_index::decompress::open(&xfs)
+    let plain = rprobe_modfile::decompress::open(&xfs)
         .expect("decode")
         .bytes
         .to_vec();

@@ -838,7 +838,7 @@ fn deb_installs_beside_kmod_and_switches_to_rprobe_and_back() {
     small_tree(&root.join("srv/b"), version);
     in_root_ok(root, &format!("depmod {version}"));
     let cache = root.join("var/cache/rprobe");
-    let cache_file = rprobe_index::depmod::cache::file_for(
+    let cache_file = rprobe_depmod::cache::file_for(
         &cache.join("depmod"),
         Path::new(&format!("/lib/modules/{version}")),
     );

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::depmod::cache::{Cache, FileKey};
+use rprobe_depmod::cache::{Cache, FileKey};
 
 fuzz_target!(|data: &[u8]| {
     let Some(mut cache) = Cache::decode(std::io::Cursor::new(data.to_vec()), "/m") else {

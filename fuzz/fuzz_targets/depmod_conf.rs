@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use rprobe_index::conf::logical_lines;
-use rprobe_index::depmod::config::{kernel_matches, Config, Notes};
+use rprobe_depmod::config::{kernel_matches, Config, Notes};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::depmod::{run, Level, Options};
+use rprobe_depmod::{run, Level, Options};
 use rprobe_testkit::synth::{Codec, SynthModule, SynthTree};
 
 const VERSION: &str = "6.1.0-fuzz";
@@ -29,7 +29,7 @@ fn tree() -> &'static Tree {
         std::env::set_var("RAYON_NUM_THREADS", "1");
         // Keep decompression bombs small: the cap is what is under test, not the machine.
         std::env::set_var(
-            rprobe_index::decompress::MAX_SIZE_ENV,
+            rprobe_modfile::decompress::MAX_SIZE_ENV,
             (8u64 << 20).to_string(),
         );
         // Memory-backed when possible: each run writes and syncs every index.

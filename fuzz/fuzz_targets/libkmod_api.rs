@@ -37,13 +37,13 @@ fn pristine() -> &'static (tempfile::TempDir, PathBuf) {
         t.add(&SynthModule::new("top").import("mid_fn").info("alias", "pci:v00001234d*"), "kernel", Codec::Zstd);
         t.add(&SynthModule::new("other").import("base_fn"), "kernel", Codec::Gzip);
         t.file("modules.builtin", "kernel/bi.ko\n");
-        let opts = rprobe_index::depmod::Options {
+        let opts = rprobe_depmod::Options {
             basedir: Some(t.root.clone()),
             kversion: t.version.clone(),
             config_paths: Some(vec![d.path().join("no-depmod.d")]),
             ..Default::default()
         };
-        let _ = rprobe_index::depmod::run(&opts, &mut |_, _| {});
+        let _ = rprobe_depmod::run(&opts, &mut |_, _| {});
         // The library reads the kernel's state from here, not from the host.
         std::env::set_var("RPROBE_SYSFS", d.path().join("sys"));
         std::env::set_var("RPROBE_PROC_MODULES", d.path().join("proc-modules"));

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::decompress::{decompress, Compression};
-use rprobe_index::elf::{strip_for_force, ElfModule};
-use rprobe_index::record::{record_from_image, ReadOptions};
-use rprobe_index::signature;
+use rprobe_modfile::decompress::{decompress, Compression};
+use rprobe_modfile::elf::{strip_for_force, ElfModule};
+use rprobe_modfile::record::{record_from_image, ReadOptions};
+use rprobe_modfile::signature;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.ko");

@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::compact;
-use rprobe_index::decompress::Compression;
-use rprobe_index::record::{record_from_image, ReadOptions};
+use rprobe_modfile::compact;
+use rprobe_modfile::decompress::Compression;
+use rprobe_modfile::record::{record_from_image, ReadOptions};
 
 const OPTS: ReadOptions = ReadOptions {
     symbols: true,

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use rprobe_index::depmod::symbols::{parse_symvers, parse_system_map, strip_prefix};
-use rprobe_index::depmod::Level;
+use rprobe_depmod::symbols::{parse_symvers, parse_system_map, strip_prefix};
+use rprobe_depmod::Level;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&p, text)) = data.split_first() else {

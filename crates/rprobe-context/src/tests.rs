@@ -1,7 +1,7 @@
 //! The context against synthetic trees indexed by depmod, and a simulated kernel.
 
 use super::*;
-use rprobe_index::depmod;
+use rprobe_depmod as depmod;
 use rprobe_load::parallel::SharedSimKernel;
 use rprobe_load::probe::{CommandFailure, CommandKind, CommandRunner, Event, ProbeFlags};
 use rprobe_load::SimKernel;

@@ -1,13 +1,15 @@
-//! rprobe-index: everything about module files and the modules.* indexes.
+//! rprobe-index: kmod's rules and the modules.* indexes.
 //!
-//! Module files (plain, gzip, xz, zstd) are opened and parsed into [`record`] values; the
-//! depmod side computes dependencies from records and writes every modules.* index, text and
-//! binary; the reader side answers lookups on those indexes for the resolver.
+//! The base every other crate builds on: module names, the module directory, configuration
+//! files, the kmod generation being reproduced, file status and log levels; and the index
+//! format in one home: the binary trie (read and written, [`index::trie`]), the text
+//! indexes and the lookups the resolver asks of them ([`index`]), and the lines of
+//! modules.devname ([`devname`]). Module files are read by rprobe-modfile; depmod, which
+//! writes the indexes, is rprobe-depmod.
 
 pub mod error;
 
 // kmod's rules: names, the module directory, configuration files.
-pub mod atomic;
 pub mod conf;
 pub mod fsx;
 pub mod generation;
@@ -15,16 +17,8 @@ pub mod log;
 pub mod moddir;
 pub mod name;
 
-// Module files (reader side): decompression, ELF parsing, modinfo, signatures, records.
-pub mod compact;
-pub mod decompress;
+// The modules.* indexes: the trie format, lookups, modules.devname.
 pub mod devname;
-pub mod elf;
-pub mod record;
-pub mod signature;
-
-// Indexes and depmod.
-pub mod depmod;
 pub mod index;
 
 pub use error::{Error, Result};

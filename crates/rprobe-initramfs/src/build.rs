@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use rprobe_index::depmod::{self, Level};
+use rprobe_depmod::{self as depmod, Level};
 
 use crate::cpio::{Archive, Entry};
 use crate::{Error, Result};
@@ -152,7 +152,7 @@ struct Subset {
     /// The closure's module names (with a file).
     modules: Vec<String>,
     /// The subset's modules as its depmod read them.
-    records: Vec<rprobe_index::record::ModuleRecord>,
+    records: Vec<rprobe_modfile::record::ModuleRecord>,
 }
 
 /// The subset tree under `stage`: links to the closure's files, the package's order and
@@ -224,7 +224,7 @@ fn subset_tree(
 /// `from_disk`, missing ones are warnings.
 fn firmware(
     spec: &Spec,
-    records: &[rprobe_index::record::ModuleRecord],
+    records: &[rprobe_modfile::record::ModuleRecord],
     from_disk: &mut Vec<(PathBuf, String)>,
     report: &mut Report,
 ) -> Result<()> {
@@ -299,7 +299,7 @@ fn includes(spec: &Spec, a: &mut Archive) -> Result<()> {
 }
 
 /// Runs depmod; its errors (a cycle, say) fail the build with depmod's own messages.
-fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_index::record::ModuleRecord>> {
+fn run_depmod(opts: &depmod::Options) -> Result<Vec<rprobe_modfile::record::ModuleRecord>> {
     let mut errors = Vec::new();
     let mut log = |lv: Level, m: String| {
         if matches!(lv, Level::Error | Level::Fatal) {

@@ -338,7 +338,7 @@ pub fn list_file(path: &Path) -> Result<Vec<Listed>> {
 /// padding between them) and compressed members (gzip, xz, zstd, by magic bytes; a
 /// compressed member runs to the end of its stream, and what it decodes to is listed the
 /// same way). File data is skipped, never stored. More than `limit` decoded bytes over
-/// all layers together is [`rprobe_index::Error::TooLarge`]; `path` names the image in
+/// all layers together is [`rprobe_modfile::Error::TooLarge`]; `path` names the image in
 /// errors.
 pub fn list_reader(path: &Path, image: impl Read, limit: u64) -> Result<Vec<Listed>> {
     let budget = Rc::new(Budget {
@@ -351,12 +351,12 @@ pub fn list_reader(path: &Path, image: impl Read, limit: u64) -> Result<Vec<List
     match r {
         Ok(()) => Ok(out),
         Err(e) => Err(match budget.fault.borrow_mut().take() {
-            Some(Fault::Cap) => rprobe_index::Error::TooLarge {
+            Some(Fault::Cap) => rprobe_modfile::Error::TooLarge {
                 path: path.into(),
                 limit,
             }
             .into(),
-            Some(Fault::Codec(codec, message)) => rprobe_index::Error::Decompress {
+            Some(Fault::Codec(codec, message)) => rprobe_modfile::Error::Decompress {
                 path: path.into(),
                 codec,
                 message,
@@ -394,8 +394,8 @@ fn list_layers<'a>(
             }
         }
         let head = s.fill(6).map_err(io)?;
-        let codec = rprobe_index::decompress::Compression::detect(head);
-        use rprobe_index::decompress::Compression as C;
+        let codec = rprobe_modfile::decompress::Compression::detect(head);
+        use rprobe_modfile::decompress::Compression as C;
         let decoder: Box<dyn Read + 'a> = match codec {
             C::None => {
                 list_one(path, &mut s, out)?;
@@ -404,7 +404,7 @@ fn list_layers<'a>(
             C::Gzip => Box::new(flate2::read::MultiGzDecoder::new(s)),
             C::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(s)),
             C::Zstd => Box::new(zstd::stream::read::Decoder::new(s).map_err(|e| {
-                Error::Index(rprobe_index::Error::Decompress {
+                Error::Module(rprobe_modfile::Error::Decompress {
                     path: path.into(),
                     codec: codec.name(),
                     message: e.to_string(),
@@ -727,7 +727,7 @@ mod tests {
         assert!(bomb.len() < 4096, "{}", bomb.len());
         let before = peak_rss_kib();
         match list(Path::new("bomb.img"), &bomb) {
-            Err(Error::Index(rprobe_index::Error::TooLarge { path, limit })) => {
+            Err(Error::Module(rprobe_modfile::Error::TooLarge { path, limit })) => {
                 assert_eq!(path, Path::new("bomb.img"));
                 assert_eq!(limit, DEFAULT_LIST_LIMIT);
             }
@@ -747,7 +747,7 @@ mod tests {
         assert_eq!(list_reader(p, &img[..], 4 << 20).unwrap().len(), 1);
         assert!(matches!(
             list_reader(p, &img[..], 1 << 20),
-            Err(Error::Index(rprobe_index::Error::TooLarge { .. }))
+            Err(Error::Module(rprobe_modfile::Error::TooLarge { .. }))
         ));
     }
 

@@ -27,7 +27,7 @@ pub struct WriteOptions<'a> {
 /// error of it, a module or firmware file that changed, else the output.
 pub fn write_image(archive: &Archive, output: &Path, opts: &WriteOptions<'_>) -> Result<()> {
     let mut failure: Option<Error> = None;
-    let written = rprobe_index::atomic::write_with(output, |w| {
+    let written = rprobe_depmod::atomic::write_with(output, |w| {
         let mut counted = Counted {
             inner: w,
             n: opts.written,

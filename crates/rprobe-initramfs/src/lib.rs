@@ -43,9 +43,16 @@ pub enum Error {
     /// Module lookups failed.
     #[error(transparent)]
     Resolve(#[from] rprobe_resolve::Error),
-    /// Reading modules or writing indexes failed.
+    /// Reading an index or kmod's configuration failed.
     #[error(transparent)]
     Index(#[from] rprobe_index::Error),
+    /// Reading a module file, or decompressing an image, failed.
+    #[error(transparent)]
+    Module(#[from] rprobe_modfile::Error),
+    /// depmod could not index the tree (an unreadable symbol file, an index it could not
+    /// write).
+    #[error(transparent)]
+    DepmodRun(#[from] rprobe_depmod::Error),
     /// depmod refused the tree (a dependency cycle, an unreadable module directory): its
     /// messages.
     #[error("depmod failed: {}", .0.join("; "))]

@@ -8,9 +8,9 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::ptr::null_mut;
 
-use rprobe_index::decompress;
-use rprobe_index::elf::ElfModule;
-use rprobe_index::record::{self, ReadOptions};
+use rprobe_modfile::decompress;
+use rprobe_modfile::elf::ElfModule;
+use rprobe_modfile::record::{self, ReadOptions};
 
 use crate::ffi::{c_string, guard, neg};
 use crate::list::{self, kmod_list};

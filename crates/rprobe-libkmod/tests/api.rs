@@ -45,13 +45,13 @@ fn tree(root: &Path) -> std::path::PathBuf {
 
 /// Runs rprobe's depmod on the tree under `root`.
 fn reindex(root: &Path) {
-    let opts = rprobe_index::depmod::Options {
+    let opts = rprobe_depmod::Options {
         basedir: Some(root.to_path_buf()),
         kversion: RELEASE.into(),
         config_paths: Some(vec![root.join("none")]),
         ..Default::default()
     };
-    assert!(rprobe_index::depmod::run(&opts, &mut |_, _| {}).unwrap());
+    assert!(rprobe_depmod::run(&opts, &mut |_, _| {}).unwrap());
 }
 
 fn c(s: &str) -> CString {

@@ -18,7 +18,7 @@ pub enum Error {
     },
     /// Reading the module file failed.
     #[error(transparent)]
-    Read(#[from] rprobe_index::Error),
+    Read(#[from] rprobe_modfile::Error),
     /// Reading kernel state failed.
     #[error("{path}: {source}")]
     Io {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rprobe_index::decompress::{self, Compression};
+use rprobe_modfile::decompress::{self, Compression};
 
 use crate::{Error, HostPaths, InitState, Kernel, LoadFlags, Result};
 
@@ -138,7 +138,7 @@ impl Kernel for LinuxKernel {
         if flags.ignore_modversions || flags.ignore_vermagic {
             // As kmod: strip what the force flags ignore, then init_module.
             let mut owned = image.bytes.to_vec();
-            rprobe_index::elf::strip_for_force(
+            rprobe_modfile::elf::strip_for_force(
                 path,
                 &mut owned,
                 flags.ignore_modversions,

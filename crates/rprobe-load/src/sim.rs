@@ -30,7 +30,7 @@ impl SimKernel {
                 errno: nix::errno::Errno::EEXIST,
             });
         }
-        let rec = rprobe_index::record::read_module(path)?;
+        let rec = rprobe_modfile::record::read_module(path)?;
         let mut uses = BTreeSet::new();
         for imp in &rec.imports {
             if imp.weak || self.kernel_symbols.contains(&imp.name) || imp.name == "module_layout" {

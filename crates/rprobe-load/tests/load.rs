@@ -16,7 +16,7 @@ fn kernel_symbols(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
     let mut exported = std::collections::BTreeSet::new();
     let mut imported = std::collections::BTreeSet::new();
     for f in module_files(dir) {
-        let r = rprobe_index::record::read_module(&f).expect("module reads");
+        let r = rprobe_modfile::record::read_module(&f).expect("module reads");
         exported.extend(r.exports.into_iter().map(|e| e.name));
         imported.extend(r.imports.into_iter().map(|i| i.name));
     }

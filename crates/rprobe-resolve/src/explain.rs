@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
-use rprobe_index::record::{read_module_with, ReadOptions};
+use rprobe_modfile::record::{read_module_with, ReadOptions};
 
 use crate::config::{fnmatch, Origin};
 use crate::{Module, Resolver, Result};

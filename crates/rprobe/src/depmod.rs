@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-use rprobe_index::depmod::{self, Level, Options};
+use rprobe_depmod::{self as depmod, Level, Options};
 
 /// kmod-compatible depmod options.
 #[derive(Parser, Debug)]

@@ -76,7 +76,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     };
     // On a terminal: modules read while the tree is indexed, then the image's size as it
     // is written (nothing in redirected output).
-    let progress = Arc::new(rprobe_index::depmod::Progress::default());
+    let progress = Arc::new(rprobe_depmod::Progress::default());
     let written_bytes = Arc::new(AtomicU64::new(0));
     let ticker = ticker(&progress, &written_bytes);
     let spec = spec(&args, &request, ticker.as_ref().map(|_| progress.clone()));
@@ -237,7 +237,7 @@ fn modules(args: &Args) -> Result<Vec<String>, i32> {
 
 /// The progress line (on a terminal only): modules read, then the image's size so far.
 fn ticker(
-    progress: &Arc<rprobe_index::depmod::Progress>,
+    progress: &Arc<rprobe_depmod::Progress>,
     written_bytes: &Arc<AtomicU64>,
 ) -> Option<crate::progress::Ticker> {
     let modules = crate::progress::modules_line("initramfs", progress);
@@ -253,11 +253,7 @@ fn ticker(
 }
 
 /// The library's [`Spec`] for a request.
-fn spec(
-    args: &Args,
-    request: &Request,
-    progress: Option<Arc<rprobe_index::depmod::Progress>>,
-) -> Spec {
+fn spec(args: &Args, request: &Request, progress: Option<Arc<rprobe_depmod::Progress>>) -> Spec {
     Spec {
         progress,
         basedir: request.basedir.clone(),

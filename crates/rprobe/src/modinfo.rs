@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use rprobe_index::index::ModuleDir;
 use rprobe_index::moddir;
-use rprobe_index::record::{self, ReadOptions};
+use rprobe_modfile::record::{self, ReadOptions};
 use rprobe_resolve::modinfo::{modinfo_targets, InfoTarget};
 
 /// kmod-compatible modinfo options.

@@ -407,14 +407,14 @@ fn show_config(ctx: &Ctx) -> i32 {
 /// `--show-modversions` (versions) or `--show-exports` on the module file `file`: one
 /// "0x%08x<TAB>SYMBOL" line each, as kmod prints them. Returns the exit code.
 fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
-    use rprobe_index::elf::ElfModule;
+    use rprobe_modfile::elf::ElfModule;
     let path = std::path::Path::new(file);
     if !rprobe_index::fsx::exists(path) {
         ctx.log(&format!("Module {file} not found."));
         return 1;
     }
     let what = if versions { "modversions" } else { "symbols" };
-    let list = rprobe_index::decompress::open(path).and_then(|m| {
+    let list = rprobe_modfile::decompress::open(path).and_then(|m| {
         let elf = ElfModule::parse(path, &m.bytes)?;
         if versions {
             return elf.modversions();

@@ -57,7 +57,7 @@ impl Drop for Ticker {
 /// The line for a depmod run: "TOOL: reading modules DONE/TOTAL" once the tree is scanned.
 pub fn modules_line(
     tool: &'static str,
-    p: &Arc<rprobe_index::depmod::Progress>,
+    p: &Arc<rprobe_depmod::Progress>,
 ) -> impl Fn() -> Option<String> + Send + 'static {
     let p = p.clone();
     move || {

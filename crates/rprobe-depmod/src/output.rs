@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::graph::{all_deps_sorted, infos, key_values, Graph};
-use super::{Level, Options};
-use crate::index::trie::TrieBuilder;
-use crate::name;
+use crate::graph::{all_deps_sorted, infos, key_values, Graph};
 use crate::{Error, Result};
+use crate::{Level, Options};
+use rprobe_index::index::trie::TrieBuilder;
+use rprobe_index::name;
 
 /// Adds a key to a binary index; a key the format cannot hold (not 7-bit ASCII) is left out
 /// of this index with a warning naming where it came from. True for a duplicate.
@@ -97,7 +97,7 @@ pub(crate) fn out_alias_bin(
 ) -> Option<Vec<u8>> {
     let mut t = TrieBuilder::new();
     for (i, m, v) in key_values(g, "alias") {
-        let Some(a) = crate::name::alias_normalize(v) else {
+        let Some(a) = rprobe_index::name::alias_normalize(v) else {
             log(Level::Warning, format!("Unmatched bracket in {v}"));
             continue;
         };
@@ -202,7 +202,7 @@ pub(crate) fn read_tree_file(
                 Level::Warning,
                 format!(
                     "could not open {name} at {dirname}: {}",
-                    crate::error::io_text(&e)
+                    rprobe_index::error::io_text(&e)
                 ),
             );
             None
@@ -261,7 +261,7 @@ pub(crate) fn out_builtin_alias_bin(
         if value.is_empty() || modname.is_empty() {
             continue;
         }
-        let Some(a) = crate::name::alias_normalize(value) else {
+        let Some(a) = rprobe_index::name::alias_normalize(value) else {
             log(Level::Warning, format!("Unmatched bracket in {value}"));
             continue;
         };
@@ -498,7 +498,7 @@ pub(crate) fn write_outputs(
             Level::Error,
             format!(
                 "Could not write index '{name}': {}",
-                crate::error::io_text(&e)
+                rprobe_index::error::io_text(&e)
             ),
         );
         return Err(Error::io(path, e));
@@ -507,5 +507,5 @@ pub(crate) fn write_outputs(
 }
 
 pub(crate) fn dirname_for(root: &Path, opts: &Options) -> String {
-    super::dirname(&Some(root.to_path_buf()), &opts.moduledir, &opts.kversion)
+    crate::dirname(&Some(root.to_path_buf()), &opts.moduledir, &opts.kversion)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 use regex_automata::util::syntax;
 
-use crate::conf::{collect_files, logical_lines};
+use rprobe_index::conf::{collect_files, logical_lines};
 
 /// One entry of the search list.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! The dependency graph: modules in kmod's order, their records, dependencies sorted by
 //! kmod's topological order, cycle reports.
 
-use super::search::Mod;
-use super::Level;
-use crate::record::ModuleRecord;
+use crate::search::Mod;
+use crate::Level;
+use rprobe_modfile::record::ModuleRecord;
 
 /// The computed state: modules in final order, their records, dependencies.
 pub(crate) struct Graph {

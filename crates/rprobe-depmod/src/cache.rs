@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Level;
-use crate::record::ModuleRecord;
+use crate::Level;
+use rprobe_modfile::record::ModuleRecord;
 
 /// The file name suffix of cache files in the cache directory.
 pub const SUFFIX: &str = ".depmod-cache";
@@ -58,11 +58,13 @@ pub struct FileKey {
 impl FileKey {
     /// The identity of the file at `path` (links followed, as the module is read).
     pub fn of(path: &Path) -> Option<FileKey> {
-        crate::fsx::stat(path).ok().map(|m| FileKey::from_stat(&m))
+        rprobe_index::fsx::stat(path)
+            .ok()
+            .map(|m| FileKey::from_stat(&m))
     }
 
     /// The identity in what stat(2) said of a file.
-    pub fn from_stat(m: &crate::fsx::Stat) -> FileKey {
+    pub fn from_stat(m: &rprobe_index::fsx::Stat) -> FileKey {
         FileKey {
             dev: m.dev,
             ino: m.ino,
@@ -144,7 +146,7 @@ pub fn default_dir() -> Option<PathBuf> {
 /// The cache file, in cache directory `dir`, of the indexes written to `outdir`: the
 /// directory's last component (for people looking) and a hash of its absolute path.
 pub fn file_for(dir: &Path, outdir: &Path) -> PathBuf {
-    let abs = crate::moddir::absolute(outdir);
+    let abs = rprobe_index::moddir::absolute(outdir);
     let bytes = abs.as_os_str().as_encoded_bytes();
     let mut h = crc32fast::Hasher::new();
     h.update(bytes);
@@ -185,8 +187,9 @@ pub fn prune(dir: &Path) {
             .ok()
             .and_then(|f| read_header(&mut std::io::BufReader::new(f)))
             .map(|h| h.outdir);
-        if moddir.is_none_or(|d| !Path::new(&d).is_absolute() || !crate::fsx::is_dir(Path::new(&d)))
-        {
+        if moddir.is_none_or(|d| {
+            !Path::new(&d).is_absolute() || !rprobe_index::fsx::is_dir(Path::new(&d))
+        }) {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -391,8 +394,8 @@ impl Write for Crc<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decompress::Compression;
     use proptest::prelude::*;
+    use rprobe_modfile::decompress::Compression;
 
     proptest! {
         /// Arbitrary bytes, alone or after a valid magic and version, are never trusted

@@ -1,13 +1,16 @@
-//! depmod: find every module of a kernel, read them in parallel, compute dependencies from
-//! symbols, and write every modules.* index kmod's depmod writes (text and binary), each to
-//! a temporary file in the same directory renamed into place.
+//! rprobe-depmod: kmod's depmod. Find every module of a kernel, read them in parallel
+//! (rprobe-modfile), compute dependencies from symbols, and write every modules.* index
+//! kmod's depmod writes (text and binary, the trie through rprobe-index), each to a
+//! temporary file in the same directory renamed into place ([`atomic`]).
 //!
 //! The order of everything written follows kmod's rules so the files are byte-identical:
 //! modules.order first, then kmod's hash order; duplicate names resolved by depmod.d search
 //! priorities; dependencies sorted by kmod's topological order.
 
+pub mod atomic;
 pub mod cache;
 pub mod config;
+pub mod error;
 mod graph;
 pub mod khash;
 mod output;
@@ -26,11 +29,11 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::elf::Import;
-use crate::name;
-use crate::record::{self, ModuleRecord, ReadOptions};
-use crate::{Error, Result};
 pub use config::{Config, Search};
+pub use error::{Error, Result};
+use rprobe_index::name;
+use rprobe_modfile::elf::Import;
+use rprobe_modfile::record::{self, ModuleRecord, ReadOptions};
 
 /// How loud a message is; the binary prefixes them as kmod does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub struct Options {
     pub weakdep: bool,
     /// The kmod generation whose files are written (index layout, modules.weakdep,
     /// modules.order duplicates).
-    pub generation: crate::generation::Generation,
+    pub generation: rprobe_index::generation::Generation,
     /// Use and keep the record cache ([`cache`]); the binary turns it on unless told not to.
     pub cache: Option<std::path::PathBuf>,
     /// Counts the modules read, for a caller showing progress (see [`Progress`]).
@@ -107,7 +110,7 @@ pub(crate) fn dirname(
     moduledir: &Option<String>,
     kversion: &str,
 ) -> String {
-    crate::moddir::module_dir(root.as_deref(), moduledir.as_deref(), kversion)
+    rprobe_index::moddir::module_dir(root.as_deref(), moduledir.as_deref(), kversion)
 }
 
 /// Runs depmod. Messages go to `log`; indexes are written (or printed with -n). Returns
@@ -244,7 +247,7 @@ impl<'a> DepmodRun<'a> {
         let cfg = if all {
             let paths: Vec<PathBuf> = match &opts.config_paths {
                 Some(p) => p.clone(),
-                None => crate::moddir::config_dirs("depmod.d", opts.generation),
+                None => rprobe_index::moddir::config_dirs("depmod.d", opts.generation),
             };
             Config::load(&paths, &opts.kversion, &mut notes)
         } else {
@@ -362,12 +365,15 @@ impl<'a> DepmodRun<'a> {
                     Level::Error,
                     format!(
                         "could not open directory {dirname}: {}",
-                        crate::error::io_text(&e)
+                        rprobe_index::error::io_text(&e)
                     ),
                 );
                 log(
                     Level::Fatal,
-                    format!("could not search modules: {}", crate::error::io_text(&e)),
+                    format!(
+                        "could not search modules: {}",
+                        rprobe_index::error::io_text(&e)
+                    ),
                 );
                 return None;
             }
@@ -381,7 +387,7 @@ impl<'a> DepmodRun<'a> {
                     log(Level::Error, format!("{p}: not absolute path."));
                     return None;
                 }
-                if !crate::fsx::exists(f) {
+                if !rprobe_index::fsx::exists(f) {
                     log(
                         Level::Error,
                         format!("could not create module {p}: No such file or directory"),
@@ -482,7 +488,7 @@ impl<'a> DepmodRun<'a> {
             }
         };
         let zstd_needs_size = opts.generation.zstd_needs_declared_size();
-        let recs: Vec<std::result::Result<ModuleRecord, Error>> = mods
+        let recs: Vec<std::result::Result<ModuleRecord, rprobe_modfile::Error>> = mods
             .par_iter()
             .zip(hits)
             .inspect(|_| tick())
@@ -651,7 +657,7 @@ impl<'a> DepmodRun<'a> {
         let header = cache::Header {
             rprobe: env!("CARGO_PKG_VERSION").into(),
             moddir: self.dirname.clone(),
-            outdir: crate::moddir::absolute(outdir)
+            outdir: rprobe_index::moddir::absolute(outdir)
                 .to_string_lossy()
                 .into_owned(),
             inputs: self.inputs,

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{Config, Level, Search};
-use crate::name;
+use crate::{Config, Level, Search};
+use rprobe_index::name;
 
 /// One module as depmod tracks it.
 pub(crate) struct Mod {
@@ -48,7 +48,7 @@ pub(crate) struct FoundModules<'a> {
     /// Every directory searched, with its identity taken before it was listed (None: not
     /// recorded); an unchanged identity means an unchanged listing, so the record cache can
     /// tell that no module was added, removed or renamed without listing them again.
-    pub(crate) dirs: Option<Vec<(String, Option<super::cache::FileKey>)>>,
+    pub(crate) dirs: Option<Vec<(String, Option<crate::cache::FileKey>)>>,
 }
 
 impl FoundModules<'_> {
@@ -192,7 +192,7 @@ impl FoundModules<'_> {
         // there: its listing's digest stands for it instead (see `listing_digest`).
         if let Some(dirs) = &mut self.dirs {
             if top != self.dirname {
-                dirs.push((top.to_string(), super::cache::FileKey::of(Path::new(top))));
+                dirs.push((top.to_string(), crate::cache::FileKey::of(Path::new(top))));
             }
         }
         let cfg = self.cfg;
@@ -206,7 +206,7 @@ impl FoundModules<'_> {
                     Level::Error,
                     format!(
                         "could not open directory {p}: {}",
-                        crate::error::io_text(&e)
+                        rprobe_index::error::io_text(&e)
                     ),
                 )
             },
@@ -214,7 +214,7 @@ impl FoundModules<'_> {
         for f in found {
             if let Some(st) = f.dir {
                 if let Some(dirs) = &mut self.dirs {
-                    dirs.push((f.path, Some(super::cache::FileKey::from_stat(&st))));
+                    dirs.push((f.path, Some(crate::cache::FileKey::from_stat(&st))));
                 }
             } else if name::is_module_filename(&f.name) {
                 self.add(f.path);
@@ -239,7 +239,7 @@ pub(crate) fn listing_digest(cfg: &Config, dir: &str) -> Option<u64> {
         }
         let ty = e.file_type().ok()?;
         let (is_file, is_dir) = if ty.is_symlink() {
-            match crate::fsx::stat(&e.path()) {
+            match rprobe_index::fsx::stat(&e.path()) {
                 Ok(m) => (m.is_file(), m.is_dir()),
                 Err(_) => continue,
             }
@@ -264,7 +264,7 @@ pub(crate) struct Found {
     pub name: String,
     /// For a directory, what stat(2) said of it (its identity, for the record cache);
     /// None for a regular file.
-    pub dir: Option<crate::fsx::Stat>,
+    pub dir: Option<rprobe_index::fsx::Stat>,
 }
 
 /// One directory being walked: its path, its entries still to visit (read whole when it
@@ -309,7 +309,7 @@ pub(crate) fn walk(
     let mut stack = vec![Open {
         path: top.to_string(),
         entries: entries.into_iter(),
-        id: crate::fsx::stat(Path::new(top)).map_or((0, 0), |s| (s.dev, s.ino)),
+        id: rprobe_index::fsx::stat(Path::new(top)).map_or((0, 0), |s| (s.dev, s.ino)),
     }];
     while let Some(cur) = stack.last_mut() {
         let Some((name, ty)) = cur.entries.next() else {
@@ -323,7 +323,7 @@ pub(crate) fn walk(
         let (is_file, is_dir) = match ty {
             Some(t) if !t.is_symlink() => (t.is_file(), t.is_dir()),
             // A link (or a type readdir did not give): what it points to.
-            _ => match crate::fsx::stat(Path::new(&path)) {
+            _ => match rprobe_index::fsx::stat(Path::new(&path)) {
                 Ok(m) => (m.is_file(), m.is_dir()),
                 Err(e) => {
                     fail(&path, e);
@@ -338,7 +338,7 @@ pub(crate) fn walk(
                 dir: None,
             });
         } else if is_dir {
-            let st = match crate::fsx::stat(Path::new(&path)) {
+            let st = match rprobe_index::fsx::stat(Path::new(&path)) {
                 Ok(st) => st,
                 Err(e) => {
                     fail(&path, e);
@@ -435,8 +435,9 @@ pub(crate) fn sort_by_modules_order(
 
 /// -A: true when modules.dep is newer than every module file (kmod then does nothing).
 pub fn up_to_date(dirname: &str) -> bool {
-    // stat(2) through libc (crate::fsx), as kmod, so path-redirecting tools see it.
-    let Ok(dep) = crate::fsx::stat(Path::new(&format!("{dirname}/modules.dep"))).map(|m| m.mtime)
+    // stat(2) through libc (rprobe_index::fsx), as kmod, so path-redirecting tools see it.
+    let Ok(dep) =
+        rprobe_index::fsx::stat(Path::new(&format!("{dirname}/modules.dep"))).map(|m| m.mtime)
     else {
         return false;
     };
@@ -449,7 +450,7 @@ pub fn up_to_date(dirname: &str) -> bool {
         if !name::is_module_filename(&name) {
             continue;
         }
-        match crate::fsx::stat(e.path()) {
+        match rprobe_index::fsx::stat(e.path()) {
             Ok(m) if m.mtime <= dep => {}
             _ => return false,
         }

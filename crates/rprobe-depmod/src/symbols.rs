@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::Level;
+use crate::Level;
 
 /// A symbol in depmod's table.
 pub(crate) struct Sym {

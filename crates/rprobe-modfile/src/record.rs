@@ -78,7 +78,7 @@ pub struct ReadOptions {
     /// of the module.
     pub modinfo_keys: Option<&'static [&'static str]>,
     /// Refuse a zstd file that does not declare its decompressed size, as kmod 34 does
-    /// ([`crate::generation::Generation::zstd_needs_declared_size`]).
+    /// ([`rprobe_index::generation::Generation::zstd_needs_declared_size`]).
     pub zstd_needs_size: bool,
 }
 
@@ -158,7 +158,7 @@ pub fn record_from_image(
     };
     Ok(ModuleRecord {
         path: path.into(),
-        name: crate::name::modname_from_path(path),
+        name: rprobe_index::name::modname_from_path(path),
         compression,
         modinfo,
         has_modinfo,
