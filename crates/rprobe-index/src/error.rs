@@ -156,8 +156,23 @@ impl Error {
     /// ELF file)", "Invalid argument (empty file)", "Invalid argument (corrupt or truncated
     /// xz stream: ...)". An I/O error is its strerror alone.
     pub fn kmod_words(&self) -> String {
+        self.with_detail(&errno_text(self.errno()))
+    }
+
+    /// `words` (kmod's text for this failure, as the caller's tool prints it) followed by
+    /// [`Error::detail`] in parentheses when there is one.
+    pub fn with_detail(&self, words: &str) -> String {
+        match self.detail() {
+            Some(d) => format!("{words} ({d})"),
+            None => words.to_string(),
+        }
+    }
+
+    /// What is actually wrong, in rprobe's words and without the path, for the parentheses
+    /// after kmod's words: None for an I/O error (its strerror says it all).
+    pub fn detail(&self) -> Option<String> {
         let detail = match self {
-            Error::Io { source, .. } => return io_text(source),
+            Error::Io { .. } => return None,
             Error::BadElf {
                 kind: BadElfKind::NotElf,
                 ..
@@ -176,8 +191,17 @@ impl Error {
             Error::BadIndexKey { .. } | Error::UnknownGeneration { .. } => self.to_string(),
         };
         // Parentheses of its own would read as the end of the explanation.
-        let detail = detail.replace(" (", ": ").replace(')', "");
-        format!("{} ({detail})", errno_text(self.errno()))
+        Some(detail.replace(" (", ": ").replace(')', ""))
+    }
+
+    /// The line kmod 34's libkmod logs (at error level) when it cannot read a module file
+    /// it is asked to load, where rprobe reproduces it: the one-shot zstd decoder's refusal
+    /// of a frame without its size (libkmod-file-zstd.c).
+    pub fn library_words(&self) -> Option<&'static str> {
+        match self {
+            Error::UnsizedZstd { .. } => Some("zstd: Failed to determine decompression size"),
+            _ => None,
+        }
     }
 }
 
