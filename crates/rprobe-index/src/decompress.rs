@@ -152,8 +152,18 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
                     limit,
                 });
             }
-            let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
-            ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
+            if codec == Compression::Xz {
+                // Whole (within the cap, checked above), for the one-shot path.
+                let mut data = Vec::with_capacity(meta.len() as usize);
+                data.extend_from_slice(&head[..n]);
+                file.take(limit.saturating_sub(n as u64))
+                    .read_to_end(&mut data)
+                    .map_err(|e| Error::io(path, e))?;
+                ModuleBytes::Owned(decompress(path, codec, &data, limit)?)
+            } else {
+                let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
+                ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
+            }
         }
     };
     Ok(ModuleFile {
@@ -186,6 +196,25 @@ pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> R
             });
         }
         return Ok(data.to_vec());
+    }
+    if codec == Compression::Xz {
+        match crate::xz::decode(data, limit) {
+            Some(crate::xz::Outcome::Decoded(out)) => return Ok(out),
+            Some(crate::xz::Outcome::TooLarge) => {
+                return Err(Error::TooLarge {
+                    path: path.into(),
+                    limit,
+                })
+            }
+            Some(crate::xz::Outcome::Corrupt(message)) => {
+                return Err(Error::Decompress {
+                    path: path.into(),
+                    codec: codec.name(),
+                    message,
+                })
+            }
+            None => {}
+        }
     }
     decode(path, codec, data, data.len(), limit)
 }

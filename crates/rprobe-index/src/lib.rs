@@ -22,6 +22,7 @@ pub mod devname;
 pub mod elf;
 pub mod record;
 pub mod signature;
+pub mod xz;
 
 // Indexes and depmod.
 pub mod depmod;
