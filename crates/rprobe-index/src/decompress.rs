@@ -107,6 +107,15 @@ pub fn max_size() -> u64 {
         .unwrap_or(DEFAULT_MAX_SIZE)
 }
 
+/// How many bytes libkmod reads to tell the codecs apart: a shorter file is refused with
+/// EINVAL (kmod_file_open), whatever it holds.
+pub const MAGIC_LEN: usize = 6;
+
+/// The error for a file of `len` bytes, shorter than [`MAGIC_LEN`] (not empty).
+pub fn too_short(path: &Path, len: usize) -> Error {
+    Error::bad_elf(path, format!("{len} bytes, shorter than any module"))
+}
+
 /// Opens a module file with the cap from [`max_size`].
 pub fn open(path: &Path) -> Result<ModuleFile> {
     open_with_limit(path, max_size())
@@ -119,8 +128,11 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
     if meta.len() == 0 {
         return Err(Error::Empty { path: path.into() });
     }
-    let mut head = [0u8; 6];
+    let mut head = [0u8; MAGIC_LEN];
     let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
+    if n < MAGIC_LEN {
+        return Err(too_short(path, n));
+    }
     let compression = Compression::detect(&head[..n]);
     let bytes = match compression {
         Compression::None => {

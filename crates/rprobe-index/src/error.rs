@@ -159,6 +159,17 @@ impl Error {
         self.with_detail(&errno_text(self.errno()))
     }
 
+    /// [`Error::kmod_words`] with the file named in the parentheses ("Invalid argument
+    /// (/x.ko.xz: corrupt or truncated xz stream: ...)"), for messages that name the module
+    /// and not its file.
+    pub fn kmod_words_naming_file(&self) -> String {
+        let detail = match self {
+            Error::Io { .. } => return self.kmod_words(),
+            e => e.to_string().replace(" (", ": ").replace(')', ""),
+        };
+        format!("{} ({detail})", errno_text(self.errno()))
+    }
+
     /// `words` (kmod's text for this failure, as the caller's tool prints it) followed by
     /// [`Error::detail`] in parentheses when there is one.
     pub fn with_detail(&self, words: &str) -> String {
@@ -194,12 +205,16 @@ impl Error {
         Some(detail.replace(" (", ": ").replace(')', ""))
     }
 
-    /// The line kmod 34's libkmod logs (at error level) when it cannot read a module file
-    /// it is asked to load, where rprobe reproduces it: the one-shot zstd decoder's refusal
-    /// of a frame without its size (libkmod-file-zstd.c).
-    pub fn library_words(&self) -> Option<&'static str> {
+    /// The line kmod 34's libkmod logs (at error level) when it cannot read a module file,
+    /// where rprobe reproduces it, with the libkmod function that logs it (kmod's default
+    /// logger names it; the tools' loggers do not): the one-shot zstd decoder's refusal of
+    /// a frame without its size.
+    pub fn library_words(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Error::UnsizedZstd { .. } => Some("zstd: Failed to determine decompression size"),
+            Error::UnsizedZstd { .. } => Some((
+                "kmod_file_load_zstd",
+                "zstd: Failed to determine decompression size",
+            )),
             _ => None,
         }
     }

@@ -87,8 +87,8 @@ unsafe fn insert(m: *mut Module, flags: u32, options: &str) -> c_int {
         Err(e) => {
             let errno = match &e {
                 rprobe_load::Error::Read(r) => {
-                    if let Some(line) = r.library_words() {
-                        klog!(c, LOG_ERR, "kmod_file_load_zstd", "{line}\n");
+                    if let Some((func, line)) = r.library_words() {
+                        klog!(c, LOG_ERR, func, "{line}\n");
                     }
                     r.errno() as i32
                 }

@@ -126,15 +126,11 @@ impl Kernel for LinuxKernel {
             path: path.into(),
             source: e,
         })?;
-        let mut head = [0u8; 6];
+        let mut head = [0u8; decompress::MAGIC_LEN];
         let n = read_head(&file, &mut head);
         if n < head.len() {
-            // As kmod_file_open: a file shorter than the longest magic it tests is refused
-            // with EINVAL before the kernel sees it.
-            return Err(Error::Read(rprobe_index::Error::bad_elf(
-                path,
-                format!("{n} bytes, shorter than any module"),
-            )));
+            // As kmod_file_open: refused before the kernel sees it.
+            return Err(Error::Read(decompress::too_short(path, n)));
         }
         let codec = Compression::detect(&head);
         let kernel_does = self.kernel_compression().is_some_and(|c| c == codec.name());

@@ -115,7 +115,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             let words = mod_strerror(e.errno(), &e.to_string());
             let words = match &e {
                 rprobe_load::Error::Read(r) => {
-                    if let Some(line) = r.library_words() {
+                    if let Some((_, line)) = r.library_words() {
                         crate::out::log("insmod", rprobe_index::log::Level::Error, line);
                     }
                     r.with_detail(&words)

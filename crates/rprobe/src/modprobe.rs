@@ -575,8 +575,7 @@ fn probe_flags(a: &Args) -> ProbeFlags {
 fn insert_error(e: &rprobe_load::Error) -> String {
     use nix::errno::Errno;
     if let rprobe_load::Error::Read(r) = e {
-        let detail = r.to_string().replace(" (", ": ").replace(')', "");
-        return format!("{} ({detail})", rprobe_index::error::errno_text(r.errno()));
+        return r.kmod_words_naming_file();
     }
     match e.errno() {
         Some(Errno::EEXIST) => "Module already in kernel".into(),
@@ -592,7 +591,7 @@ fn report_error(ctx: &Ctx, e: &ProbeError) {
         e if e.is_state_error() => ctx.log(&e.to_string()),
         ProbeError::Insert { name, source } => {
             if let rprobe_load::Error::Read(r) = source {
-                if let Some(line) = r.library_words() {
+                if let Some((_, line)) = r.library_words() {
                     ctx.error(Level::Error, line);
                 }
             }
