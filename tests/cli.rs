@@ -148,3 +148,55 @@ fn progress_only_on_a_terminal() {
         String::from_utf8_lossy(&off.stdout)
     );
 }
+
+/// insmod on files libkmod refuses before the kernel sees them, against this host's kmod 30
+/// (the running kernel has no module support, so anything that reaches it says ENOSYS): a
+/// file shorter than any compression magic (kmod_file_open's EINVAL) and a truncated xz
+/// module (its decoder's EINVAL) both give kmod's "Invalid parameters", with rprobe's
+/// detail in parentheses after it; a short file with ELF magic goes to the kernel.
+#[test]
+fn insmod_refuses_unreadable_files_as_kmod() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.ko");
+    std::fs::write(&junk, b"junk\n").expect("write");
+    let elf = dir.path().join("short.ko");
+    std::fs::write(&elf, b"\x7fELF\x02\x01\x01\0\0\0\0\0").expect("write");
+    let xz = dir.path().join("trunc.ko.xz");
+    let plain = dir.path().join("plain");
+    let bytes = std::fs::read(rprobe()).expect("read rprobe");
+    std::fs::write(&plain, &bytes[..bytes.len().min(1 << 18)]).expect("write");
+    let o = Command::new("xz")
+        .args(["-c", "--check=crc32"])
+        .arg(&plain)
+        .output()
+        .expect("xz");
+    std::fs::write(&xz, &o.stdout[..o.stdout.len() / 2]).expect("write");
+    for (file, detail) in [
+        (&junk, Some("5 bytes, shorter than any module")),
+        (&xz, Some("corrupt or truncated xz stream")),
+        (&elf, None),
+    ] {
+        let k = run(&kmod("insmod"), [file]);
+        let r = run(
+            &rprobe(),
+            [std::ffi::OsStr::new("insmod"), file.as_os_str()],
+        );
+        assert_no_panic(&r, "insmod");
+        assert_eq!(code(&k), code(&r), "{}", file.display());
+        let (ke, re) = (
+            String::from_utf8_lossy(&k.stderr),
+            String::from_utf8_lossy(&r.stderr),
+        );
+        match detail {
+            Some(d) => {
+                assert!(ke.ends_with(": Invalid parameters\n"), "kmod: {ke}");
+                let kept = format!("{} (", ke.trim_end());
+                assert!(
+                    re.starts_with(&kept) && re.contains(d) && re.ends_with(")\n"),
+                    "rprobe: {re}\nkmod: {ke}"
+                );
+            }
+            None => assert_eq!(ke, re),
+        }
+    }
+}

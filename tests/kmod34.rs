@@ -534,6 +534,24 @@ fn kmod34_tool_words_and_exit_codes() {
     }
 }
 
+/// rprobe's error lines with the parenthesised detail it adds after kmod's words removed
+/// (each such line must have one, so the test sees it is there).
+fn without_detail(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|l| match l.rfind(" (") {
+            Some(i)
+                if l.ends_with(')')
+                    && (l.contains("could not insert") || l.contains("could not get modinfo")) =>
+            {
+                &l[..i]
+            }
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// A zstd module whose frame does not declare its decompressed size (what a streaming
 /// `zstd` writes): kmod 34 decompresses in one shot and cannot read it, kmod 30 streams and
 /// can. depmod keeps it in modules.dep without its symbols either way; modinfo fails.
@@ -589,6 +607,60 @@ fn kmod34_zstd_without_content_size() {
     );
     assert_eq!(code(&k), 1);
     assert_eq!(code(&r), 1);
+    // All of modinfo: the file name on stdout, then kmod 34's library line through its
+    // default logger and modinfo's error; the same for a file shorter than any magic.
+    std::fs::write(t.path("/zs/five.ko"), b"\x7fELF\x02").expect("write");
+    for f in [file.as_str(), "/zs/five.ko"] {
+        let (k, r) = (t.kmod("modinfo", &[f]), t.rprobe("modinfo", &[f]));
+        assert_eq!(code(&k), code(&r), "modinfo {f}: exit code");
+        assert_eq!(text(&k.stdout), text(&r.stdout), "modinfo {f}: stdout");
+        assert_eq!(
+            text(&k.stderr),
+            without_detail(&text(&r.stderr)),
+            "modinfo {f}: stderr"
+        );
+    }
+    // Loading it: kmod 34 decompresses in user space here (this kernel names no codec in
+    // /sys/module/compression) and refuses the frame before init_module, with its library's
+    // line first; rprobe says the same, then what is wrong in parentheses. modprobe finds it
+    // through each side's indexes (-d), insmod by path.
+    for (tool, args) in [
+        ("insmod", vec![file.clone()]),
+        (
+            "modprobe",
+            vec![
+                "-d".into(),
+                "/zs/kmod".into(),
+                "-S".into(),
+                ver.into(),
+                "streamed".into(),
+            ],
+        ),
+        (
+            "modprobe",
+            vec![
+                "-d".into(),
+                "/zs/rprobe".into(),
+                "-S".into(),
+                ver.into(),
+                "streamed".into(),
+            ],
+        ),
+    ] {
+        let (k, r) = (t.kmod(tool, &args), t.rprobe(tool, &args));
+        assert_eq!(code(&k), 1, "{tool} {args:?}: {}", text(&k.stderr));
+        assert_eq!(code(&r), 1, "{tool} {args:?}");
+        assert!(
+            text(&k.stderr).contains("ERROR: zstd: Failed to determine decompression size\n"),
+            "{}",
+            text(&k.stderr)
+        );
+        assert_eq!(
+            text(&k.stderr),
+            without_detail(&text(&r.stderr)),
+            "{tool} {args:?}: stderr"
+        );
+    }
     // kmod 30 (this host's) reads it, and so does rprobe in 30 mode.
     let host = t.root().join(file.trim_start_matches('/'));
     let k30 = run(

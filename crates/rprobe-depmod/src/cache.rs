@@ -56,6 +56,11 @@ pub struct FileKey {
 }
 
 impl FileKey {
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// The identity of the file at `path` (links followed, as the module is read).
     pub fn of(path: &Path) -> Option<FileKey> {
         rprobe_index::fsx::stat(path)

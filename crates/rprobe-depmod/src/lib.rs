@@ -488,28 +488,72 @@ impl<'a> DepmodRun<'a> {
             }
         };
         let zstd_needs_size = opts.generation.zstd_needs_declared_size();
-        let recs: Vec<std::result::Result<ModuleRecord, rprobe_modfile::Error>> = mods
-            .par_iter()
+        let read_one = |m: &Mod| {
+            record::read_module_with(
+                Path::new(&m.path),
+                ReadOptions {
+                    symbols: true,
+                    signature: false,
+                    modinfo_keys: Some(INDEXED_KEYS),
+                    zstd_needs_size,
+                },
+            )
+        };
+        let mut recs: Vec<Option<std::result::Result<ModuleRecord, rprobe_modfile::Error>>> = mods
+            .iter()
             .zip(hits)
-            .inspect(|_| tick())
             .map(|(m, hit)| match hit {
                 // A record cached by a kmod 30 run of a file kmod 34 cannot read.
                 Some(rec) if zstd_needs_size && !rec.size_declared => {
-                    Err(record::unsized_zstd(Path::new(&m.path)))
+                    Some(Err(record::unsized_zstd(Path::new(&m.path))))
                 }
-                Some(rec) => Ok(rec),
-                None => record::read_module_with(
-                    Path::new(&m.path),
-                    ReadOptions {
-                        symbols: true,
-                        signature: false,
-                        modinfo_keys: Some(INDEXED_KEYS),
-                        zstd_needs_size,
-                    },
-                ),
+                Some(rec) => Some(Ok(rec)),
+                None => None,
             })
             .collect();
-        let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(recs.len());
+        // The files to read, largest first: decoding dominates, and a large module started
+        // last would keep one core busy while the others have nothing left to do.
+        let mut todo: Vec<(u64, usize)> = recs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_none())
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|&i| {
+                let size = keys[i].map(|k| k.size()).or_else(|| {
+                    rprobe_index::fsx::stat(Path::new(&mods[i].path))
+                        .ok()
+                        .map(|s| s.size)
+                });
+                (size.unwrap_or(0), i)
+            })
+            .collect();
+        todo.sort_unstable_by(|a, b| b.cmp(a));
+        let read: Vec<(
+            usize,
+            std::result::Result<ModuleRecord, rprobe_modfile::Error>,
+        )> = todo
+            .par_iter()
+            .with_max_len(1)
+            .map(|&(_, i)| {
+                tick();
+                (i, read_one(&mods[i]))
+            })
+            .collect();
+        for (i, r) in read {
+            recs[i] = Some(r);
+        }
+        // Every slot holds a cached record or a read one by now.
+        let recs = recs.into_iter().zip(mods).map(|(r, m)| {
+            r.unwrap_or_else(|| {
+                Err(rprobe_modfile::Error::bad_elf(
+                    Path::new(&m.path),
+                    "not read",
+                ))
+            })
+        });
+        let mut records: Vec<Option<ModuleRecord>> = Vec::with_capacity(mods.len());
         for (m, r) in mods.iter().zip(recs) {
             match r {
                 Ok(rec) => {

@@ -53,7 +53,7 @@ pub type PrintAction = unsafe extern "C" fn(m: *mut Module, install: bool, optio
 
 /// The kernel of a context.
 fn kernel(c: &Ctx) -> LinuxKernel {
-    LinuxKernel::new(c.inner.host().clone())
+    LinuxKernel::new(c.inner.host().clone(), c.generation())
 }
 
 /// kmod_module_insert_module's rule.
@@ -86,7 +86,12 @@ unsafe fn insert(m: *mut Module, flags: u32, options: &str) -> c_int {
         Ok(()) => 0,
         Err(e) => {
             let errno = match &e {
-                rprobe_load::Error::Read(r) => r.errno() as i32,
+                rprobe_load::Error::Read(r) => {
+                    if let Some((func, line)) = r.library_words() {
+                        klog!(c, LOG_ERR, func, "{line}\n");
+                    }
+                    r.errno() as i32
+                }
                 rprobe_load::Error::Io { source, .. } => crate::ffi::io_errno(source),
                 other => other.errno().map_or(libc::EINVAL, |e| e as i32),
             };

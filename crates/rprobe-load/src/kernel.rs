@@ -39,10 +39,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// The errno of a kernel refusal (EEXIST, ENOENT, EBUSY, ...), when it is one.
+    /// The errno of a kernel refusal (EEXIST, ENOENT, EBUSY, ...), or the one libkmod
+    /// returns for a module file it cannot read (EINVAL for most), when it is one.
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {
             Error::Kernel { errno, .. } => Some(*errno),
+            Error::Read(e) => Some(e.errno()),
             Error::UnknownSymbol { .. } => Some(nix::errno::Errno::ENOENT),
             _ => None,
         }

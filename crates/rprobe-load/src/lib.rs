@@ -11,7 +11,8 @@
 //!
 //! Files: `kernel` (the trait, flags, states, errors), `linux` (the syscalls), `sim`,
 //! `host` (where the running kernel's state is read), `lsmod` (its rows and table),
-//! `probe` and `parallel` (carrying plans out).
+//! `probe` and `parallel` (carrying plans out), `pthread` (the threads and locks `parallel`
+//! waits with).
 
 pub mod host;
 mod kernel;
@@ -19,6 +20,7 @@ mod linux;
 mod lsmod;
 pub mod parallel;
 pub mod probe;
+mod pthread;
 mod sim;
 
 pub use host::HostPaths;

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use rprobe_index::generation::Generation;
 use rprobe_modfile::decompress::{self, Compression};
 
 use crate::{Error, HostPaths, InitState, Kernel, LoadFlags, Result};
@@ -45,6 +46,21 @@ mod glibc {
     }
 }
 
+/// Reads the start of `file` into `head` (as many bytes as the file has, up to its length),
+/// through libc's read as kmod's pread.
+fn read_head(file: &std::fs::File, head: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < head.len() {
+        match std::io::Read::read(&mut &*file, &mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    n
+}
+
 /// finit_module's flag asking the kernel to decompress the file itself (linux/module.h).
 const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 
@@ -53,12 +69,15 @@ const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 pub struct LinuxKernel {
     /// Where the kernel's state is read (sysfs for module states, refcounts, holders).
     pub host: HostPaths,
+    /// The kmod whose file reading rprobe reproduces (kmod 34 refuses a zstd file that
+    /// does not declare its size).
+    pub generation: Generation,
 }
 
 impl LinuxKernel {
-    /// The kernel whose state is read through `host`.
-    pub fn new(host: HostPaths) -> LinuxKernel {
-        LinuxKernel { host }
+    /// The kernel whose state is read through `host`, loading files as `generation` does.
+    pub fn new(host: HostPaths, generation: Generation) -> LinuxKernel {
+        LinuxKernel { host, generation }
     }
 
     /// The codecs the kernel decompresses itself (/sys/module/compression).
@@ -107,9 +126,13 @@ impl Kernel for LinuxKernel {
             path: path.into(),
             source: e,
         })?;
-        let mut head = [0u8; 6];
-        let n = std::io::Read::read(&mut &file, &mut head).unwrap_or(0);
-        let codec = Compression::detect(&head[..n]);
+        let mut head = [0u8; decompress::MAGIC_LEN];
+        let n = read_head(&file, &mut head);
+        if n < head.len() {
+            // As kmod_file_open: refused before the kernel sees it.
+            return Err(Error::Read(decompress::too_short(path, n)));
+        }
+        let codec = Compression::detect(&head);
         let kernel_does = self.kernel_compression().is_some_and(|c| c == codec.name());
         let kerr = |op, errno| Error::Kernel {
             op,
@@ -135,6 +158,12 @@ impl Kernel for LinuxKernel {
             }
         }
         let image = decompress::open(path)?;
+        if codec == Compression::Zstd
+            && !image.size_declared
+            && self.generation.zstd_needs_declared_size()
+        {
+            return Err(Error::Read(rprobe_modfile::record::unsized_zstd(path)));
+        }
         if flags.ignore_modversions || flags.ignore_vermagic {
             // As kmod: strip what the force flags ignore, then init_module.
             let mut owned = image.bytes.to_vec();

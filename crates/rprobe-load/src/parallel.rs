@@ -8,15 +8,20 @@
 //! A required step that fails stops the steps that (transitively) follow it; everything
 //! else still loads. Several requests (`modprobe -a A B C`) are merged into one graph, a
 //! module shared by two plans loaded once.
+//!
+//! The threads wait for each other through libc's pthread functions (`crate::pthread`), not
+//! through Rust's std, whose waits are syscall(SYS_futex) calls: LD_PRELOAD tools that
+//! replace syscall() and refuse numbers they do not know (kmod's testsuite fakes) then see
+//! only the module calls, as from kmod.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Condvar, Mutex};
 
 use nix::errno::Errno;
 use rprobe_resolve::{Module, Resolver, Step};
 
 use crate::probe::{CommandKind, CommandRunner, Event, ProbeError, ProbeFlags};
+use crate::pthread::{self, Condvar, Mutex};
 use crate::{Error, InitState, LinuxKernel, LoadFlags, Result, SimKernel};
 
 /// What parallel loading needs from a kernel: shared between threads, no `&mut`.
@@ -87,6 +92,25 @@ struct State<'a> {
     rank: Vec<u64>,
     finished: usize,
     errors: Vec<ProbeError>,
+    /// A worker panicked: the others stop taking steps (the panic is raised once they have
+    /// all returned).
+    abandoned: bool,
+}
+
+/// Marks the state abandoned and wakes every worker when dropped during a panic, so that no
+/// worker waits for a step the panicking one will never finish.
+struct AbandonOnPanic<'s, 'a> {
+    state: &'s Mutex<State<'a>>,
+    wake: &'s Condvar,
+}
+
+impl Drop for AbandonOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.state.lock().abandoned = true;
+            self.wake.notify_all();
+        }
+    }
 }
 
 /// Builds the graph of the requests' steps (deduplicated by module name, kmod's order).
@@ -213,24 +237,26 @@ pub fn insert_all(
         rank,
         finished: 0,
         errors,
+        abandoned: false,
     });
     let wake = Condvar::new();
     let runner = Mutex::new(runner);
     let report = Mutex::new(report);
     let load_flags = flags.load_flags();
     let jobs = jobs.clamp(1, total.max(1));
-    // One worker has nobody to wake: std's Condvar makes a futex system call on every
-    // notify, waiters or not, and a serial load needs none (LD_PRELOAD fakes that refuse
-    // unknown syscall(2) numbers, kmod's among them, then see only the module calls).
+    // One worker has nobody to wake.
     let wake_all = || {
         if jobs > 1 {
             wake.notify_all();
         }
     };
-    let worker = || loop {
+    let work = || loop {
         let (i, step, required) = {
-            let Ok(mut st) = state.lock() else { return };
+            let mut st = state.lock();
             loop {
+                if st.abandoned {
+                    return;
+                }
                 if st.finished == total {
                     wake_all();
                     return;
@@ -239,14 +265,11 @@ pub fn insert_all(
                     st.nodes[i].status = Status::Running;
                     break (i, st.nodes[i].step, st.nodes[i].required);
                 }
-                st = match wake.wait(st) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
+                st = wake.wait(st);
             }
         };
         let outcome = run_step(k, step, required, load_flags, &runner, &report);
-        let Ok(mut st) = state.lock() else { return };
+        let mut st = state.lock();
         let failed = match outcome {
             Ok(()) => false,
             Err(e) => {
@@ -257,13 +280,15 @@ pub fn insert_all(
         finish(&mut st, i, failed);
         wake_all();
     };
-    std::thread::scope(|s| {
-        for _ in 1..jobs {
-            s.spawn(worker);
-        }
-        worker();
-    });
-    state.into_inner().map(|st| st.errors).unwrap_or_default()
+    let worker = || {
+        let _abandon = AbandonOnPanic {
+            state: &state,
+            wake: &wake,
+        };
+        work();
+    };
+    pthread::run(jobs - 1, &worker);
+    state.into_inner().errors
 }
 
 /// For each step, the work on the longest chain of steps that need it, itself included,
@@ -330,20 +355,15 @@ fn run_step(
     runner: &SharedRunner,
     report: &SharedReport,
 ) -> std::result::Result<(), ProbeError> {
-    let tell = |e: Event| {
-        if let Ok(mut r) = report.lock() {
-            (*r)(e);
-        }
-    };
+    let tell = |e: Event| (*report.lock())(e);
     if in_kernel(k, &s.module) {
         return Ok(());
     }
     tell(Event::Step(s));
     if let Some(cmd) = s.install_command() {
-        let res = match runner.lock() {
-            Ok(mut r) => r.run(CommandKind::Install, &s.module.name, &cmd),
-            Err(_) => Ok(()),
-        };
+        let res = runner
+            .lock()
+            .run(CommandKind::Install, &s.module.name, &cmd);
         if let Err(failure) = res {
             let e = ProbeError::Command {
                 kind: CommandKind::Install,
@@ -379,12 +399,12 @@ fn run_step(
 #[derive(Debug, Default)]
 pub struct SharedSimKernel {
     /// The simulated kernel (live modules, calls).
-    pub inner: Mutex<SimKernel>,
+    pub inner: std::sync::Mutex<SimKernel>,
     /// How long each load takes.
     pub delay: std::time::Duration,
     /// Modules whose load the kernel refuses (EPERM).
     pub refuse: Vec<String>,
-    coming: Mutex<Vec<String>>,
+    coming: std::sync::Mutex<Vec<String>>,
     /// The most loads in flight at once.
     pub max_in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -393,7 +413,7 @@ impl SharedSimKernel {
     /// A shared kernel around `inner` whose loads take `delay`.
     pub fn new(inner: SimKernel, delay: std::time::Duration) -> SharedSimKernel {
         SharedSimKernel {
-            inner: Mutex::new(inner),
+            inner: std::sync::Mutex::new(inner),
             delay,
             ..Default::default()
         }

@@ -107,6 +107,15 @@ pub fn max_size() -> u64 {
         .unwrap_or(DEFAULT_MAX_SIZE)
 }
 
+/// How many bytes libkmod reads to tell the codecs apart: a shorter file is refused with
+/// EINVAL (kmod_file_open), whatever it holds.
+pub const MAGIC_LEN: usize = 6;
+
+/// The error for a file of `len` bytes, shorter than [`MAGIC_LEN`] (not empty).
+pub fn too_short(path: &Path, len: usize) -> Error {
+    Error::bad_elf(path, format!("{len} bytes, shorter than any module"))
+}
+
 /// Opens a module file with the cap from [`max_size`].
 pub fn open(path: &Path) -> Result<ModuleFile> {
     open_with_limit(path, max_size())
@@ -119,8 +128,11 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
     if meta.len() == 0 {
         return Err(Error::Empty { path: path.into() });
     }
-    let mut head = [0u8; 6];
+    let mut head = [0u8; MAGIC_LEN];
     let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
+    if n < MAGIC_LEN {
+        return Err(too_short(path, n));
+    }
     let compression = Compression::detect(&head[..n]);
     let bytes = match compression {
         Compression::None => {
@@ -152,8 +164,18 @@ pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
                     limit,
                 });
             }
-            let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
-            ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
+            if codec == Compression::Xz {
+                // Whole (within the cap, checked above), for the one-shot path.
+                let mut data = Vec::with_capacity(meta.len() as usize);
+                data.extend_from_slice(&head[..n]);
+                file.take(limit.saturating_sub(n as u64))
+                    .read_to_end(&mut data)
+                    .map_err(|e| Error::io(path, e))?;
+                ModuleBytes::Owned(decompress(path, codec, &data, limit)?)
+            } else {
+                let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
+                ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
+            }
         }
     };
     Ok(ModuleFile {
@@ -186,6 +208,25 @@ pub fn decompress(path: &Path, codec: Compression, data: &[u8], limit: u64) -> R
             });
         }
         return Ok(data.to_vec());
+    }
+    if codec == Compression::Xz {
+        match crate::xz::decode(data, limit) {
+            Some(crate::xz::Outcome::Decoded(out)) => return Ok(out),
+            Some(crate::xz::Outcome::TooLarge) => {
+                return Err(Error::TooLarge {
+                    path: path.into(),
+                    limit,
+                })
+            }
+            Some(crate::xz::Outcome::Corrupt(message)) => {
+                return Err(Error::Decompress {
+                    path: path.into(),
+                    codec: codec.name(),
+                    message,
+                })
+            }
+            None => {}
+        }
     }
     decode(path, codec, data, data.len(), limit)
 }

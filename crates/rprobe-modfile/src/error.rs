@@ -133,8 +133,37 @@ impl Error {
     /// ELF file)", "Invalid argument (empty file)", "Invalid argument (corrupt or truncated
     /// xz stream: ...)". An I/O error is its strerror alone.
     pub fn kmod_words(&self) -> String {
+        match self {
+            Error::Io { source, .. } => io_text(source),
+            e => e.with_detail(&errno_text(e.errno())),
+        }
+    }
+
+    /// [`Error::kmod_words`] with the file named in the parentheses ("Invalid argument
+    /// (/x.ko.xz: corrupt or truncated xz stream: ...)"), for messages that name the module
+    /// and not its file.
+    pub fn kmod_words_naming_file(&self) -> String {
         let detail = match self {
-            Error::Io { source, .. } => return io_text(source),
+            Error::Io { .. } => return self.kmod_words(),
+            e => e.to_string().replace(" (", ": ").replace(')', ""),
+        };
+        format!("{} ({detail})", errno_text(self.errno()))
+    }
+
+    /// `words` (kmod's text for this failure, as the caller's tool prints it) followed by
+    /// [`Error::detail`] in parentheses when there is one.
+    pub fn with_detail(&self, words: &str) -> String {
+        match self.detail() {
+            Some(d) => format!("{words} ({d})"),
+            None => words.to_string(),
+        }
+    }
+
+    /// What is actually wrong, in rprobe's words and without the path, for the parentheses
+    /// after kmod's words: None for an I/O error (its strerror says it all).
+    pub fn detail(&self) -> Option<String> {
+        let detail = match self {
+            Error::Io { .. } => return None,
             Error::BadElf {
                 kind: BadElfKind::NotElf,
                 ..
@@ -151,8 +180,21 @@ impl Error {
             }
         };
         // Parentheses of its own would read as the end of the explanation.
-        let detail = detail.replace(" (", ": ").replace(')', "");
-        format!("{} ({detail})", errno_text(self.errno()))
+        Some(detail.replace(" (", ": ").replace(')', ""))
+    }
+
+    /// The line kmod 34's libkmod logs (at error level) when it cannot read a module file,
+    /// where rprobe reproduces it, with the libkmod function that logs it (kmod's default
+    /// logger names it; the tools' loggers do not): the one-shot zstd decoder's refusal of
+    /// a frame without its size.
+    pub fn library_words(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Error::UnsizedZstd { .. } => Some((
+                "kmod_file_load_zstd",
+                "zstd: Failed to determine decompression size",
+            )),
+            _ => None,
+        }
     }
 }
 

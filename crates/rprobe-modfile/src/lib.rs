@@ -12,5 +12,6 @@ pub mod decompress;
 pub mod elf;
 pub mod record;
 pub mod signature;
+pub mod xz;
 
 pub use error::{BadElfKind, Error, Result};

@@ -108,16 +108,24 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         ignore_vermagic: force,
         userspace_decompress: std::env::var_os("RPROBE_USERSPACE_DECOMPRESS").is_some(),
     };
-    match LinuxKernel::default().load(&name, path, &params, flags) {
+    let gen = crate::generation();
+    match LinuxKernel::new(Default::default(), gen).load(&name, path, &params, flags) {
         Ok(()) => 0,
         Err(e) => {
+            let words = mod_strerror(e.errno(), &e.to_string());
+            let words = match &e {
+                rprobe_load::Error::Read(r) => {
+                    if let Some((_, line)) = r.library_words() {
+                        crate::out::log("insmod", rprobe_index::log::Level::Error, line);
+                    }
+                    r.with_detail(&words)
+                }
+                _ => words,
+            };
             crate::out::log(
                 "insmod",
                 rprobe_index::log::Level::Error,
-                &format!(
-                    "could not insert module {file}: {}",
-                    mod_strerror(e.errno(), &e.to_string())
-                ),
+                &format!("could not insert module {file}: {words}"),
             );
             1
         }

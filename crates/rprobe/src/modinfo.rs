@@ -252,11 +252,14 @@ struct Found {
 enum Entry {
     /// A module, its fields read.
     Module(Found),
-    /// A module file without a .modinfo section: its file name (absolute), and kmod's
-    /// words for the failure.
-    NoModinfo {
+    /// A module file whose fields cannot be read (none there, or the file cannot be
+    /// decoded): its file name (absolute), and kmod's words for the failure.
+    Unreadable {
         /// The file.
         filename: String,
+        /// The line kmod 34's library logs first through its default logger (function,
+        /// message), where rprobe reproduces it.
+        library: Option<(&'static str, &'static str)>,
         /// The message (after "modinfo: ERROR: ").
         error: String,
     },
@@ -310,8 +313,9 @@ fn read(path: &Path) -> Entry {
     };
     let filename = moddir::absolute(path).to_string_lossy().into_owned();
     match record::read_module_with(path, opts) {
-        Ok(rec) if !rec.has_modinfo => Entry::NoModinfo {
+        Ok(rec) if !rec.has_modinfo => Entry::Unreadable {
             filename,
+            library: None,
             error: format!(
                 "could not get modinfo from '{}': {}: no .modinfo section",
                 rec.name,
@@ -324,7 +328,17 @@ fn read(path: &Path) -> Entry {
             filename,
             builtin: false,
         }),
-        Err(e) => Entry::Error(e.to_string()),
+        // As kmod: the module exists, its fields cannot be had; the errno's words, then
+        // what is wrong in parentheses.
+        Err(e) => Entry::Unreadable {
+            filename,
+            library: e.library_words(),
+            error: format!(
+                "could not get modinfo from '{}': {}",
+                rprobe_index::name::modname_from_path(path),
+                e.kmod_words_naming_file()
+            ),
+        },
     }
 }
 
@@ -338,11 +352,16 @@ fn text_one(out: &mut Out, entries: Vec<Entry>) -> bool {
                 let builtin_name = m.builtin.then_some(m.name.as_str());
                 show(out, &m.filename, builtin_name, &m.info);
             }
-            Entry::NoModinfo { filename, error } => {
+            Entry::Unreadable {
+                filename,
+                library,
+                error,
+            } => {
                 // As kmod: the file name is printed, then the failure (none when the file
                 // name is all that was asked for).
                 show(out, &filename, None, &[]);
                 if out.field.as_deref() != Some("filename") {
+                    library_line(library);
                     crate::errln!("modinfo: ERROR: {error}");
                     ok = false;
                 }
@@ -369,7 +388,15 @@ fn json_one(
     for e in entries {
         let m = match e {
             Entry::Module(m) => m,
-            Entry::NoModinfo { error: m, .. } | Entry::Error(m) => {
+            Entry::Unreadable {
+                library, error: m, ..
+            } => {
+                library_line(library);
+                crate::errln!("modinfo: ERROR: {m}");
+                ok = false;
+                continue;
+            }
+            Entry::Error(m) => {
                 crate::errln!("modinfo: ERROR: {m}");
                 ok = false;
                 continue;
@@ -401,6 +428,14 @@ fn json_one(
         });
     }
     ok
+}
+
+/// What kmod 34's library prints through its default logger (modinfo sets none) before
+/// modinfo's own error.
+fn library_line(library: Option<(&str, &str)>) {
+    if let Some((func, line)) = library {
+        crate::errln!("libkmod: ERROR: {func}: {line}");
+    }
 }
 
 fn is_module_file(name: &str) -> bool {

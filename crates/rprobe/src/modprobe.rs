@@ -205,9 +205,7 @@ impl Ctx {
     /// A probe session on the running kernel with this run's flags.
     pub fn session(&self) -> Session<'_> {
         self.ctx.prober(
-            LinuxKernel {
-                host: self.ctx.host().clone(),
-            },
+            LinuxKernel::new(self.ctx.host().clone(), self.ctx.generation()),
             ProbeSettings {
                 flags: probe_flags(&self.args),
                 jobs: self.jobs(),
@@ -572,9 +570,13 @@ fn probe_flags(a: &Args) -> ProbeFlags {
     }
 }
 
-/// kmod's words for an errno from init_module.
+/// kmod's words for an errno from init_module; for a module file that cannot be read,
+/// libkmod's errno in kmod's words, then the file and what is wrong with it in parentheses.
 fn insert_error(e: &rprobe_load::Error) -> String {
     use nix::errno::Errno;
+    if let rprobe_load::Error::Read(r) = e {
+        return r.kmod_words_naming_file();
+    }
     match e.errno() {
         Some(Errno::EEXIST) => "Module already in kernel".into(),
         Some(Errno::ENOENT) => "Unknown symbol in module, or unknown parameter (see dmesg)".into(),
@@ -587,10 +589,17 @@ fn insert_error(e: &rprobe_load::Error) -> String {
 fn report_error(ctx: &Ctx, e: &ProbeError) {
     match e {
         e if e.is_state_error() => ctx.log(&e.to_string()),
-        ProbeError::Insert { name, source } => ctx.error(
-            Level::Error,
-            &format!("could not insert '{name}': {}", insert_error(source)),
-        ),
+        ProbeError::Insert { name, source } => {
+            if let rprobe_load::Error::Read(r) = source {
+                if let Some((_, line)) = r.library_words() {
+                    ctx.error(Level::Error, line);
+                }
+            }
+            ctx.error(
+                Level::Error,
+                &format!("could not insert '{name}': {}", insert_error(source)),
+            )
+        }
         _ => ctx.error(Level::Error, &e.to_string()),
     }
 }

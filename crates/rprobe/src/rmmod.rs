@@ -58,9 +58,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         None,
         None,
     ));
-    let mut k = LinuxKernel {
-        host: ctx.host().clone(),
-    };
+    let mut k = LinuxKernel::new(ctx.host().clone(), ctx.generation());
     let mut code = 0;
     for arg in names {
         // As kmod: a file that exists names the module after its file name, anything
