@@ -57,7 +57,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let mut m = match crate::modprobe::Args::try_parse_from(["modprobe"]) {
         Ok(m) => m,
         Err(e) => {
-            crate::errln!("coldplug: ERROR: {}", e.kind());
+            crate::out::log(
+                "coldplug",
+                rprobe_index::log::Level::Error,
+                &format!("{}", e.kind()),
+            );
             return 1;
         }
     };

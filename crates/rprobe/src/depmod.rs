@@ -109,7 +109,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                     opt.strip_prefix("--") == Some(l) || opt == format!("-{s}").as_str()
                 });
                 if removed && known {
-                    crate::errln!("depmod: WARNING: Ignored deprecated option {opt}");
+                    crate::out::log(
+                        "depmod",
+                        rprobe_index::log::Level::Warning,
+                        &format!("Ignored deprecated option {opt}"),
+                    );
                 }
             }
             a
@@ -129,13 +133,17 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let kversion = match rest.next() {
         Some(v) if is_version_number(&v) => v,
         Some(v) => {
-            crate::errln!("depmod: ERROR: Bad version passed {v}");
+            crate::out::log(
+                "depmod",
+                rprobe_index::log::Level::Error,
+                &format!("Bad version passed {v}"),
+            );
             return 1;
         }
         None => match rprobe_index::moddir::kernel_release() {
             Some(v) => v,
             None => {
-                crate::errln!("depmod: FATAL: uname() failed");
+                crate::out::log("depmod", rprobe_index::log::Level::Fatal, "uname() failed");
                 return 1;
             }
         },
@@ -144,7 +152,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         None => None,
         Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
         Some(_) => {
-            crate::errln!("depmod: FATAL: -P only takes a single char");
+            crate::out::log(
+                "depmod",
+                rprobe_index::log::Level::Fatal,
+                "-P only takes a single char",
+            );
             return 1;
         }
     };
@@ -191,9 +203,9 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::err!("\r\x1b[K");
         }
         match lv {
-            Level::Fatal => crate::errln!("depmod: FATAL: {msg}"),
-            Level::Error => crate::errln!("depmod: ERROR: {msg}"),
-            Level::Warning => crate::errln!("depmod: WARNING: {msg}"),
+            Level::Fatal => crate::out::log("depmod", rprobe_index::log::Level::Fatal, &msg),
+            Level::Error => crate::out::log("depmod", rprobe_index::log::Level::Error, &msg),
+            Level::Warning => crate::out::log("depmod", rprobe_index::log::Level::Warning, &msg),
             Level::Show => crate::outln!(std::io::stdout(), "{msg}"),
         }
     };
@@ -205,7 +217,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {
-            crate::errln!("depmod: ERROR: {e}");
+            crate::out::log("depmod", rprobe_index::log::Level::Error, &e.to_string());
             1
         }
     }

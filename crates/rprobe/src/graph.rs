@@ -125,19 +125,27 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let (g, missing) = match closure_graph(&r, &args.names) {
         Ok(x) => x,
         Err(e) => {
-            crate::errln!("graph: ERROR: {e}");
+            crate::out::log("graph", rprobe_index::log::Level::Error, &e.to_string());
             return 1;
         }
     };
     for m in &missing {
-        crate::errln!("graph: ERROR: Module {m} not found.");
+        crate::out::log(
+            "graph",
+            rprobe_index::log::Level::Error,
+            &format!("Module {m} not found."),
+        );
     }
     let dot = to_dot(&g);
     if args.format == "svg" {
         match dot_to_svg(&dot) {
             Ok(svg) => crate::out!("{svg}"),
             Err(e) => {
-                crate::errln!("graph: ERROR: SVG: {e}");
+                crate::out::log(
+                    "graph",
+                    rprobe_index::log::Level::Error,
+                    &format!("SVG: {e}"),
+                );
                 return 1;
             }
         }

@@ -95,7 +95,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     );
     drop(ticker);
     if let Err(e) = written {
-        crate::errln!("initramfs: ERROR: {e}");
+        crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
         return 1;
     }
     0
@@ -124,7 +124,7 @@ fn list(img: &Path, json: bool, long: bool) -> i32 {
             0
         }
         Err(e) => {
-            crate::errln!("initramfs: ERROR: {e}");
+            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
             1
         }
     }
@@ -145,7 +145,11 @@ struct Request {
 /// code (after the message) when one is wrong.
 fn request(args: &Args) -> Result<Request, i32> {
     let Some(output) = args.output.clone() else {
-        crate::errln!("initramfs: ERROR: -o OUT is required");
+        crate::out::log(
+            "initramfs",
+            rprobe_index::log::Level::Error,
+            "-o OUT is required",
+        );
         return Err(2);
     };
     let Some(kversion) = args
@@ -153,7 +157,11 @@ fn request(args: &Args) -> Result<Request, i32> {
         .clone()
         .or_else(rprobe_index::moddir::kernel_release)
     else {
-        crate::errln!("initramfs: ERROR: no -k VERSION and the running kernel's is unknown");
+        crate::out::log(
+            "initramfs",
+            rprobe_index::log::Level::Error,
+            "no -k VERSION and the running kernel's is unknown",
+        );
         return Err(2);
     };
     let compress = compression(args)?;
@@ -227,7 +235,11 @@ fn modules(args: &Args) -> Result<Vec<String>, i32> {
                     .filter(|l| !l.is_empty()),
             ),
             Err(e) => {
-                crate::errln!("initramfs: ERROR: {}: {e}", f.display());
+                crate::out::log(
+                    "initramfs",
+                    rprobe_index::log::Level::Error,
+                    &format!("{}: {e}", f.display()),
+                );
                 return Err(1);
             }
         }
@@ -277,7 +289,7 @@ fn build_image(spec: &Spec, ticking: bool) -> Option<rprobe_initramfs::cpio::Arc
     let (archive, report) = match build(spec) {
         Ok(x) => x,
         Err(e) => {
-            crate::errln!("initramfs: ERROR: {e}");
+            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
             return None;
         }
     };
@@ -285,7 +297,11 @@ fn build_image(spec: &Spec, ticking: bool) -> Option<rprobe_initramfs::cpio::Arc
         crate::err!("\r\x1b[K");
     }
     for w in &report.warnings {
-        crate::errln!("initramfs: WARNING: {w}");
+        crate::out::log(
+            "initramfs",
+            rprobe_index::log::Level::Warning,
+            &w.to_string(),
+        );
     }
     Some(archive)
 }

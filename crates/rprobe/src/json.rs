@@ -11,7 +11,11 @@ use serde::Serialize;
 pub fn print<T: Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => crate::outln!(std::io::stdout(), "{s}"),
-        Err(e) => crate::errln!("rprobe: ERROR: JSON output: {e}"),
+        Err(e) => crate::out::log(
+            "rprobe",
+            rprobe_index::log::Level::Error,
+            &format!("JSON output: {e}"),
+        ),
     }
 }
 

@@ -159,7 +159,11 @@ fn params(info: &[(String, String)]) -> Vec<(String, Option<String>, Option<Stri
             continue;
         }
         let Some((name, rest)) = v.split_once(':') else {
-            crate::errln!("modinfo: ERROR: Found invalid \"{k}={v}\": missing ':'");
+            crate::out::log(
+                "modinfo",
+                rprobe_index::log::Level::Error,
+                &format!("Found invalid \"{k}={v}\": missing ':'"),
+            );
             continue;
         };
         let i = match list.iter().position(|p| p.0 == name) {
@@ -194,7 +198,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return 0;
     }
     if args.modules.is_empty() {
-        crate::errln!("modinfo: ERROR: missing module or filename.");
+        crate::out::log(
+            "modinfo",
+            rprobe_index::log::Level::Error,
+            "missing module or filename.",
+        );
         return 1;
     }
     let mut out = Out {
@@ -362,12 +370,16 @@ fn text_one(out: &mut Out, entries: Vec<Entry>) -> bool {
                 show(out, &filename, None, &[]);
                 if out.field.as_deref() != Some("filename") {
                     library_line(library);
-                    crate::errln!("modinfo: ERROR: {error}");
+                    crate::out::log(
+                        "modinfo",
+                        rprobe_index::log::Level::Error,
+                        &error.to_string(),
+                    );
                     ok = false;
                 }
             }
             Entry::Error(m) => {
-                crate::errln!("modinfo: ERROR: {m}");
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
                 ok = false;
             }
         }
@@ -392,12 +404,12 @@ fn json_one(
                 library, error: m, ..
             } => {
                 library_line(library);
-                crate::errln!("modinfo: ERROR: {m}");
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
                 ok = false;
                 continue;
             }
             Entry::Error(m) => {
-                crate::errln!("modinfo: ERROR: {m}");
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
                 ok = false;
                 continue;
             }
@@ -434,7 +446,11 @@ fn json_one(
 /// modinfo's own error.
 fn library_line(library: Option<(&str, &str)>) {
     if let Some((func, line)) = library {
-        crate::errln!("libkmod: ERROR: {func}: {line}");
+        crate::out::log(
+            "libkmod",
+            rprobe_index::log::Level::Error,
+            &format!("{func}: {line}"),
+        );
     }
 }
 

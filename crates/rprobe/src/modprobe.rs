@@ -341,7 +341,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             // rprobe says them as modprobe's own.
             Generation::Kmod30 => crate::out::log("modprobe", Level::Error, &n.text),
             // kmod 34's default logger: "libkmod: ERROR: FUNCTION: message".
-            Generation::Kmod34 => crate::errln!("libkmod: ERROR: {}: {}", n.function, n.text),
+            Generation::Kmod34 => crate::out::log(
+                "libkmod",
+                rprobe_index::log::Level::Error,
+                &format!("{}: {}", n.function, n.text),
+            ),
         }
     }
     if ctx.args.show_config {
@@ -356,7 +360,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         return remove_all(&ctx);
     }
     if ctx.args.json && !ctx.args.show_depends {
-        crate::errln!("modprobe: ERROR: --json needs --show-depends.");
+        crate::out::log(
+            "modprobe",
+            rprobe_index::log::Level::Error,
+            "--json needs --show-depends.",
+        );
         return 1;
     }
     let names: Vec<(String, String)> = if ctx.args.all {

@@ -130,7 +130,11 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     };
     let r = ctx.resolver();
     let Some(target) = rprobe_index::name::alias_normalize(&args.module) else {
-        crate::errln!("why: ERROR: invalid module name '{}'", args.module);
+        crate::out::log(
+            "why",
+            rprobe_index::log::Level::Error,
+            &format!("invalid module name '{}'", args.module),
+        );
         return 2;
     };
     let mut x = Explainer::new(&r);
@@ -164,8 +168,14 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                     let j = json::RootJson::new(n, "requested", None);
                     roots.push((node, n.clone(), j));
                 }
-                Ok(None) => crate::errln!("why: WARNING: {n}: no module found"),
-                Err(e) => crate::errln!("why: ERROR: {n}: {e}"),
+                Ok(None) => crate::out::log(
+                    "why",
+                    rprobe_index::log::Level::Warning,
+                    &format!("{n}: no module found"),
+                ),
+                Err(e) => {
+                    crate::out::log("why", rprobe_index::log::Level::Error, &format!("{n}: {e}"))
+                }
             }
         }
     }
