@@ -78,6 +78,11 @@ impl IndexKind {
         IndexKind::BuiltinAlias,
     ];
 
+    /// Its place in [`IndexKind::ALL`] (and in per-kind arrays).
+    pub const fn slot(self) -> usize {
+        self as usize
+    }
+
     /// The text file's name; the binary index adds ".bin".
     pub fn file_name(self) -> &'static str {
         match self {
@@ -104,8 +109,9 @@ enum BinState {
 /// A lib/modules/VERSION directory opened for lookups. Index files are read on first use.
 pub struct ModuleDir {
     dir: PathBuf,
-    bins: HashMap<IndexKind, OnceLock<BinState>>,
-    text: HashMap<IndexKind, OnceLock<Vec<(String, String)>>>,
+    /// Per kind, at [`IndexKind::slot`] (an array: this is on every lookup's path).
+    bins: [OnceLock<BinState>; IndexKind::ALL.len()],
+    text: [OnceLock<Vec<(String, String)>>; IndexKind::ALL.len()],
     /// Parsed modules.dep entries by module name (kmod keeps one module object per name
     /// in its context for the same reason): a name looked up again costs one hash lookup.
     parsed: std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<DepInfo>>>,
@@ -121,11 +127,10 @@ impl ModuleDir {
                 std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
-        let kinds = IndexKind::ALL;
         Ok(ModuleDir {
             dir: dir.to_path_buf(),
-            bins: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
-            text: kinds.iter().map(|&k| (k, OnceLock::new())).collect(),
+            bins: Default::default(),
+            text: Default::default(),
             parsed: std::sync::Mutex::default(),
         })
     }
@@ -133,17 +138,10 @@ impl ModuleDir {
     /// A module directory that is not there, as kmod goes on without one: every lookup
     /// finds nothing. `dir` is only its name.
     pub fn empty(dir: &Path) -> ModuleDir {
-        let kinds = IndexKind::ALL;
         ModuleDir {
             dir: dir.to_path_buf(),
-            bins: kinds
-                .iter()
-                .map(|&k| (k, OnceLock::from(BinState::Unusable)))
-                .collect(),
-            text: kinds
-                .iter()
-                .map(|&k| (k, OnceLock::from(Vec::new())))
-                .collect(),
+            bins: std::array::from_fn(|_| OnceLock::from(BinState::Unusable)),
+            text: std::array::from_fn(|_| OnceLock::from(Vec::new())),
             parsed: std::sync::Mutex::default(),
         }
     }
@@ -170,7 +168,7 @@ impl ModuleDir {
     }
 
     fn bin(&self, kind: IndexKind) -> &BinState {
-        self.bins[&kind].get_or_init(|| {
+        self.bins[kind.slot()].get_or_init(|| {
             let path = self.dir.join(format!("{}.bin", kind.file_name()));
             match Trie::open(&path) {
                 Ok(t) => BinState::Ready(t),
@@ -187,7 +185,7 @@ impl ModuleDir {
     pub fn open_bin(&self, kind: IndexKind) -> Result<()> {
         let path = self.dir.join(format!("{}.bin", kind.file_name()));
         let mut err = None;
-        self.bins[&kind].get_or_init(|| match Trie::open(&path) {
+        self.bins[kind.slot()].get_or_init(|| match Trie::open(&path) {
             Ok(t) => BinState::Ready(t),
             Err(e) => {
                 let state = match &e {
@@ -200,7 +198,7 @@ impl ModuleDir {
                 state
             }
         });
-        match (err, self.bins[&kind].get()) {
+        match (err, self.bins[kind.slot()].get()) {
             (Some(e), _) => Err(e),
             (None, Some(BinState::Ready(_))) => Ok(()),
             // Tried before, and it failed: open it again for its error.
@@ -210,7 +208,7 @@ impl ModuleDir {
 
     /// The text index as (key, value) pairs, for the fallback.
     fn text(&self, kind: IndexKind) -> &[(String, String)] {
-        self.text[&kind].get_or_init(|| {
+        self.text[kind.slot()].get_or_init(|| {
             let path = self.dir.join(kind.file_name());
             let Ok(s) = std::fs::read_to_string(&path) else {
                 return Vec::new();
@@ -344,5 +342,17 @@ impl ModuleDir {
             }
         }
         Ok(if out.is_empty() { None } else { Some(out) })
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::IndexKind;
+
+    #[test]
+    fn slots_follow_all() {
+        for (i, k) in IndexKind::ALL.iter().enumerate() {
+            assert_eq!(k.slot(), i);
+        }
     }
 }

@@ -198,8 +198,8 @@ impl Ctx {
     }
 
     /// The module directory, as messages name it.
-    pub fn dirname(&self) -> String {
-        self.ctx.module_dir().to_string_lossy().into_owned()
+    pub fn dirname(&self) -> std::borrow::Cow<'_, str> {
+        self.ctx.module_dir().to_string_lossy()
     }
 
     /// A probe session on the running kernel with this run's flags.
