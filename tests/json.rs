@@ -277,8 +277,9 @@ fn lsmod_json_matches_table() {
     ] {
         let d = sys.join("module").join(m);
         std::fs::create_dir_all(d.join("holders")).expect("mkdir");
-        std::fs::write(d.join("coresize"), size).expect("write");
-        std::fs::write(d.join("refcnt"), refcnt).expect("write");
+        // As the kernel writes them: a number and a newline.
+        std::fs::write(d.join("coresize"), format!("{size}\n")).expect("write");
+        std::fs::write(d.join("refcnt"), format!("{refcnt}\n")).expect("write");
         for h in holders {
             std::fs::create_dir_all(d.join("holders").join(h)).expect("mkdir");
         }

@@ -11,6 +11,8 @@ use crate::ffi::{c_string, guard, io_errno, neg, strerror};
 use crate::klog;
 use crate::list::{self, kmod_list};
 use crate::module::{ctx_of, from_name, is_builtin, module_list, Module};
+use rprobe_load::host::SysfsStateError;
+use rprobe_load::InitState;
 
 /// KMOD_MODULE_BUILTIN, LIVE, COMING, GOING.
 const BUILTIN: c_int = 0;
@@ -25,7 +27,7 @@ const GOING: c_int = 3;
 unsafe fn sys_dir(m: *const Module) -> (PathBuf, String) {
     // SAFETY: per the contract.
     let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
-    (c.inner.host().sysfs.join("module").join(&name), name)
+    (c.inner.host().module_dir(&name), name)
 }
 
 /// kmod_module_get_initstate's rule: BUILTIN for modules.builtin's modules, else
@@ -40,30 +42,24 @@ pub unsafe fn initstate(m: *mut Module) -> c_int {
         return BUILTIN;
     }
     // SAFETY: per the contract.
-    let (dir, _) = unsafe { sys_dir(m) };
-    let file = dir.join("initstate");
-    // SAFETY: per the contract.
-    let c = unsafe { ctx_of(m) };
-    match std::fs::read(&file) {
-        Ok(b) => match &b[..] {
-            b"live\n" => LIVE,
-            b"coming\n" => COMING,
-            b"going\n" => GOING,
-            other => {
-                klog!(
-                    c,
-                    LOG_ERR,
-                    "kmod_module_get_initstate",
-                    "unknown {}: '{}'\n",
-                    file.display(),
-                    String::from_utf8_lossy(other)
-                );
-                -libc::EINVAL
-            }
-        },
-        // As kmod: a module directory without the file is a module coming in.
-        Err(_) if rprobe_index::fsx::is_dir(&dir) => COMING,
-        Err(e) => neg(io_errno(&e)),
+    let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
+    match c.inner.host().read_initstate(&name) {
+        Ok(InitState::Live) => LIVE,
+        Ok(InitState::Coming) => COMING,
+        Ok(InitState::Going) => GOING,
+        Ok(InitState::Builtin) => BUILTIN,
+        Err(SysfsStateError::Unknown { file, text }) => {
+            klog!(
+                c,
+                LOG_ERR,
+                "kmod_module_get_initstate",
+                "unknown {}: '{}'\n",
+                file.display(),
+                text
+            );
+            -libc::EINVAL
+        }
+        Err(SysfsStateError::Absent(e)) => neg(io_errno(&e)),
     }
 }
 
@@ -107,7 +103,7 @@ fn read_number(path: &std::path::Path, radix: u32) -> std::io::Result<Option<u64
 }
 
 /// kmod_module_get_size: /sys/module/NAME/coresize, else the size /proc/modules lists; a
-/// negative errno when the module is not loaded.
+/// negative errno when the module is not loaded (rprobe_load's `HostPaths::module_size`).
 ///
 /// # Safety
 /// `m` is NULL or a live module.
@@ -118,64 +114,17 @@ pub unsafe extern "C" fn kmod_module_get_size(m: *const Module) -> c_long {
             return -libc::ENOENT as c_long;
         }
         // SAFETY: live module.
-        let (dir, name) = unsafe { sys_dir(m) };
-        // SAFETY: live module.
-        let c = unsafe { ctx_of(m) };
-        if let Err(e) = std::fs::File::open(&dir) {
-            return neg(io_errno(&e)) as c_long;
+        let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
+        let mut log = |func: &str, msg: String| klog!(c, LOG_ERR, func, "{msg}\n");
+        match c.inner.host().module_size(&name, &mut log) {
+            Ok(n) => n as c_long,
+            Err(e) => -(e as c_long),
         }
-        match read_number(&dir.join("coresize"), 10) {
-            Ok(Some(n)) => return n as c_long,
-            Ok(None) => {
-                klog!(
-                    c,
-                    LOG_ERR,
-                    "kmod_module_get_size",
-                    "failed to read coresize from {}\n",
-                    dir.display()
-                );
-                return -libc::ENOENT as c_long;
-            }
-            Err(_) => {}
-        }
-        let text = match std::fs::read_to_string(&c.inner.host().proc_modules) {
-            Ok(t) => t,
-            Err(e) => {
-                let errno = io_errno(&e);
-                klog!(
-                    c,
-                    LOG_ERR,
-                    "kmod_module_get_size",
-                    "could not open /proc/modules: {}\n",
-                    strerror(errno)
-                );
-                return neg(errno) as c_long;
-            }
-        };
-        for (i, line) in text.lines().enumerate() {
-            let mut f = line.split([' ', '\t']).filter(|s| !s.is_empty());
-            if f.next() != Some(name.as_str()) {
-                continue;
-            }
-            return match f.next().and_then(|s| s.parse::<c_long>().ok()) {
-                Some(n) => n,
-                None => {
-                    klog!(
-                        c,
-                        LOG_ERR,
-                        "kmod_module_get_size",
-                        "invalid line format at /proc/modules:{}\n",
-                        i + 1
-                    );
-                    -libc::ENOENT as c_long
-                }
-            };
-        }
-        -libc::ENOENT as c_long
     })
 }
 
-/// kmod_module_get_refcnt: /sys/module/NAME/refcnt, or a negative errno.
+/// kmod_module_get_refcnt: /sys/module/NAME/refcnt, or a negative errno
+/// (rprobe_load's `HostPaths::module_refcnt`).
 ///
 /// # Safety
 /// `m` is NULL or a live module.
@@ -186,24 +135,11 @@ pub unsafe extern "C" fn kmod_module_get_refcnt(m: *const Module) -> c_int {
             return -libc::ENOENT;
         }
         // SAFETY: live module.
-        let (dir, _) = unsafe { sys_dir(m) };
-        // SAFETY: live module.
-        let c = unsafe { ctx_of(m) };
-        let path = dir.join("refcnt");
-        match read_number(&path, 10) {
-            Ok(Some(n)) => n as c_int,
-            Ok(None) => {
-                klog!(
-                    c,
-                    LOG_ERR,
-                    "kmod_module_get_refcnt",
-                    "could not read integer from '{}': '{}'\n",
-                    path.display(),
-                    strerror(libc::EINVAL)
-                );
-                -libc::EINVAL
-            }
-            Err(e) => neg(io_errno(&e)),
+        let (c, name) = unsafe { (ctx_of(m), (*m).name.to_string_lossy().into_owned()) };
+        let mut log = |func: &str, msg: String| klog!(c, LOG_ERR, func, "{msg}\n");
+        match c.inner.host().module_refcnt(&name, &mut log) {
+            Ok(n) => n as c_int,
+            Err(e) => -(e as c_int),
         }
     })
 }

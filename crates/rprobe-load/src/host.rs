@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use nix::errno::Errno;
+
 use crate::InitState;
 
 /// How deep the walk for modaliases goes under SYS/devices (sysfs's device tree is far
@@ -112,32 +114,199 @@ impl HostPaths {
     }
 
     /// SYS/module/NAME: the module's directory in sysfs.
-    pub(crate) fn module_dir(&self, name: &str) -> PathBuf {
+    pub fn module_dir(&self, name: &str) -> PathBuf {
         self.sysfs.join("module").join(name)
     }
 
     /// What sysfs alone says of a module's state.
     fn sysfs_initstate(&self, name: &str) -> Option<InitState> {
+        self.read_initstate(name).ok()
+    }
+
+    /// SYS/module/NAME/initstate read as kmod_module_get_initstate reads it: "live\n",
+    /// "coming\n" or "going\n" exactly; a module directory without the file (a module
+    /// built into the running kernel) is "coming". Built-in for kmod means the target
+    /// tree's modules.builtin, which [`HostPaths::initstate`] asks first, not sysfs.
+    pub fn read_initstate(&self, name: &str) -> std::result::Result<InitState, SysfsStateError> {
         let d = self.module_dir(name);
-        match std::fs::read_to_string(d.join("initstate")) {
-            Ok(s) => match s.trim() {
-                "live" => Some(InitState::Live),
-                "coming" => Some(InitState::Coming),
-                "going" => Some(InitState::Going),
-                _ => None,
+        let file = d.join("initstate");
+        match std::fs::read(&file) {
+            Ok(b) => match &b[..] {
+                b"live\n" => Ok(InitState::Live),
+                b"coming\n" => Ok(InitState::Coming),
+                b"going\n" => Ok(InitState::Going),
+                other => Err(SysfsStateError::Unknown {
+                    text: String::from_utf8_lossy(other).into_owned(),
+                    file,
+                }),
             },
-            // As kmod: a module directory without initstate (a module built into the
-            // running kernel) reads as "coming". Built-in for kmod means the target
-            // tree's modules.builtin, which the caller passes, not sysfs.
-            Err(_) if rprobe_index::fsx::is_dir(&d) => Some(InitState::Coming),
-            Err(_) => None,
+            Err(_) if rprobe_index::fsx::is_dir(&d) => Ok(InitState::Coming),
+            Err(e) => Err(SysfsStateError::Absent(e)),
         }
     }
+}
+
+impl HostPaths {
+    /// kmod_module_get_size: SYS/module/NAME/coresize when the file is there (0 and an
+    /// error line when it does not hold a number, as kmod), else the size /proc/modules
+    /// lists; the errno of opening SYS/module/NAME when the module is not loaded, ENOENT
+    /// when /proc/modules does not list it. `log` gets kmod's error lines (the libkmod
+    /// function and the message).
+    pub fn module_size(
+        &self,
+        name: &str,
+        log: &mut dyn FnMut(&'static str, String),
+    ) -> std::result::Result<i64, Errno> {
+        const FUNC: &str = "kmod_module_get_size";
+        let dir = self.module_dir(name);
+        std::fs::File::open(&dir).map_err(|e| io_errno(&e))?;
+        if let Ok(f) = std::fs::File::open(dir.join("coresize")) {
+            return Ok(read_long(&f, 10).unwrap_or_else(|_| {
+                log(
+                    FUNC,
+                    format!("failed to read coresize from {}", dir.display()),
+                );
+                0
+            }));
+        }
+        let text = std::fs::read(&self.proc_modules).map_err(|e| {
+            let errno = io_errno(&e);
+            log(
+                FUNC,
+                format!("could not open /proc/modules: {}", errno.desc()),
+            );
+            errno
+        })?;
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            let mut f = line
+                .split(|&b| b == b' ' || b == b'\t')
+                .filter(|s| !s.is_empty());
+            if f.next() != Some(name.as_bytes()) {
+                continue;
+            }
+            let size = f
+                .next()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| t.parse::<i64>().ok());
+            return size.ok_or_else(|| {
+                log(
+                    FUNC,
+                    format!("invalid line format at /proc/modules:{}", i + 1),
+                );
+                Errno::ENOENT
+            });
+        }
+        Err(Errno::ENOENT)
+    }
+
+    /// kmod_module_get_refcnt: SYS/module/NAME/refcnt; the errno of opening it, or EINVAL
+    /// (with an error line to `log`) when it does not hold a number.
+    pub fn module_refcnt(
+        &self,
+        name: &str,
+        log: &mut dyn FnMut(&'static str, String),
+    ) -> std::result::Result<i64, Errno> {
+        let path = self.module_dir(name).join("refcnt");
+        let f = std::fs::File::open(&path).map_err(|e| io_errno(&e))?;
+        read_long(&f, 10).inspect_err(|e| {
+            log(
+                "kmod_module_get_refcnt",
+                format!(
+                    "could not read integer from '{}': '{}'",
+                    path.display(),
+                    e.desc()
+                ),
+            );
+        })
+    }
+}
+
+/// The errno of an I/O error (EIO when it has none).
+fn io_errno(e: &std::io::Error) -> Errno {
+    e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+}
+
+/// A number read as kmod's read_str_long reads a sysfs file: at most 31 bytes, strtol in
+/// `radix` (leading blanks and a sign allowed), and the number must be followed by white
+/// space (the kernel's newline): EINVAL otherwise, the read's errno when it fails.
+pub fn read_long(file: &std::fs::File, radix: u32) -> std::result::Result<i64, Errno> {
+    use std::io::Read;
+    let mut buf = [0u8; 31];
+    let mut n = 0;
+    loop {
+        match (&*file).read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                if n == buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_errno(&e)),
+        }
+    }
+    let text = &buf[..n];
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let mut end = start;
+    if matches!(text.get(end), Some(b'+' | b'-')) {
+        end += 1;
+    }
+    let digits = end;
+    while text.get(end).is_some_and(|&b| (b as char).is_digit(radix)) {
+        end += 1;
+    }
+    // strtol stops at the first non-digit, which must be white space (not the end).
+    if end == digits || !text.get(end).is_some_and(u8::is_ascii_whitespace) {
+        return Err(Errno::EINVAL);
+    }
+    std::str::from_utf8(&text[start..end])
+        .ok()
+        .and_then(|t| i64::from_str_radix(t, radix).ok())
+        .ok_or(Errno::EINVAL)
+}
+
+/// Why sysfs gives no state for a module ([`HostPaths::read_initstate`]).
+#[derive(Debug)]
+pub enum SysfsStateError {
+    /// The kernel does not have it: neither the file nor the module's directory.
+    Absent(std::io::Error),
+    /// The file holds something else than kmod knows (kmod: EINVAL, with a message).
+    Unknown {
+        /// The initstate file.
+        file: PathBuf,
+        /// What it holds.
+        text: String,
+    },
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_as_kmods_read_str_long() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = t.path().join("n");
+        for (text, want) in [
+            ("65536\n", Ok(65536)),
+            ("  -3\n", Ok(-3)),
+            ("12 \n", Ok(12)),
+            // strtol must stop at white space, not at the end or another character.
+            ("12", Err(Errno::EINVAL)),
+            ("12x\n", Err(Errno::EINVAL)),
+            ("junk\n", Err(Errno::EINVAL)),
+            ("\n", Err(Errno::EINVAL)),
+            ("", Err(Errno::EINVAL)),
+        ] {
+            std::fs::write(&p, text).expect("write");
+            let f = std::fs::File::open(&p).expect("open");
+            assert_eq!(read_long(&f, 10), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn reads_fake_files() {

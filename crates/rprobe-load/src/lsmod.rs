@@ -1,7 +1,7 @@
 //! /proc/modules and lsmod: the loaded modules' rows, as kmod's lsmod reads them, and its
 //! table's layout.
 
-use std::path::Path;
+use crate::HostPaths;
 
 /// One line of /proc/modules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,26 +61,19 @@ pub struct LsmodRow {
 /// reported through `error` and gives none.
 pub fn lsmod_rows_sysfs(
     proc_modules: &str,
-    sys: &Path,
+    host: &HostPaths,
     error: &mut dyn FnMut(String),
 ) -> Vec<LsmodRow> {
-    fn neg_errno(e: &std::io::Error) -> i64 {
-        -i64::from(e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32))
-    }
     let mut rows = Vec::new();
     for m in parse_proc_modules(proc_modules) {
-        let dir = sys.join("module").join(&m.name);
-        let size: i64 = match rprobe_index::fsx::stat(&dir) {
-            Err(e) => neg_errno(&e),
-            Ok(_) => match std::fs::read_to_string(dir.join("coresize")) {
-                Ok(t) => t.trim().parse().unwrap_or(-22),
-                Err(_) => i64::try_from(m.size).unwrap_or(i64::MAX),
-            },
-        };
-        let refcnt: i64 = match std::fs::read_to_string(dir.join("refcnt")) {
-            Ok(t) => t.trim().parse().unwrap_or(-22),
-            Err(e) => neg_errno(&e),
-        };
+        let dir = host.module_dir(&m.name);
+        let mut said = |_: &'static str, msg: String| error(msg);
+        let size = host
+            .module_size(&m.name, &mut said)
+            .unwrap_or_else(|e| -(e as i64));
+        let refcnt = host
+            .module_refcnt(&m.name, &mut said)
+            .unwrap_or_else(|e| -(e as i64));
         let holders_dir = dir.join("holders");
         let holders = match std::fs::read_dir(&holders_dir) {
             Ok(rd) => rd
@@ -133,8 +126,12 @@ pub fn lsmod_format(rows: &[LsmodRow]) -> String {
 }
 
 /// lsmod's output as kmod's lsmod makes it, from [`lsmod_rows_sysfs`].
-pub fn lsmod_text_sysfs(proc_modules: &str, sys: &Path, error: &mut dyn FnMut(String)) -> String {
-    lsmod_format(&lsmod_rows_sysfs(proc_modules, sys, error))
+pub fn lsmod_text_sysfs(
+    proc_modules: &str,
+    host: &HostPaths,
+    error: &mut dyn FnMut(String),
+) -> String {
+    lsmod_format(&lsmod_rows_sysfs(proc_modules, host, error))
 }
 
 /// lsmod's output for /proc/modules text, as kmod's lsmod prints it.
