@@ -18,6 +18,7 @@ use crate::module::{
     self, ctx_of, init_deps, is_blacklisted, modules_of, path_of, softdeps, unref, Command, Module,
 };
 use crate::sys::initstate;
+use rprobe_resolve::probe_order::{self, ProbeGraph};
 
 /// KMOD_PROBE_* flags.
 pub mod flags {
@@ -171,73 +172,75 @@ unsafe fn in_kernel(m: *mut Module) -> bool {
     s == 1 || s == 0
 }
 
-/// The probe list under construction: modules with a reference each.
-struct ProbeList(Vec<*mut Module>);
+/// A counted reference on a module object (kmod_module_ref / kmod_module_unref), as the
+/// probe list and the walk's temporary lists hold them.
+struct ModRef(*mut Module);
 
-impl ProbeList {
-    /// kmod's __kmod_module_fill_softdep: pre-softdeps, the module, post-softdeps.
-    ///
-    /// # Safety
-    /// `m` is a live module.
-    unsafe fn fill_softdep(&mut self, m: *mut Module) {
-        // SAFETY: per the contract.
-        let (pre, post) = unsafe { softdeps(m) };
-        for &p in &pre {
-            // SAFETY: referenced by `pre`.
-            unsafe { self.visit(p, false, false) };
-        }
-        // SAFETY: per the contract.
+impl Clone for ModRef {
+    fn clone(&self) -> ModRef {
+        // SAFETY: `self` holds a reference, so the object is live.
+        unsafe { (*self.0).refcount_up() };
+        ModRef(self.0)
+    }
+}
+
+impl Drop for ModRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference this value holds.
+        unsafe { unref(self.0) };
+    }
+}
+
+/// The library's probe walk (rprobe_resolve's `probe_order`, kmod's order) over module
+/// objects: the visited and required marks live on the objects, as in kmod.
+struct Objects;
+
+impl ProbeGraph for Objects {
+    type Node = ModRef;
+    type Error = std::convert::Infallible;
+
+    fn visit(&mut self, node: &ModRef) -> bool {
+        // SAFETY: a referenced, live module.
         unsafe {
-            (*m).refcount_up();
-            (*m).ignorecmd = !pre.is_empty() || !post.is_empty();
+            if (*node.0).visited {
+                return false;
+            }
+            (*node.0).visited = true;
         }
-        self.0.push(m);
-        for &p in &post {
-            // SAFETY: referenced by `post`.
-            unsafe { self.visit(p, false, false) };
-        }
-        for d in pre.into_iter().chain(post) {
-            // SAFETY: the references softdeps took.
-            unsafe { unref(d) };
+        true
+    }
+
+    fn require(&mut self, node: &ModRef) {
+        // SAFETY: a referenced, live module.
+        unsafe { (*node.0).required = true };
+    }
+
+    fn dependencies(&mut self, node: &ModRef) -> Result<Vec<ModRef>, Self::Error> {
+        // SAFETY: a referenced, live module; its dependencies are live modules it holds.
+        unsafe {
+            init_deps(node.0);
+            Ok(modules_of((*node.0).deps_list())
+                .into_iter()
+                .map(|d| {
+                    (*d).refcount_up();
+                    ModRef(d)
+                })
+                .collect())
         }
     }
 
-    /// kmod's __kmod_module_get_probe_list.
-    ///
-    /// # Safety
-    /// `m` is a live module.
-    unsafe fn visit(&mut self, m: *mut Module, required: bool, ignorecmd: bool) {
-        // SAFETY: per the contract; dependencies are live modules held by `m`.
-        unsafe {
-            if (*m).visited {
-                return;
-            }
-            (*m).visited = true;
-            init_deps(m);
-            let deps = modules_of((*m).deps_list());
-            for &d in &deps {
-                (*d).refcount_up();
-            }
-            if required {
-                (*m).required = true;
-                for &d in &deps {
-                    (*d).required = true;
-                }
-            }
-            for &d in &deps {
-                self.fill_softdep(d);
-            }
-            if ignorecmd {
-                (*m).refcount_up();
-                self.0.push(m);
-                (*m).ignorecmd = true;
-            } else {
-                self.fill_softdep(m);
-            }
-            for d in deps {
-                unref(d);
-            }
-        }
+    fn softdeps(&mut self, node: &ModRef) -> Result<(Vec<ModRef>, Vec<ModRef>), Self::Error> {
+        // SAFETY: a referenced, live module; softdeps hands back referenced modules.
+        let (pre, post) = unsafe { softdeps(node.0) };
+        Ok((
+            pre.into_iter().map(ModRef).collect(),
+            post.into_iter().map(ModRef).collect(),
+        ))
+    }
+
+    fn name(&self, _: &ModRef) -> String {
+        // The library's list carries no reasons.
+        String::new()
     }
 }
 
@@ -359,24 +362,25 @@ unsafe fn probe(
             (*x).visited = false;
             (*x).required = false;
         }
-        let mut list = ProbeList(Vec::new());
-        list.visit(m, true, flags & IGNORE_COMMAND != 0);
-        let mut list = list.0;
+        (*m).refcount_up();
+        let asked = ModRef(m);
+        let Ok(entries) =
+            probe_order::probe_list(&mut Objects, &asked, flags & IGNORE_COMMAND != 0);
+        // kmod sets each object's ignorecmd as it lists it, the last listing winning.
+        for e in &entries {
+            (*e.node.0).ignorecmd = e.ignorecmd;
+        }
+        let mut list: Vec<ModRef> = entries.into_iter().map(|e| e.node).collect();
         if flags & APPLY_BLACKLIST_ALL != 0 {
-            let (keep, drop): (Vec<_>, Vec<_>) =
-                list.into_iter().partition(|&x| !is_blacklisted(x));
-            for x in drop {
-                unref(x);
-            }
-            if keep.is_empty() {
+            list.retain(|x| !is_blacklisted(x.0));
+            if list.is_empty() {
                 return APPLY_BLACKLIST_ALL as c_int;
             }
-            list = keep;
         }
         let mut err = 0;
         let mut i = 0;
         while i < list.len() {
-            let x = list[i];
+            let x = list[i].0;
             i += 1;
             if flags & IGNORE_LOADED == 0 && in_kernel(x) {
                 err = -libc::EEXIST;
@@ -422,9 +426,8 @@ unsafe fn probe(
                 break;
             }
         }
-        for x in list {
-            unref(x);
-        }
+        drop(list);
+        drop(asked);
         err
     }
 }

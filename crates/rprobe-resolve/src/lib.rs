@@ -14,6 +14,7 @@
 pub mod config;
 pub mod explain;
 pub mod modinfo;
+pub mod probe_order;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -126,6 +127,38 @@ impl Names {
 
     fn contains(&self, name: &str) -> bool {
         self.0.iter().any(|n| n == name)
+    }
+}
+
+/// The tools' probe walk: modules as values, marked by (name, alias), required by name.
+struct Values<'a, 'r> {
+    resolver: &'a Resolver<'r>,
+    visited: Visited,
+    required: Names,
+}
+
+impl probe_order::ProbeGraph for Values<'_, '_> {
+    type Node = Module;
+    type Error = Error;
+
+    fn visit(&mut self, node: &Module) -> bool {
+        self.visited.insert(node)
+    }
+
+    fn require(&mut self, node: &Module) {
+        self.required.insert(node.name.clone());
+    }
+
+    fn dependencies(&mut self, node: &Module) -> Result<Vec<Module>> {
+        self.resolver.dependencies(node)
+    }
+
+    fn softdeps(&mut self, node: &Module) -> Result<(Vec<Module>, Vec<Module>)> {
+        self.resolver.softdeps(&node.name)
+    }
+
+    fn name(&self, node: &Module) -> String {
+        node.name.clone()
     }
 }
 
@@ -301,20 +334,20 @@ impl Resolver<'_> {
                 return Err(Error::Cycle(vec![m.name.clone()]));
             }
         }
-        let mut visited = Visited::default();
-        let mut list: Vec<(Module, bool, Via)> = Vec::new(); // (module, ignorecmd, why)
-        let mut required = Names::default();
-        self.probe_list(
-            m,
-            Via::Requested,
-            true,
-            ignore_commands,
-            &mut visited,
-            &mut required,
-            &mut list,
-        )?;
+        let mut graph = Values {
+            resolver: self,
+            visited: Visited::default(),
+            required: Names::default(),
+        };
+        let list = probe_order::probe_list(&mut graph, m, ignore_commands)?;
+        let required = graph.required;
         let mut steps = Vec::new();
-        for (x, ignorecmd, via) in list {
+        for probe_order::Entry {
+            node: x,
+            ignorecmd,
+            via,
+        } in list
+        {
             // kmod joins configured options and the command line's with a space, even when
             // the latter are empty.
             let extra = if x.name == m.name { extra_options } else { "" };
@@ -336,67 +369,6 @@ impl Resolver<'_> {
             });
         }
         Ok(steps)
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the recursion's state, kept explicit"
-    )]
-    fn probe_list(
-        &self,
-        m: &Module,
-        via: Via,
-        is_required: bool,
-        ignorecmd: bool,
-        visited: &mut Visited,
-        required: &mut Names,
-        list: &mut Vec<(Module, bool, Via)>,
-    ) -> Result<()> {
-        // kmod marks module objects visited, and a module found through an alias is another
-        // object than the same module found by name: key by both, so a module reached both
-        // ways is listed twice, as kmod lists it.
-        if !visited.insert(m) {
-            return Ok(());
-        }
-        let deps = self.dependencies(m)?;
-        if is_required {
-            required.insert(m.name.clone());
-            for d in &deps {
-                required.insert(d.name.clone());
-            }
-        }
-        for d in &deps {
-            let dv = Via::Dependency(m.name.clone());
-            self.fill_softdep(d, dv, visited, required, list)?;
-        }
-        if ignorecmd {
-            list.push((m.clone(), true, via));
-        } else {
-            self.fill_softdep(m, via, visited, required, list)?;
-        }
-        Ok(())
-    }
-
-    fn fill_softdep(
-        &self,
-        m: &Module,
-        via: Via,
-        visited: &mut Visited,
-        required: &mut Names,
-        list: &mut Vec<(Module, bool, Via)>,
-    ) -> Result<()> {
-        let (pre, post) = self.softdeps(&m.name)?;
-        for p in &pre {
-            let v = Via::SoftdepPre(m.name.clone());
-            self.probe_list(p, v, false, false, visited, required, list)?;
-        }
-        let ignorecmd = !pre.is_empty() || !post.is_empty();
-        list.push((m.clone(), ignorecmd, via));
-        for p in &post {
-            let v = Via::SoftdepPost(m.name.clone());
-            self.probe_list(p, v, false, false, visited, required, list)?;
-        }
-        Ok(())
     }
 
     /// Every module a set of requests needs (hard, soft pre/post and weak dependencies),
