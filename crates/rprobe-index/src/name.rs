@@ -23,6 +23,10 @@ pub fn modname_normalize(name: &str) -> String {
 /// kmod's alias normalisation: '-' becomes '_' outside bracket expressions; `None` for an
 /// unmatched '[' or ']' (kmod rejects such a string as an alias).
 pub fn alias_normalize(alias: &str) -> Option<String> {
+    // Most names have nothing to change: one copy.
+    if !alias.bytes().any(|b| matches!(b, b'-' | b'[' | b']')) {
+        return Some(alias.to_string());
+    }
     let mut out = String::with_capacity(alias.len());
     let mut chars = alias.chars();
     while let Some(c) = chars.next() {

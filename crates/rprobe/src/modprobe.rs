@@ -171,6 +171,8 @@ pub struct Ctx {
     fatal: std::sync::atomic::AtomicBool,
     /// The plans --json prints at the end, in request order.
     plans: std::sync::Mutex<Vec<crate::json::PlanJson>>,
+    /// The module directory as messages name it (made once: every missing name says it).
+    dirname: String,
 }
 
 impl Ctx {
@@ -198,8 +200,8 @@ impl Ctx {
     }
 
     /// The module directory, as messages name it.
-    pub fn dirname(&self) -> std::borrow::Cow<'_, str> {
-        self.ctx.module_dir().to_string_lossy()
+    pub fn dirname(&self) -> &str {
+        &self.dirname
     }
 
     /// A probe session on the running kernel with this run's flags.
@@ -281,8 +283,10 @@ impl Ctx {
             },
             host,
         };
+        let ctx = Context::new(options);
         Ctx {
-            ctx: Context::new(options),
+            dirname: ctx.module_dir().to_string_lossy().into_owned(),
+            ctx,
             args,
             fatal: std::sync::atomic::AtomicBool::new(false),
             plans: std::sync::Mutex::default(),
