@@ -502,25 +502,27 @@ impl<'a> DepmodRun<'a> {
         let mut recs: Vec<Option<std::result::Result<ModuleRecord, rprobe_modfile::Error>>> = mods
             .iter()
             .zip(hits)
-            .map(|(m, hit)| match hit {
-                // A record cached by a kmod 30 run of a file kmod 34 cannot read.
-                Some(rec) if zstd_needs_size && !rec.size_declared => {
-                    Some(Err(record::unsized_zstd(Path::new(&m.path))))
+            .map(|(m, hit)| {
+                // A cached record counts as done at once; the rest as they are read.
+                if hit.is_some() {
+                    tick();
                 }
-                Some(rec) => Some(Ok(rec)),
-                None => None,
+                match hit {
+                    // A record cached by a kmod 30 run of a file kmod 34 cannot read.
+                    Some(rec) if zstd_needs_size && !rec.size_declared => {
+                        Some(Err(record::unsized_zstd(Path::new(&m.path))))
+                    }
+                    Some(rec) => Some(Ok(rec)),
+                    None => None,
+                }
             })
             .collect();
         // The files to read, largest first: decoding dominates, and a large module started
         // last would keep one core busy while the others have nothing left to do.
-        let mut todo: Vec<(u64, usize)> = recs
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.is_none())
-            .map(|(i, _)| i)
-            .collect::<Vec<_>>()
-            .par_iter()
-            .map(|&i| {
+        let mut todo: Vec<(u64, usize)> = (0..mods.len())
+            .into_par_iter()
+            .filter(|&i| recs[i].is_none())
+            .map(|i| {
                 let size = keys[i].map(|k| k.size()).or_else(|| {
                     rprobe_index::fsx::stat(Path::new(&mods[i].path))
                         .ok()

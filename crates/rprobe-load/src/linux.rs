@@ -46,21 +46,6 @@ mod glibc {
     }
 }
 
-/// Reads the start of `file` into `head` (as many bytes as the file has, up to its length),
-/// through libc's read as kmod's pread.
-fn read_head(file: &std::fs::File, head: &mut [u8]) -> usize {
-    let mut n = 0;
-    while n < head.len() {
-        match std::io::Read::read(&mut &*file, &mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    n
-}
-
 /// finit_module's flag asking the kernel to decompress the file itself (linux/module.h).
 const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
 
@@ -122,17 +107,13 @@ impl Kernel for LinuxKernel {
         if flags.ignore_vermagic {
             f |= ModuleInitFlags::MODULE_INIT_IGNORE_VERMAGIC;
         }
-        let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        let mut file = std::fs::File::open(path).map_err(|e| Error::Io {
             path: path.into(),
             source: e,
         })?;
-        let mut head = [0u8; decompress::MAGIC_LEN];
-        let n = read_head(&file, &mut head);
-        if n < head.len() {
-            // As kmod_file_open: refused before the kernel sees it.
-            return Err(Error::Read(decompress::too_short(path, n)));
-        }
-        let codec = Compression::detect(&head);
+        // As kmod_file_open: the codec by its magic, and a file too short to hold one is
+        // refused before the kernel sees it.
+        let codec = Compression::detect(&decompress::read_magic(path, &mut file)?);
         let kernel_does = self.kernel_compression().is_some_and(|c| c == codec.name());
         let kerr = |op, errno| Error::Kernel {
             op,

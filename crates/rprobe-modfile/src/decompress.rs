@@ -111,9 +111,28 @@ pub fn max_size() -> u64 {
 /// EINVAL (kmod_file_open), whatever it holds.
 pub const MAGIC_LEN: usize = 6;
 
-/// The error for a file of `len` bytes, shorter than [`MAGIC_LEN`] (not empty).
-pub fn too_short(path: &Path, len: usize) -> Error {
-    Error::bad_elf(path, format!("{len} bytes, shorter than any module"))
+/// Reads the first [`MAGIC_LEN`] bytes of `file` (at its current position), as
+/// kmod_file_open does before anything else: an empty file is [`Error::Empty`], a shorter
+/// one EINVAL too, a failed read its errno. `path` names the file in errors.
+pub fn read_magic(path: &Path, file: &mut File) -> Result<[u8; MAGIC_LEN]> {
+    let mut head = [0u8; MAGIC_LEN];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    match n {
+        0 => Err(Error::Empty { path: path.into() }),
+        MAGIC_LEN => Ok(head),
+        n => Err(Error::bad_elf(
+            path,
+            format!("{n} bytes, shorter than any module"),
+        )),
+    }
 }
 
 /// Opens a module file with the cap from [`max_size`].
@@ -124,77 +143,51 @@ pub fn open(path: &Path) -> Result<ModuleFile> {
 /// Opens a module file, decoding it if compressed, refusing more than `limit` bytes.
 pub fn open_with_limit(path: &Path, limit: u64) -> Result<ModuleFile> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.len() == 0 {
-        return Err(Error::Empty { path: path.into() });
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let head = read_magic(path, &mut file)?;
+    let compression = Compression::detect(&head);
+    // Read, not mapped: a module truncated under a mapping (a package being replaced) would
+    // kill the process with SIGBUS, and unmapping thousands of files from several threads
+    // costs more in TLB shootdowns than the copy. A file larger than the cap is refused
+    // before reading: a plain module would not fit, and neither would a compressed one's
+    // content.
+    if size > limit {
+        return Err(match compression {
+            Compression::None => Error::TooLarge {
+                path: path.into(),
+                limit,
+            },
+            _ => Error::InputTooLarge {
+                path: path.into(),
+                size,
+                limit,
+            },
+        });
     }
-    let mut head = [0u8; MAGIC_LEN];
-    let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
-    if n < MAGIC_LEN {
-        return Err(too_short(path, n));
-    }
-    let compression = Compression::detect(&head[..n]);
+    let whole = |file: File| {
+        let mut data = Vec::with_capacity(size as usize);
+        data.extend_from_slice(&head);
+        file.take(limit.saturating_sub(MAGIC_LEN as u64))
+            .read_to_end(&mut data)
+            .map_err(|e| Error::io(path, e))?;
+        Ok::<_, Error>(data)
+    };
     let bytes = match compression {
-        Compression::None => {
-            if meta.len() > limit {
-                return Err(Error::TooLarge {
-                    path: path.into(),
-                    limit,
-                });
-            }
-            // Read, not mapped: a module truncated under a mapping (a package being
-            // replaced) would kill the process with SIGBUS, and unmapping thousands of files
-            // from several threads costs more in TLB shootdowns than the copy. The size
-            // was checked against the cap above.
-            let mut data = Vec::with_capacity(meta.len() as usize);
-            data.extend_from_slice(&head[..n]);
-            file.take(limit.saturating_sub(n as u64))
-                .read_to_end(&mut data)
-                .map_err(|e| Error::io(path, e))?;
-            ModuleBytes::Owned(data)
-        }
+        Compression::None => whole(file)?,
+        // Whole, for the one-shot path.
+        Compression::Xz => decompress(path, compression, &whole(file)?, limit)?,
+        // Decoded as a stream whose input and output both stop at the cap.
         codec => {
-            // Nothing is sized by the file: a compressed file larger than the cap is refused
-            // before reading (its content would not fit either), and the rest is decoded as
-            // a stream whose input and output both stop at the cap.
-            if meta.len() > limit {
-                return Err(Error::InputTooLarge {
-                    path: path.into(),
-                    size: meta.len(),
-                    limit,
-                });
-            }
-            if codec == Compression::Xz {
-                // Whole (within the cap, checked above), for the one-shot path.
-                let mut data = Vec::with_capacity(meta.len() as usize);
-                data.extend_from_slice(&head[..n]);
-                file.take(limit.saturating_sub(n as u64))
-                    .read_to_end(&mut data)
-                    .map_err(|e| Error::io(path, e))?;
-                ModuleBytes::Owned(decompress(path, codec, &data, limit)?)
-            } else {
-                let input = std::io::Cursor::new(head[..n].to_vec()).chain(file.take(limit));
-                ModuleBytes::Owned(decode(path, codec, input, 0, limit)?)
-            }
+            let input = std::io::Cursor::new(head).chain(file.take(limit));
+            decode(path, codec, input, 0, limit)?
         }
     };
     Ok(ModuleFile {
         path: path.into(),
         compression,
-        bytes,
-        size_declared: compression != Compression::Zstd || zstd_size_declared(&head[..n]),
+        bytes: ModuleBytes::Owned(bytes),
+        size_declared: compression != Compression::Zstd || zstd_size_declared(&head),
     })
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Decodes `data` (a whole compressed file) with `codec`, refusing more than `limit` bytes.

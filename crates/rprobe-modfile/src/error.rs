@@ -143,11 +143,14 @@ impl Error {
     /// (/x.ko.xz: corrupt or truncated xz stream: ...)"), for messages that name the module
     /// and not its file.
     pub fn kmod_words_naming_file(&self) -> String {
-        let detail = match self {
-            Error::Io { .. } => return self.kmod_words(),
-            e => e.to_string().replace(" (", ": ").replace(')', ""),
-        };
-        format!("{} ({detail})", errno_text(self.errno()))
+        match self {
+            Error::Io { .. } => self.kmod_words(),
+            e => format!(
+                "{} ({})",
+                errno_text(e.errno()),
+                parenthesised(&e.to_string())
+            ),
+        }
     }
 
     /// `words` (kmod's text for this failure, as the caller's tool prints it) followed by
@@ -179,8 +182,7 @@ impl Error {
                 text.strip_prefix(&prefix).unwrap_or(&text).to_string()
             }
         };
-        // Parentheses of its own would read as the end of the explanation.
-        Some(detail.replace(" (", ": ").replace(')', ""))
+        Some(parenthesised(&detail))
     }
 
     /// The line kmod 34's libkmod logs (at error level) when it cannot read a module file,
@@ -196,6 +198,12 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `text` made fit to stand inside parentheses: parentheses of its own would read as the
+/// end of the explanation.
+fn parenthesised(text: &str) -> String {
+    text.replace(" (", ": ").replace(')', "")
 }
 
 /// Result with rprobe-modfile's [`Error`].

@@ -297,11 +297,7 @@ fn build_image(spec: &Spec, ticking: bool) -> Option<rprobe_initramfs::cpio::Arc
         crate::err!("\r\x1b[K");
     }
     for w in &report.warnings {
-        crate::out::log(
-            "initramfs",
-            rprobe_index::log::Level::Warning,
-            &w.to_string(),
-        );
+        crate::out::log("initramfs", rprobe_index::log::Level::Warning, w);
     }
     Some(archive)
 }

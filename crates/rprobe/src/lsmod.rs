@@ -114,7 +114,7 @@ fn list(json: bool, fail: &dyn Fn(&str)) -> i32 {
     } else {
         // As kmod: sizes, use counts and holders (in directory order) from sysfs.
         rprobe_load::lsmod_rows_sysfs(&text, &host, &mut |e| {
-            crate::out::log("lsmod", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("lsmod", rprobe_index::log::Level::Error, &e);
         })
     };
     if json {

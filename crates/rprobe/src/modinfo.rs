@@ -370,16 +370,12 @@ fn text_one(out: &mut Out, entries: Vec<Entry>) -> bool {
                 show(out, &filename, None, &[]);
                 if out.field.as_deref() != Some("filename") {
                     library_line(library);
-                    crate::out::log(
-                        "modinfo",
-                        rprobe_index::log::Level::Error,
-                        &error.to_string(),
-                    );
+                    crate::out::log("modinfo", rprobe_index::log::Level::Error, &error);
                     ok = false;
                 }
             }
             Entry::Error(m) => {
-                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m);
                 ok = false;
             }
         }
@@ -404,12 +400,12 @@ fn json_one(
                 library, error: m, ..
             } => {
                 library_line(library);
-                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m);
                 ok = false;
                 continue;
             }
             Entry::Error(m) => {
-                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m.to_string());
+                crate::out::log("modinfo", rprobe_index::log::Level::Error, &m);
                 ok = false;
                 continue;
             }
@@ -446,11 +442,7 @@ fn json_one(
 /// modinfo's own error.
 fn library_line(library: Option<(&str, &str)>) {
     if let Some((func, line)) = library {
-        crate::out::log(
-            "libkmod",
-            rprobe_index::log::Level::Error,
-            &format!("{func}: {line}"),
-        );
+        crate::out::library_error(func, line);
     }
 }
 

@@ -345,11 +345,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             // rprobe says them as modprobe's own.
             Generation::Kmod30 => crate::out::log("modprobe", Level::Error, &n.text),
             // kmod 34's default logger: "libkmod: ERROR: FUNCTION: message".
-            Generation::Kmod34 => crate::out::log(
-                "libkmod",
-                rprobe_index::log::Level::Error,
-                &format!("{}: {}", n.function, n.text),
-            ),
+            Generation::Kmod34 => crate::out::library_error(n.function, &n.text),
         }
     }
     if ctx.args.show_config {

@@ -152,6 +152,14 @@ fn timestamp() -> String {
     )
 }
 
+/// Prints an error line of libkmod's default logger as kmod 34 words it ("libkmod: ERROR:
+/// FUNCTION: message"): always on standard error, where that logger writes whatever the
+/// tool's own log does (it reports before the tool sets its log up, or in tools that set
+/// none).
+pub fn library_error(function: &str, msg: &str) {
+    to_stderr(&format!("libkmod: ERROR: {function}: {msg}\n"));
+}
+
 /// Prints one of kmod's log messages: `TOOL: LEVEL: msg` on standard error, or
 /// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`].
 pub fn log(tool: &str, level: Level, msg: &str) {
