@@ -735,3 +735,26 @@ fn kmod34_depmod_outdir_and_moduledir() {
         assert_eq!(code(&k), code(&r), "depmod {args:?}");
     }
 }
+
+/// libkmod's own lines (here a bad configuration line, reported while kmod_new reads the
+/// configuration) stay on standard error under -s: kmod 34's default logger writes them,
+/// not modprobe's log, which -s sends to syslog.
+#[test]
+fn kmod34_library_lines_stay_on_stderr_with_syslog() {
+    let Some(t) = Trixie::new() else { return };
+    std::fs::create_dir_all(t.path("/badconf")).expect("mkdir");
+    std::fs::write(t.path("/badconf/x.conf"), "frobnicate this\n").expect("write");
+    for args in [
+        vec!["-s", "-C", "/badconf", "-R", "nonexistent"],
+        vec!["-C", "/badconf", "-R", "nonexistent"],
+    ] {
+        let (k, r) = (t.kmod("modprobe", &args), t.rprobe("modprobe", &args));
+        assert!(
+            text(&k.stderr).contains("libkmod: ERROR: ") && text(&k.stderr).contains("frobnicate"),
+            "{args:?}: {}",
+            text(&k.stderr)
+        );
+        assert_eq!(text(&k.stderr), text(&r.stderr), "{args:?}: stderr");
+        assert_eq!(code(&k), code(&r), "{args:?}: exit code");
+    }
+}
