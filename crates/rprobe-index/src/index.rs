@@ -241,8 +241,17 @@ impl ModuleDir {
     }
 
     fn exact(&self, kind: IndexKind, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .exact_text(kind, key)?
+            .map(std::borrow::Cow::into_owned))
+    }
+
+    /// The first value stored under `key`, borrowed from the index where it can be.
+    fn exact_text(&self, kind: IndexKind, key: &str) -> Result<Option<std::borrow::Cow<'_, str>>> {
         match self.bin(kind) {
-            BinState::Ready(t) => return t.search(key),
+            BinState::Ready(t) => {
+                return Ok(t.search_bytes(key.as_bytes())?.map(String::from_utf8_lossy))
+            }
             BinState::Unusable => return Ok(None),
             BinState::Absent => {}
         }
@@ -250,7 +259,7 @@ impl ModuleDir {
             .text(kind)
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone()))
+            .map(|(_, v)| std::borrow::Cow::Borrowed(v.as_str())))
     }
 
     fn wild(&self, kind: IndexKind, key: &str) -> Result<Vec<String>> {
@@ -279,28 +288,30 @@ impl ModuleDir {
     /// The modules.dep entry of a module name, parsed once and kept: what lookups and
     /// plans use.
     pub fn dep_info(&self, name: &str) -> Result<Option<std::sync::Arc<DepInfo>>> {
+        // The index first: a name that is no module (most names a coldplug or `-a` asks
+        // for) costs its walk alone, without the lock and the hash.
+        let Some(line) = self.exact_text(IndexKind::Dep, name)? else {
+            return Ok(None);
+        };
         let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hit) = lock().get(name) {
             return Ok(Some(hit.clone()));
         }
-        let info = self.exact(IndexKind::Dep, name)?.and_then(|line| {
-            let (path, deps) = dep_fields(&line)?;
-            let mut needs_itself = false;
-            let deps = deps
-                .inspect(|&d| needs_itself |= d == path)
-                .map(|d| (crate::name::modname_from_str(d), self.full_path(d)))
-                .collect();
-            Some(std::sync::Arc::new(DepInfo {
-                needs_itself,
-                path: self.full_path(path),
-                deps,
-            }))
+        let Some((path, deps)) = dep_fields(&line) else {
+            return Ok(None);
+        };
+        let mut needs_itself = false;
+        let deps = deps
+            .inspect(|&d| needs_itself |= d == path)
+            .map(|d| (crate::name::modname_from_str(d), self.full_path(d)))
+            .collect();
+        let info = std::sync::Arc::new(DepInfo {
+            needs_itself,
+            path: self.full_path(path),
+            deps,
         });
-        // Only found entries are kept: a name that is not a module is usually asked once.
-        if let Some(i) = &info {
-            lock().insert(name.into(), i.clone());
-        }
-        Ok(info)
+        lock().insert(name.into(), info.clone());
+        Ok(Some(info))
     }
 
     /// Modules whose alias patterns match `alias`, in kmod's order.

@@ -21,11 +21,20 @@ pub fn modname_normalize(name: &str) -> String {
 }
 
 /// kmod's alias normalisation: '-' becomes '_' outside bracket expressions; `None` for an
-/// unmatched '[' or ']' (kmod rejects such a string as an alias).
-pub fn alias_normalize(alias: &str) -> Option<String> {
-    // Most names have nothing to change: one copy.
-    if !alias.bytes().any(|b| matches!(b, b'-' | b'[' | b']')) {
-        return Some(alias.to_string());
+/// unmatched '[' or ']' (kmod rejects such a string as an alias). Most names have nothing
+/// to change: they come back borrowed, without a copy.
+pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
+    // Every byte is looked at (no early exit), which the compiler turns into a vector
+    // loop: this runs once per name looked up.
+    let (dash, bracket) = alias.bytes().fold((false, false), |(d, b), c| {
+        (d | (c == b'-'), b | (c == b'[') | (c == b']'))
+    });
+    if !bracket {
+        return Some(if dash {
+            std::borrow::Cow::Owned(alias.replace('-', "_"))
+        } else {
+            std::borrow::Cow::Borrowed(alias)
+        });
     }
     let mut out = String::with_capacity(alias.len());
     let mut chars = alias.chars();
@@ -49,7 +58,7 @@ pub fn alias_normalize(alias: &str) -> Option<String> {
             c => out.push(c),
         }
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// The module name of a file path, as kmod derives it: the base name up to its first '.',

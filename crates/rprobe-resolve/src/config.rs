@@ -5,7 +5,6 @@
 //! `MODULE.PARAM=VALUE` from the kernel command line.
 
 use rprobe_index::generation::Generation;
-use rprobe_index::name::alias_normalize;
 use std::path::{Path, PathBuf};
 
 /// A message about the configuration, as libkmod reports it while reading it.
@@ -221,7 +220,7 @@ impl Config {
             "alias" => {
                 let (a, r) = split_tok(rest);
                 let (m, _) = split_tok(r);
-                match (a.and_then(alias_normalize), m.and_then(alias_normalize)) {
+                match (a.and_then(normalized), m.and_then(normalized)) {
                     (Some(a), Some(m)) => {
                         self.aliases.push((a, m));
                         true
@@ -229,7 +228,7 @@ impl Config {
                     _ => false,
                 }
             }
-            "blacklist" => match split_tok(rest).0.and_then(alias_normalize) {
+            "blacklist" => match split_tok(rest).0.and_then(normalized) {
                 Some(m) => {
                     self.blacklist.push(m);
                     true
@@ -247,7 +246,7 @@ impl Config {
                     "weakdep" => !r.is_empty(),
                     _ => !value.is_empty(),
                 };
-                match m.and_then(alias_normalize) {
+                match m.and_then(normalized) {
                     Some(m) if present => {
                         match cmd {
                             "options" => self.options.push((m, value.to_string())),
@@ -273,7 +272,7 @@ impl Config {
             _ => false,
         };
         if ok && cmd != "include" && cmd != "config" {
-            if let Some(n) = split_tok(rest).0.and_then(alias_normalize) {
+            if let Some(n) = split_tok(rest).0.and_then(normalized) {
                 self.origins.push(Origin {
                     directive: cmd.to_string(),
                     name: n,
@@ -381,7 +380,7 @@ impl Config {
                 self.blacklist.push(t.to_string());
             }
         } else {
-            match alias_normalize(modname) {
+            match normalized(modname) {
                 Some(m) => self.options.push((m, param.to_string())),
                 None => self.notes.push(Note {
                     function: "kcmdline_parse_result",
@@ -544,6 +543,13 @@ fn parse_softdep(name: String, line: &str) -> Softdep {
 /// fnmatch(3) without flags.
 pub fn fnmatch(pattern: &str, s: &str) -> bool {
     rprobe_index::index::trie::fnmatch(pattern.as_bytes(), s.as_bytes())
+}
+
+/// A name or alias from configuration, normalised as kmod keeps it ([`alias_normalize`]).
+///
+/// [`alias_normalize`]: rprobe_index::name::alias_normalize
+fn normalized(s: &str) -> Option<String> {
+    rprobe_index::name::alias_normalize(s).map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]

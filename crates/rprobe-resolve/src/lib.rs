@@ -205,7 +205,7 @@ impl Resolver<'_> {
     pub fn lookup(&self, given: &str) -> Result<Vec<Module>> {
         // A module file given by path (absolute or relative), as upstream kmod accepts.
         let p = std::path::Path::new(given);
-        if given.contains('/')
+        if given.as_bytes().contains(&b'/')
             && rprobe_index::name::is_module_filename(given)
             && rprobe_index::fsx::stat(p).is_ok_and(|s| s.is_file())
         {
@@ -243,7 +243,7 @@ impl Resolver<'_> {
             if let Some(e) = self.dir.dep_info(&name)? {
                 return Ok(vec![Module {
                     path: Some(e.path.clone()),
-                    name,
+                    name: name.into_owned(),
                     alias: None,
                     builtin: false,
                     install_only: false,

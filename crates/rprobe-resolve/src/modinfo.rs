@@ -31,7 +31,7 @@ pub fn modinfo_targets(dir: &ModuleDir, given: &str, name_only: bool) -> Result<
     let mut names: Vec<String> = Vec::new();
     if !name.contains(':') {
         if let Ok(Some(_)) = dir.dep(&name) {
-            names.push(name.clone());
+            names.push(name.to_string());
         }
     }
     if names.is_empty() && !name_only {
@@ -42,7 +42,7 @@ pub fn modinfo_targets(dir: &ModuleDir, given: &str, name_only: bool) -> Result<
         }
     }
     if names.is_empty() && dir.builtin(&name).unwrap_or(false) {
-        names.push(name.clone());
+        names.push(name.to_string());
     }
     if names.is_empty() && !name_only {
         names = dir.builtin_alias(&name).unwrap_or_default();

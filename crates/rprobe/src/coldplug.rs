@@ -60,7 +60,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::out::log(
                 "coldplug",
                 rprobe_index::log::Level::Error,
-                &format!("{}", e.kind()),
+                format_args!("{}", e.kind()),
             );
             return 1;
         }

@@ -112,7 +112,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                     crate::out::log(
                         "depmod",
                         rprobe_index::log::Level::Warning,
-                        &format!("Ignored deprecated option {opt}"),
+                        format_args!("Ignored deprecated option {opt}"),
                     );
                 }
             }
@@ -136,7 +136,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::out::log(
                 "depmod",
                 rprobe_index::log::Level::Error,
-                &format!("Bad version passed {v}"),
+                format_args!("Bad version passed {v}"),
             );
             return 1;
         }
@@ -217,7 +217,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(e) => {
-            crate::out::log("depmod", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("depmod", rprobe_index::log::Level::Error, &e);
             1
         }
     }

@@ -125,7 +125,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     let (g, missing) = match closure_graph(&r, &args.names) {
         Ok(x) => x,
         Err(e) => {
-            crate::out::log("graph", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("graph", rprobe_index::log::Level::Error, &e);
             return 1;
         }
     };
@@ -133,7 +133,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         crate::out::log(
             "graph",
             rprobe_index::log::Level::Error,
-            &format!("Module {m} not found."),
+            format_args!("Module {m} not found."),
         );
     }
     let dot = to_dot(&g);
@@ -144,7 +144,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 crate::out::log(
                     "graph",
                     rprobe_index::log::Level::Error,
-                    &format!("SVG: {e}"),
+                    format_args!("SVG: {e}"),
                 );
                 return 1;
             }

@@ -95,7 +95,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
     );
     drop(ticker);
     if let Err(e) = written {
-        crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
+        crate::out::log("initramfs", rprobe_index::log::Level::Error, &e);
         return 1;
     }
     0
@@ -124,7 +124,7 @@ fn list(img: &Path, json: bool, long: bool) -> i32 {
             0
         }
         Err(e) => {
-            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e);
             1
         }
     }
@@ -238,7 +238,7 @@ fn modules(args: &Args) -> Result<Vec<String>, i32> {
                 crate::out::log(
                     "initramfs",
                     rprobe_index::log::Level::Error,
-                    &format!("{}: {e}", f.display()),
+                    format_args!("{}: {e}", f.display()),
                 );
                 return Err(1);
             }
@@ -289,7 +289,7 @@ fn build_image(spec: &Spec, ticking: bool) -> Option<rprobe_initramfs::cpio::Arc
     let (archive, report) = match build(spec) {
         Ok(x) => x,
         Err(e) => {
-            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("initramfs", rprobe_index::log::Level::Error, &e);
             return None;
         }
     };

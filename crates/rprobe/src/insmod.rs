@@ -98,7 +98,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         crate::out::log(
             "insmod",
             rprobe_index::log::Level::Error,
-            &format!("could not load module {file}: No such file or directory"),
+            format_args!("could not load module {file}: No such file or directory"),
         );
         return 1;
     }
@@ -125,7 +125,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::out::log(
                 "insmod",
                 rprobe_index::log::Level::Error,
-                &format!("could not insert module {file}: {words}"),
+                format_args!("could not insert module {file}: {words}"),
             );
             1
         }

@@ -14,7 +14,7 @@ pub fn print<T: Serialize>(v: &T) {
         Err(e) => crate::out::log(
             "rprobe",
             rprobe_index::log::Level::Error,
-            &format!("JSON output: {e}"),
+            format_args!("JSON output: {e}"),
         ),
     }
 }

@@ -86,12 +86,12 @@ fn main_34(raw: Vec<OsString>) -> i32 {
         crate::out::log(
             &prog,
             rprobe_index::log::Level::Error,
-            &format!("could not open {shown}: {e}"),
+            format_args!("could not open {shown}: {e}"),
         );
         crate::out::log(
             &prog,
             rprobe_index::log::Level::Error,
-            &format!("could not get list of modules: {e}"),
+            format_args!("could not get list of modules: {e}"),
         );
     })
 }

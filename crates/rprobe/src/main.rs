@@ -99,31 +99,31 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     })?;
     // After getopt's rewrite every option is one item starting with '-' (its value
     // attached); anything else ("-" alone included) is a word, as is everything after
-    // "--".
+    // "--". The items are moved, not copied: `modprobe -a` can have thousands of words.
     let mut options: Vec<OsString> = Vec::new();
-    let mut words: Vec<OsString> = Vec::new();
+    let mut words: Vec<String> = Vec::with_capacity(checked.len());
+    let mut utf8 = true;
     let mut rest = false;
-    for (i, a) in checked.iter().enumerate() {
+    for (i, a) in checked.into_iter().enumerate() {
         let option =
             a.len() > 1 && std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).starts_with(b"-");
         if i > 0 && (rest || !option) {
-            words.push(a.clone());
+            match a.into_string() {
+                Ok(w) => words.push(w),
+                Err(_) => utf8 = false,
+            }
         } else if a == "--" {
             rest = true;
         } else {
-            options.push(a.clone());
+            options.push(a);
         }
     }
-    let words: Option<Vec<String>> = words.into_iter().map(|w| w.into_string().ok()).collect();
-    match words {
-        Some(words) => {
-            let (t, _) = parse_args_with::<T>(tool, &options, code, cmd)?;
-            Ok((t, checked, Some(words)))
-        }
-        None => {
-            let (t, m) = parse_args_with::<T>(tool, raw, code, cmd)?;
-            Ok((t, m, None))
-        }
+    if utf8 {
+        let (t, _) = parse_args_with::<T>(tool, &options, code, cmd)?;
+        Ok((t, options, Some(words)))
+    } else {
+        let (t, _) = parse_args_with::<T>(tool, raw, code, cmd)?;
+        Ok((t, options, None))
     }
 }
 

@@ -162,7 +162,7 @@ fn params(info: &[(String, String)]) -> Vec<(String, Option<String>, Option<Stri
             crate::out::log(
                 "modinfo",
                 rprobe_index::log::Level::Error,
-                &format!("Found invalid \"{k}={v}\": missing ':'"),
+                format_args!("Found invalid \"{k}={v}\": missing ':'"),
             );
             continue;
         };

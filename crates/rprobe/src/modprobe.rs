@@ -218,7 +218,7 @@ impl Ctx {
     /// kmod's LOG(): FATAL, or WARNING with -a (kmod lowers the priority for -a).
     /// A FATAL message ends modprobe with status 1, as kmod's log does (unless -q, which
     /// silences it and goes on): [`Ctx::fatal`] turns true and the callers return to main.
-    pub fn log(&self, msg: &str) {
+    pub fn log(&self, msg: impl std::fmt::Display) {
         if self.args.all {
             self.error(Level::Warning, msg);
             return;
@@ -236,7 +236,7 @@ impl Ctx {
 
     /// Prints a message in kmod's words at kmod's level, when the verbosity (-q, -v) lets
     /// that level through.
-    pub fn error(&self, level: Level, msg: &str) {
+    pub fn error(&self, level: Level, msg: impl std::fmt::Display) {
         if level.priority() <= self.args.log_level {
             crate::out::log("modprobe", level, msg);
         }
@@ -367,22 +367,16 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         );
         return 1;
     }
-    let names: Vec<(String, String)> = if ctx.args.all {
-        ctx.args
-            .args
-            .iter()
-            .map(|n| (n.clone(), String::new()))
-            .collect()
+    // With -a every word is a name; else the first is and the rest are its options.
+    let (names, opts) = if ctx.args.all {
+        (&ctx.args.args[..], String::new())
     } else {
-        vec![(
-            ctx.args.args[0].clone(),
-            options_from_args(&ctx.args.args[1..]),
-        )]
+        (&ctx.args.args[..1], options_from_args(&ctx.args.args[1..]))
     };
     let mut session = ctx.session();
     let mut failed = false;
-    for (name, opts) in names {
-        failed |= !insert(&ctx, &mut session, &name, &opts);
+    for name in names {
+        failed |= !insert(&ctx, &mut session, name, &opts);
         if ctx.fatal() {
             crate::out::check(std::io::Write::flush(&mut *ctx.stdout()));
             return 1;
@@ -416,7 +410,7 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
     use rprobe_modfile::elf::ElfModule;
     let path = std::path::Path::new(file);
     if !rprobe_index::fsx::exists(path) {
-        ctx.log(&format!("Module {file} not found."));
+        ctx.log(format_args!("Module {file} not found."));
         return 1;
     }
     let what = if versions { "modversions" } else { "symbols" };
@@ -441,11 +435,11 @@ fn show_symbols(ctx: &Ctx, file: &str, versions: bool) -> i32 {
         }
         Ok(None) => {
             let e = rprobe_index::error::errno_text(crate::generation().missing_section_errno());
-            ctx.log(&format!("could not get {what} of {file}: {e}"));
+            ctx.log(format_args!("could not get {what} of {file}: {e}"));
             1
         }
         Err(e) => {
-            ctx.log(&format!(
+            ctx.log(format_args!(
                 "could not get {what} of {file}: {}",
                 e.kmod_words()
             ));
@@ -462,7 +456,7 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
     let found = if by_path {
         r.module_from_path(name).map(|m| vec![m]).map_err(|e| {
             let why = rprobe_index::error::io_text(&e);
-            ctx.log(&format!("Failed to get module from path {name}: {why}"));
+            ctx.log(format_args!("Failed to get module from path {name}: {why}"));
         })
     } else {
         let looked = if paths {
@@ -473,7 +467,7 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
         Ok(match looked {
             Ok(m) => m,
             Err(e) => {
-                ctx.error(Level::Error, &e.to_string());
+                ctx.error(Level::Error, &e);
                 Vec::new()
             }
         })
@@ -482,7 +476,7 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
         return false;
     };
     if mods.is_empty() {
-        ctx.log(&format!(
+        ctx.log(format_args!(
             "Module {name} not found in directory {}",
             ctx.dirname()
         ));
@@ -500,7 +494,7 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
         let steps = match r.plan(&m, opts, ctx.args.ignore_install) {
             Ok(s) => s,
             Err(e) => {
-                ctx.error(Level::Error, &e.to_string());
+                ctx.error(Level::Error, &e);
                 ok = false;
                 continue;
             }
@@ -596,7 +590,7 @@ fn insert_error(e: &rprobe_load::Error) -> String {
 /// Prints a probe failure in kmod's words and at kmod's level.
 fn report_error(ctx: &Ctx, e: &ProbeError) {
     match e {
-        e if e.is_state_error() => ctx.log(&e.to_string()),
+        e if e.is_state_error() => ctx.log(e),
         ProbeError::Insert { name, source } => {
             if let rprobe_load::Error::Read(r) = source {
                 if let Some((_, line)) = r.library_words() {
@@ -605,10 +599,10 @@ fn report_error(ctx: &Ctx, e: &ProbeError) {
             }
             ctx.error(
                 Level::Error,
-                &format!("could not insert '{name}': {}", insert_error(source)),
+                format_args!("could not insert '{name}': {}", insert_error(source)),
             )
         }
-        _ => ctx.error(Level::Error, &e.to_string()),
+        _ => ctx.error(Level::Error, e),
     }
 }
 
@@ -652,7 +646,7 @@ fn remove_all(ctx: &Ctx) -> i32 {
     for name in &ctx.args.args {
         let mods = ctx.ctx.lookup(name).unwrap_or_default();
         if mods.is_empty() {
-            ctx.log(&format!("Module {name} not found."));
+            ctx.log(format_args!("Module {name} not found."));
             code = 1;
         }
         for m in mods {

@@ -152,6 +152,22 @@ fn timestamp() -> String {
     )
 }
 
+/// Runs `f` with an empty line buffer, kept per thread so that a run of messages (a
+/// warning per name under `modprobe -a`) allocates none.
+fn with_line(f: impl FnOnce(&mut String)) {
+    thread_local! {
+        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    LINE.with(|l| match l.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            f(&mut line);
+        }
+        // Formatting the message logged another (a Display that logs): its own buffer.
+        Err(_) => f(&mut String::new()),
+    })
+}
+
 /// Prints an error line of libkmod's default logger as kmod 34 words it ("libkmod: ERROR:
 /// FUNCTION: message"): always on standard error, where that logger writes whatever the
 /// tool's own log does (it reports before the tool sets its log up, or in tools that set
@@ -161,17 +177,17 @@ pub fn library_error(function: &str, msg: &str) {
 }
 
 /// Prints one of kmod's log messages: `TOOL: LEVEL: msg` on standard error, or
-/// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`].
-pub fn log(tool: &str, level: Level, msg: &str) {
+/// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`]. `msg` is
+/// formatted straight into the line that is written (`format_args!` costs no copy), and
+/// the line goes out in one write.
+pub fn log(tool: &str, level: Level, msg: impl std::fmt::Display) {
     let word = level.word();
     match SINK.get() {
-        None => {
-            let mut line = String::with_capacity(tool.len() + word.len() + msg.len() + 5);
-            for part in [tool, ": ", word, ": ", msg, "\n"] {
-                line.push_str(part);
-            }
-            to_stderr(&line);
-        }
+        None => with_line(|line| {
+            use std::fmt::Write as _;
+            let _ = writeln!(line, "{tool}: {word}: {msg}");
+            to_stderr(line);
+        }),
         Some(Sink::Syslog) => {
             let p = nix::syslog::Priority::new(severity(level), nix::syslog::Facility::LOG_DAEMON);
             let _ = nix::syslog::syslog(p, &format!("{word}: {msg}\n"));

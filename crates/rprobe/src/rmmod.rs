@@ -76,7 +76,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 crate::out::log(
                     "rmmod",
                     rprobe_index::log::Level::Error,
-                    &format!("Module {name} is builtin."),
+                    format_args!("Module {name} is builtin."),
                 );
                 code = 1;
                 continue;
@@ -85,7 +85,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 crate::out::log(
                     "rmmod",
                     rprobe_index::log::Level::Error,
-                    &format!("Module {name} is not currently loaded"),
+                    format_args!("Module {name} is not currently loaded"),
                 );
                 code = 1;
                 continue;
@@ -98,7 +98,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 crate::out::log(
                     "rmmod",
                     rprobe_index::log::Level::Error,
-                    &format!("Module {name} is in use by: {}", holders.join(" ")),
+                    format_args!("Module {name} is in use by: {}", holders.join(" ")),
                 );
                 code = 1;
                 continue;
@@ -107,7 +107,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 crate::out::log(
                     "rmmod",
                     rprobe_index::log::Level::Error,
-                    &format!("Module {name} is in use"),
+                    format_args!("Module {name} is in use"),
                 );
                 code = 1;
                 continue;
@@ -121,7 +121,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
             crate::out::log(
                 "rmmod",
                 rprobe_index::log::Level::Error,
-                &format!("could not remove module {arg}: {why}"),
+                format_args!("could not remove module {arg}: {why}"),
             );
             code = 1;
         }

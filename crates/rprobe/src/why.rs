@@ -129,11 +129,13 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     let r = ctx.resolver();
-    let Some(target) = rprobe_index::name::alias_normalize(&args.module) else {
+    let Some(target) =
+        rprobe_index::name::alias_normalize(&args.module).map(std::borrow::Cow::into_owned)
+    else {
         crate::out::log(
             "why",
             rprobe_index::log::Level::Error,
-            &format!("invalid module name '{}'", args.module),
+            format_args!("invalid module name '{}'", args.module),
         );
         return 2;
     };
@@ -171,11 +173,13 @@ pub fn main(raw: Vec<OsString>) -> i32 {
                 Ok(None) => crate::out::log(
                     "why",
                     rprobe_index::log::Level::Warning,
-                    &format!("{n}: no module found"),
+                    format_args!("{n}: no module found"),
                 ),
-                Err(e) => {
-                    crate::out::log("why", rprobe_index::log::Level::Error, &format!("{n}: {e}"))
-                }
+                Err(e) => crate::out::log(
+                    "why",
+                    rprobe_index::log::Level::Error,
+                    format_args!("{n}: {e}"),
+                ),
             }
         }
     }

@@ -23,6 +23,11 @@ const F_CHILDS: u32 = 0x2000_0000;
 const MASK: u32 = 0x0FFF_FFFF;
 /// Where the first node goes: after magic, version and the root's offset.
 const HEADER: u32 = 12;
+/// A child link that points the wrong way for the layout (which could close a loop).
+const LOOP_POST: &str =
+    "child offset does not precede its parent (loop) in an index whose root is last";
+const LOOP_PRE: &str =
+    "child offset does not follow its parent (loop) in an index whose root is first";
 
 /// How the nodes of an index file are ordered: the one difference between the files kmod
 /// 30 and kmod 34 write (same magic, same version, same node encoding).
@@ -367,40 +372,65 @@ fn text(v: &[u8]) -> String {
     }
 }
 
+/// What [`Trie::step`] found at a node on a lookup's path.
+enum Step {
+    /// The prefix differs from the key: nothing below matches.
+    Mismatch,
+    /// The prefix has a wildcard at this position (wildcard searches only).
+    Wild(usize),
+    /// The prefix matched: where the node's prefix ends (its child table, if any, then
+    /// its values follow), and the table.
+    Node {
+        after_prefix: usize,
+        children: Children,
+    },
+}
+
+/// A node's child table as [`Trie::step`] located it, read one slot at a time.
+#[derive(Default)]
+struct Children {
+    first: u8,
+    /// The last character with a slot.
+    last: u8,
+    /// Where the slots start in the file; 0 (the default) when the node has no table.
+    table: usize,
+}
+
+impl Children {
+    /// Where the node's values start, given where its prefix ends.
+    fn values_at(&self, after_prefix: usize) -> usize {
+        if self.table == 0 {
+            after_prefix
+        } else {
+            self.table + 4 * (usize::from(self.last - self.first) + 1)
+        }
+    }
+
+    /// The link word in `ch`'s slot; 0 when the table has none.
+    #[inline(always)]
+    fn slot(&self, trie: &Trie, d: &[u8], ch: u8) -> Result<u32> {
+        if self.table == 0 || ch < self.first || ch > self.last {
+            return Ok(0);
+        }
+        let s = self.table + 4 * usize::from(ch - self.first);
+        d.get(s..s + 4)
+            .map(be_word)
+            .ok_or_else(|| trie.bad("truncated node"))
+    }
+}
+
 impl<'a> RNode<'a> {
     /// How many child slots the table has.
     fn slots(&self) -> usize {
         self.table.len() / 4
     }
 
-    /// The child in slot `i`, if any; a link that points the wrong way for the file's
-    /// layout (which could close a loop) is a corrupt-index error.
+    /// The child in slot `i`, if any ([`Trie::checked_link`]).
     fn link(&self, trie: &Trie, i: usize) -> Result<Option<u32>> {
         let Some(b) = self.table.get(4 * i..4 * i + 4) else {
             return Ok(None);
         };
-        let c = be_word(b);
-        let child = c & MASK;
-        if child == 0 {
-            return Ok(None);
-        }
-        match trie.layout() {
-            Layout::PostOrder if child >= self.at => Err(trie.bad(
-                "child offset does not precede its parent (loop) in an index whose root is last",
-            )),
-            Layout::PreOrder if child <= self.at => Err(trie.bad(
-                "child offset does not follow its parent (loop) in an index whose root is first",
-            )),
-            _ => Ok(Some(c)),
-        }
-    }
-
-    /// The child for the character `ch`, if any.
-    fn child(&self, trie: &Trie, ch: u8) -> Result<Option<u32>> {
-        match (ch as usize).checked_sub(self.first as usize) {
-            Some(i) => self.link(trie, i),
-            None => Ok(None),
-        }
+        trie.checked_link(self.at, be_word(b))
     }
 
     /// Calls `f` with each value (priority, text) in stored order.
@@ -412,14 +442,6 @@ impl<'a> RNode<'a> {
             rest = tail;
         }
         Ok(())
-    }
-
-    /// The first value's text, if the node holds any.
-    fn first_value(&self, trie: &Trie) -> Result<Option<&'a [u8]>> {
-        if self.nvalues == 0 {
-            return Ok(None);
-        }
-        Self::value(trie, self.values).map(|(_, v, _)| Some(v))
     }
 
     /// One value at the start of `b`: its priority, its text, and what follows it.
@@ -556,24 +578,108 @@ impl Trie {
     }
 
     /// [`Trie::search`] without the copy: the value's bytes in the index.
+    ///
+    /// This is every exact lookup's path (modules.dep, modules.builtin), so it walks the
+    /// mapped bytes directly, as kmod's index_mm_search does ([`Trie::step`]).
     pub fn search_bytes(&self, key: &[u8]) -> Result<Option<&[u8]>> {
-        let mut node = self.root()?;
+        let d: &[u8] = &self.data;
+        let mut off = self.root;
+        if off & MASK == 0 {
+            return Ok(None);
+        }
         let mut i = 0;
-        while let Some(n) = node {
-            if key.get(i..i + n.prefix.len()) != Some(n.prefix) {
+        loop {
+            let Step::Node {
+                after_prefix,
+                children,
+            } = self.step(d, off, key, &mut i, false)?
+            else {
                 return Ok(None);
-            }
-            i += n.prefix.len();
+            };
             let Some(&ch) = key.get(i) else {
-                return n.first_value(self);
+                // The key ends here: this node's first value, if it holds any.
+                return self.first_value(off, children.values_at(after_prefix));
             };
-            node = match n.child(self, ch)? {
-                Some(o) => Some(self.node(o)?),
-                None => None,
-            };
+            match self.checked_link(off, children.slot(self, d, ch)?)? {
+                Some(c) => off = c,
+                None => return Ok(None),
+            }
             i += 1;
         }
-        Ok(None)
+    }
+
+    /// Reads the node at `off` on a lookup's path, in place: compares its prefix with
+    /// `key` from `*i` on (advancing `*i` past it) and reads where its child table is. Only
+    /// the bytes the lookup needs are read, each bounds-checked. With `wild`, a prefix
+    /// character that is a wildcard stops the walk there ([`Step::Wild`]).
+    #[inline(always)]
+    fn step(&self, d: &[u8], off: u32, key: &[u8], i: &mut usize, wild: bool) -> Result<Step> {
+        let start = (off & MASK) as usize;
+        let mut p = start;
+        if off & F_PREFIX != 0 {
+            loop {
+                let &c = d.get(p).ok_or_else(|| self.bad("unterminated string"))?;
+                p += 1;
+                if c == 0 {
+                    break;
+                }
+                if wild && matches!(c, b'*' | b'?' | b'[') {
+                    return Ok(Step::Wild(p - 1 - start));
+                }
+                if key.get(*i) != Some(&c) {
+                    return Ok(Step::Mismatch);
+                }
+                *i += 1;
+            }
+        }
+        let mut children = Children::default();
+        if off & F_CHILDS != 0 {
+            let (first, last) = match d.get(p..p + 2) {
+                Some(&[f, l]) => (f, l),
+                _ => return Err(self.bad("truncated node")),
+            };
+            if last < first || last >= 128 {
+                return Err(self.bad("bad child range"));
+            }
+            children = Children {
+                first,
+                last,
+                table: p + 2,
+            };
+        }
+        Ok(Step::Node {
+            after_prefix: p,
+            children,
+        })
+    }
+
+    /// The first value of the node at `off`, whose values (if it has any) start at `p`.
+    fn first_value(&self, off: u32, p: usize) -> Result<Option<&[u8]>> {
+        if off & F_VALUES == 0 {
+            return Ok(None);
+        }
+        let d: &[u8] = &self.data;
+        let head = d.get(p..p + 4).ok_or_else(|| self.bad("truncated node"))?;
+        if be_word(head) == 0 {
+            return Ok(None);
+        }
+        RNode::value(self, &d[p + 4..]).map(|(_, v, _)| Some(v))
+    }
+
+    /// A child link read from the node at `parent`: its offset word, or `None` when there
+    /// is no child; a link that points the wrong way for the file's layout (which could
+    /// close a loop) is a corrupt-index error.
+    #[inline(always)]
+    fn checked_link(&self, parent: u32, word: u32) -> Result<Option<u32>> {
+        let (child, at) = (word & MASK, parent & MASK);
+        if child == 0 {
+            return Ok(None);
+        }
+        match self.layout() {
+            Layout::PostOrder if child >= at => Err(self.bad(LOOP_POST)),
+            Layout::PreOrder if child <= at => Err(self.bad(LOOP_PRE)),
+            _ => Ok(Some(word)),
+        }
     }
 
     /// Every value whose key, taken as an fnmatch pattern, matches `key`: kmod's wildcard
@@ -592,25 +698,29 @@ impl Trie {
     /// outside tests, which compare both walks).
     fn search_wild_with(&self, key: &str, prune: bool) -> Result<Vec<Value>> {
         let key = key.as_bytes();
+        let d: &[u8] = &self.data;
         let mut out = Vec::new();
-        let mut node = self.root()?;
+        let mut off = self.root;
+        if off & MASK == 0 {
+            return Ok(out);
+        }
         let mut i = 0;
         let mut buf = Vec::new();
-        while let Some(n) = node {
-            let prefix = n.prefix;
-            for (j, &ch) in prefix.iter().enumerate() {
-                if ch == b'*' || ch == b'?' || ch == b'[' {
-                    let subkey = &key[(i + j).min(key.len())..];
+        loop {
+            let children = match self.step(d, off, key, &mut i, true)? {
+                Step::Mismatch => return Ok(out),
+                Step::Wild(j) => {
+                    // Every key below starts with a pattern: match them all against
+                    // the rest of `key`.
+                    let n = self.node(off)?;
+                    let subkey = &key[i.min(key.len())..];
                     self.wild_all(n, j, &mut buf, subkey, prune, &mut out)?;
                     return Ok(out);
                 }
-                if key.get(i + j) != Some(&ch) {
-                    return Ok(out);
-                }
-            }
-            i += prefix.len();
+                Step::Node { children, .. } => children,
+            };
             for w in [b'*', b'?', b'['] {
-                if let Some(o) = n.child(self, w)? {
+                if let Some(o) = self.checked_link(off, children.slot(self, d, w)?)? {
                     let c = self.node(o)?;
                     buf.push(w);
                     self.wild_all(c, 0, &mut buf, &key[i..], prune, &mut out)?;
@@ -618,16 +728,16 @@ impl Trie {
                 }
             }
             let Some(&ch) = key.get(i) else {
-                n.each_value(self, |p, v| add_value(&mut out, p, v))?;
+                self.node(off)?
+                    .each_value(self, |p, v| add_value(&mut out, p, v))?;
                 return Ok(out);
             };
-            node = match n.child(self, ch)? {
-                Some(o) => Some(self.node(o)?),
-                None => None,
-            };
+            match self.checked_link(off, children.slot(self, d, ch)?)? {
+                Some(c) => off = c,
+                None => return Ok(out),
+            }
             i += 1;
         }
-        Ok(out)
     }
 
     /// The next child of `top` from slot `*k` on, advancing `*k` past it: its character

@@ -74,7 +74,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match res {
         Ok(()) => 0,
         Err(e) => {
-            crate::out::log("generate", rprobe_index::log::Level::Error, &e.to_string());
+            crate::out::log("generate", rprobe_index::log::Level::Error, &e);
             1
         }
     }
