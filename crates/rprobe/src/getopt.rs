@@ -48,27 +48,50 @@ fn options(cmd: &clap::Command) -> Vec<Opt> {
 
 /// What getopt_long would say about `raw` (argv[0] first, which prefixes its messages), or
 /// the arguments rewritten for clap: long options spelled in full with `=VALUE` attached,
-/// bundled short options split, option values attached to their option.
-pub fn check(cmd: &clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, String> {
-    let mut cmd = cmd.clone();
+/// bundled short options split, option values attached to their option. `cmd` is built
+/// here (clap's `build`, which parsing with it would do anyway).
+pub fn check(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, String> {
+    Ok(check_items(cmd, raw)?
+        .into_iter()
+        .map(|item| match item {
+            Item::Given(i) => raw[i].clone(),
+            Item::New(a) => a,
+        })
+        .collect())
+}
+
+/// One argument of getopt's rewrite ([`check_items`]).
+pub enum Item {
+    /// The argument at this index of the input, as it was given.
+    Given(usize),
+    /// An argument the rewrite made.
+    New(OsString),
+}
+
+/// [`check`] without copies: the arguments kept as they were are named by their index, so
+/// a caller that owns them can move them (`modprobe -a` can have thousands).
+pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item>, String> {
     cmd.build();
-    let opts = options(&cmd);
+    let opts = options(cmd);
     let argv0 = raw
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut out: Vec<OsString> = raw.first().cloned().into_iter().collect();
+    let mut out: Vec<Item> = Vec::with_capacity(raw.len());
+    if !raw.is_empty() {
+        out.push(Item::Given(0));
+    }
     let mut i = 1;
     while i < raw.len() {
         let arg = &raw[i];
         let bytes = arg.as_bytes();
         i += 1;
         if bytes == b"--" {
-            out.extend(raw[i - 1..].iter().cloned());
+            out.extend((i - 1..raw.len()).map(Item::Given));
             break;
         }
         if bytes.len() < 2 || bytes[0] != b'-' {
-            out.push(arg.clone());
+            out.push(Item::Given(i - 1));
             continue;
         }
         let text = arg.to_string_lossy();
@@ -93,17 +116,17 @@ pub fn check(cmd: &clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, Str
                         "{argv0}: option '--{full}' doesn't allow an argument"
                     ))
                 }
-                (false, None) => out.push(format!("--{full}").into()),
+                (false, None) => out.push(Item::New(format!("--{full}").into())),
                 (true, Some(_)) => {
                     let v = &bytes[bytes.iter().position(|&b| b == b'=').unwrap_or(0) + 1..];
-                    out.push(joined(&format!("--{full}="), v));
+                    out.push(Item::New(joined(&format!("--{full}="), v)));
                 }
                 (true, None) => {
                     let Some(v) = raw.get(i) else {
                         return Err(format!("{argv0}: option '--{full}' requires an argument"));
                     };
                     i += 1;
-                    out.push(joined(&format!("--{full}="), v.as_bytes()));
+                    out.push(Item::New(joined(&format!("--{full}="), v.as_bytes())));
                 }
             }
             continue;
@@ -125,7 +148,7 @@ pub fn check(cmd: &clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, Str
             };
             k += 1;
             if !opt.takes_value {
-                out.push(format!("-{c}").into());
+                out.push(Item::New(format!("-{c}").into()));
                 continue;
             }
             let value: &[u8] = if k < bytes.len() {
@@ -136,10 +159,10 @@ pub fn check(cmd: &clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, Str
             } else {
                 return Err(format!("{argv0}: option requires an argument -- '{c}'"));
             };
-            out.push(match opt.longs.first() {
+            out.push(Item::New(match opt.longs.first() {
                 Some(l) => joined(&format!("--{l}="), value),
                 None => joined(&format!("-{c}"), value),
-            });
+            }));
             break;
         }
     }
@@ -224,7 +247,7 @@ mod tests {
     #[test]
     fn getopt_words() {
         let c = cmd();
-        let e = |a: &[&str]| check(&c, &v(a)).unwrap_err();
+        let e = |a: &[&str]| check(&mut c.clone(), &v(a)).unwrap_err();
         assert_eq!(e(&["t", "--bogus=1"]), "t: unrecognized option '--bogus=1'");
         assert_eq!(e(&["t", "-aZ"]), "t: invalid option -- 'Z'");
         assert_eq!(e(&["t", "-S"]), "t: option requires an argument -- 'S'");
@@ -246,7 +269,11 @@ mod tests {
     fn rewrites_for_clap() {
         let c = cmd();
         assert_eq!(
-            check(&c, &v(&["t", "--show-c", "-acS", "-x", "m", "--", "-z"])).unwrap(),
+            check(
+                &mut c.clone(),
+                &v(&["t", "--show-c", "-acS", "-x", "m", "--", "-z"])
+            )
+            .unwrap(),
             v(&[
                 "t",
                 "--show-config",
@@ -267,7 +294,7 @@ mod tests {
     fn option_names_after_dashes_stay_positional() {
         let mut c = crate::lsmod::command();
         c.build();
-        let out = check(&c, &v(&["tool", "--js", "--", "--json"])).unwrap();
+        let out = check(&mut c, &v(&["tool", "--js", "--", "--json"])).unwrap();
         assert_eq!(out, v(&["tool", "--json", "--", "--json"]));
         let e = c.try_get_matches_from(&out).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
@@ -337,7 +364,7 @@ mod tests {
                         _ => w.into(),
                     });
                 }
-                match check(cmd, &raw) {
+                match check(&mut cmd.clone(), &raw) {
                     Err(msg) => prop_assert!(msg.starts_with("tool: "), "{msg}"),
                     Ok(out) => {
                         prop_assert_eq!(&out[0], &raw[0]);

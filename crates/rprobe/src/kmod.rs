@@ -103,7 +103,7 @@ pub fn main(raw: Vec<OsString>) -> i32 {
         }
         end += 1;
     }
-    let opts = match crate::getopt::check(&top_command(), &raw[..end]) {
+    let opts = match crate::getopt::check(&mut top_command(), &raw[..end]) {
         Ok(o) => o,
         Err(msg) => {
             crate::errln!("{msg}");
@@ -250,7 +250,8 @@ fn static_nodes(raw: Vec<OsString>) -> i32 {
 /// the help.
 fn static_options(raw: &[OsString]) -> Result<(String, Option<PathBuf>), i32> {
     use clap::Parser as _;
-    let opts = match crate::getopt::check(&<StaticArgs as clap::CommandFactory>::command(), raw) {
+    let opts = match crate::getopt::check(&mut <StaticArgs as clap::CommandFactory>::command(), raw)
+    {
         Ok(o) => o,
         Err(msg) => {
             crate::errln!("{msg}");

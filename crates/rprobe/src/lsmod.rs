@@ -32,7 +32,7 @@ fn program() -> String {
 /// kmod 34's lsmod: -s, -v, -V, -h (and rprobe's --json); an argument is an error; its
 /// messages through the tool's logger, the library's included.
 fn main_34(raw: Vec<OsString>) -> i32 {
-    let cmd = command()
+    let mut cmd = command()
         .disable_help_flag(true)
         .arg(crate::switch("syslog", 's', "syslog", false))
         .arg(crate::switch("verbose", 'v', "verbose", true))
@@ -44,7 +44,7 @@ fn main_34(raw: Vec<OsString>) -> i32 {
                 .trailing_var_arg(true)
                 .hide(true),
         );
-    let raw = match crate::getopt::check(&cmd, &raw) {
+    let raw = match crate::getopt::check(&mut cmd, &raw) {
         Ok(r) => r,
         Err(msg) => {
             crate::errln!("{msg}");

@@ -58,12 +58,23 @@ pub(crate) fn parse_args_with<T: clap::Parser>(
     tool: &str,
     raw: &[OsString],
     code: i32,
-    cmd: clap::Command,
+    mut cmd: clap::Command,
 ) -> Result<(T, Vec<OsString>), i32> {
-    let raw = getopt::check(&cmd, raw).map_err(|msg| {
+    let raw = getopt::check(&mut cmd, raw).map_err(|msg| {
         crate::errln!("{msg}");
         code
     })?;
+    parse_checked(tool, raw, code, cmd)
+}
+
+/// [`parse_args_with`] for arguments getopt's rules have already rewritten
+/// ([`getopt::check`]).
+fn parse_checked<T: clap::Parser>(
+    tool: &str,
+    raw: Vec<OsString>,
+    code: i32,
+    cmd: clap::Command,
+) -> Result<(T, Vec<OsString>), i32> {
     let parsed = cmd
         .try_get_matches_from(&raw)
         .and_then(|m| T::from_arg_matches(&m).map(|t| (t, raw)));
@@ -89,41 +100,52 @@ pub(crate) fn parse_args_with<T: clap::Parser>(
 )]
 pub(crate) fn parse_options_and_words<T: clap::Parser>(
     tool: &str,
-    raw: &[OsString],
+    mut raw: Vec<OsString>,
     code: i32,
 ) -> Result<(T, Vec<OsString>, Option<Vec<String>>), i32> {
-    let cmd = T::command();
-    let checked = getopt::check(&cmd, raw).map_err(|msg| {
+    let mut cmd = T::command();
+    let items = getopt::check_items(&mut cmd, &raw).map_err(|msg| {
         crate::errln!("{msg}");
         code
     })?;
     // After getopt's rewrite every option is one item starting with '-' (its value
     // attached); anything else ("-" alone included) is a word, as is everything after
-    // "--". The items are moved, not copied: `modprobe -a` can have thousands of words.
+    // "--". When every argument is UTF-8 (the rule) they are moved out of `raw`, not
+    // copied: `modprobe -a` can have thousands of words.
+    let utf8 = raw.iter().all(|a| a.to_str().is_some());
     let mut options: Vec<OsString> = Vec::new();
-    let mut words: Vec<String> = Vec::with_capacity(checked.len());
-    let mut utf8 = true;
+    let mut words: Vec<OsString> = Vec::with_capacity(items.len());
     let mut rest = false;
-    for (i, a) in checked.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
+        let a = match item {
+            getopt::Item::Given(k) if utf8 => raw.get_mut(k).map(std::mem::take),
+            getopt::Item::Given(k) => raw.get(k).cloned(),
+            getopt::Item::New(a) => Some(a),
+        }
+        .unwrap_or_default();
         let option =
             a.len() > 1 && std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).starts_with(b"-");
         if i > 0 && (rest || !option) {
-            match a.into_string() {
-                Ok(w) => words.push(w),
-                Err(_) => utf8 = false,
-            }
+            words.push(a);
         } else if a == "--" {
             rest = true;
         } else {
             options.push(a);
         }
     }
-    if utf8 {
-        let (t, _) = parse_args_with::<T>(tool, &options, code, cmd)?;
-        Ok((t, options, Some(words)))
-    } else {
-        let (t, _) = parse_args_with::<T>(tool, raw, code, cmd)?;
-        Ok((t, options, None))
+    let words: Option<Vec<String>> = words.into_iter().map(|w| w.into_string().ok()).collect();
+    match words {
+        Some(words) => {
+            // The options are getopt's rewrite already: clap parses them as they are.
+            let (t, options) = parse_checked::<T>(tool, options, code, cmd)?;
+            Ok((t, options, Some(words)))
+        }
+        // A word is not UTF-8, so `raw` was copied from, not moved: clap parses it all,
+        // for its error.
+        None => {
+            let (t, _) = parse_args_with::<T>(tool, &raw, code, cmd)?;
+            Ok((t, options, None))
+        }
     }
 }
 

@@ -184,7 +184,9 @@ impl Ctx {
     /// How many modules may load at once: --jobs, else the number of CPUs; 1 (kmod's
     /// serial order) for dry runs.
     pub fn jobs(&self) -> usize {
-        if self.args.dry_run {
+        // Nothing is loaded (and the number of CPUs, which costs a dozen system calls
+        // through the cgroup files, is not needed).
+        if self.args.dry_run || self.args.show_depends {
             return 1;
         }
         self.args.jobs.unwrap_or_else(|| {
@@ -255,7 +257,7 @@ fn context(raw: Vec<OsString>) -> Result<Ctx, i32> {
         let extra: Vec<OsString> = env.split_whitespace().map(OsString::from).collect();
         raw.splice(1..1, extra);
     }
-    let args: Args = match crate::parse_options_and_words::<Args>("modprobe", &raw, 1) {
+    let args: Args = match crate::parse_options_and_words::<Args>("modprobe", raw, 1) {
         Ok((a, m, words)) => Args {
             log_level: log_level(&m),
             args: words.unwrap_or(a.args),

@@ -65,9 +65,19 @@ macro_rules! err {
 /// Writes a whole message to standard error with one write call, as C's unbuffered stderr
 /// writes one fprintf (a message never interleaves with another process's), ignoring
 /// failure.
+///
+/// The write goes straight to write(2), as C's does: std's `Stderr` would take its lock
+/// for each message, and `modprobe -a` can print thousands.
 pub fn to_stderr(msg: &str) {
-    use std::io::Write as _;
-    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
+    let mut rest = msg.as_bytes();
+    while !rest.is_empty() {
+        match nix::unistd::write(std::io::stderr(), rest) {
+            Ok(0) => return,
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 use rprobe_index::log::Level;
@@ -185,7 +195,11 @@ pub fn log(tool: &str, level: Level, msg: impl std::fmt::Display) {
     match SINK.get() {
         None => with_line(|line| {
             use std::fmt::Write as _;
-            let _ = writeln!(line, "{tool}: {word}: {msg}");
+            for part in [tool, ": ", word, ": "] {
+                line.push_str(part);
+            }
+            let _ = write!(line, "{msg}");
+            line.push('\n');
             to_stderr(line);
         }),
         Some(Sink::Syslog) => {

@@ -469,7 +469,12 @@ impl Trie {
             unsafe_code,
             reason = "mapping an index is unsafe (the file could change under the map); see SAFETY"
         )]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(usize::try_from(len).unwrap_or(usize::MAX))
+                .map(&file)
+        }
+        .map_err(|e| Error::io(path, e))?;
         Trie::check(path, Bytes::Mapped(map))
     }
 
@@ -1631,6 +1636,23 @@ mod tests {
                 m.insert(k.as_bytes(), v, *p);
             }
             proptest::prop_assert_eq!(b.to_bytes(), m.to_bytes());
+        }
+
+        /// The in-place exact walk answers as a map does, in both layouts: each key its
+        /// value, every other string (prefixes of keys, keys extended) nothing.
+        #[test]
+        fn exact_lookups_answer_as_a_map(items in proptest::collection::btree_map("[a-d]{0,6}", "[a-z]{1,3}", 0..50),
+                                         probes in proptest::collection::vec("[a-e]{0,7}", 0..40)) {
+            let mut b = TrieBuilder::new();
+            for (k, v) in &items {
+                b.insert(k, v, 0).unwrap();
+            }
+            for layout in [Layout::PostOrder, Layout::PreOrder] {
+                let t = Trie::from_bytes(Path::new("x.bin"), b.to_bytes_as(layout)).unwrap();
+                for q in items.keys().chain(&probes) {
+                    proptest::prop_assert_eq!(t.search(q).unwrap(), items.get(q).cloned(), "{:?} {:?}", layout, q);
+                }
+            }
         }
     }
 }
