@@ -110,43 +110,49 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     })?;
     // After getopt's rewrite every option is one item starting with '-' (its value
     // attached); anything else ("-" alone included) is a word, as is everything after
-    // "--". When every argument is UTF-8 (the rule) they are moved out of `raw`, not
-    // copied: `modprobe -a` can have thousands of words.
-    let utf8 = raw.iter().all(|a| a.to_str().is_some());
+    // "--". The arguments are moved out of `raw`, not copied: `modprobe -a` can have
+    // thousands of words.
     let mut options: Vec<OsString> = Vec::new();
-    let mut words: Vec<OsString> = Vec::with_capacity(items.len());
+    let mut words: Vec<String> = Vec::with_capacity(items.len());
+    let mut not_utf8: Vec<(usize, OsString)> = Vec::new();
     let mut rest = false;
     for (i, item) in items.into_iter().enumerate() {
         let a = match item {
-            getopt::Item::Given(k) if utf8 => raw.get_mut(k).map(std::mem::take),
-            getopt::Item::Given(k) => raw.get(k).cloned(),
-            getopt::Item::New(a) => Some(a),
-        }
-        .unwrap_or_default();
+            getopt::Item::Given(k) => raw.get_mut(k).map(std::mem::take).unwrap_or_default(),
+            getopt::Item::New(a) => a,
+        };
         let option =
             a.len() > 1 && std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).starts_with(b"-");
         if i > 0 && (rest || !option) {
-            words.push(a);
+            match a.into_string() {
+                Ok(w) => words.push(w),
+                Err(a) => not_utf8.push((words.len(), a)),
+            }
         } else if a == "--" {
             rest = true;
         } else {
             options.push(a);
         }
     }
-    let words: Option<Vec<String>> = words.into_iter().map(|w| w.into_string().ok()).collect();
-    match words {
-        Some(words) => {
-            // The options are getopt's rewrite already: clap parses them as they are.
-            let (t, options) = parse_checked::<T>(tool, options, code, cmd)?;
-            Ok((t, options, Some(words)))
-        }
-        // A word is not UTF-8, so `raw` was copied from, not moved: clap parses it all,
-        // for its error.
-        None => {
-            let (t, _) = parse_args_with::<T>(tool, &raw, code, cmd)?;
-            Ok((t, options, None))
-        }
+    if not_utf8.is_empty() {
+        // The options are getopt's rewrite already: clap parses them as they are.
+        let (t, options) = parse_checked::<T>(tool, options, code, cmd)?;
+        return Ok((t, options, Some(words)));
     }
+    // A word is not UTF-8: clap parses everything, for its error (the words after "--",
+    // as they all are positionals).
+    let mut all = options.clone();
+    all.push("--".into());
+    let mut bad = not_utf8.into_iter().peekable();
+    for (j, w) in words.into_iter().enumerate() {
+        while let Some((_, a)) = bad.next_if(|(at, _)| *at == j) {
+            all.push(a);
+        }
+        all.push(w.into());
+    }
+    all.extend(bad.map(|(_, a)| a));
+    let (t, _) = parse_checked::<T>(tool, all, code, cmd)?;
+    Ok((t, options, None))
 }
 
 /// The last component of a program path, as kmod names itself in messages (its basename).

@@ -220,7 +220,7 @@ impl Ctx {
     /// kmod's LOG(): FATAL, or WARNING with -a (kmod lowers the priority for -a).
     /// A FATAL message ends modprobe with status 1, as kmod's log does (unless -q, which
     /// silences it and goes on): [`Ctx::fatal`] turns true and the callers return to main.
-    pub fn log(&self, msg: impl std::fmt::Display) {
+    pub fn log(&self, msg: impl crate::out::Message) {
         if self.args.all {
             self.error(Level::Warning, msg);
             return;
@@ -238,7 +238,7 @@ impl Ctx {
 
     /// Prints a message in kmod's words at kmod's level, when the verbosity (-q, -v) lets
     /// that level through.
-    pub fn error(&self, level: Level, msg: impl std::fmt::Display) {
+    pub fn error(&self, level: Level, msg: impl crate::out::Message) {
         if level.priority() <= self.args.log_level {
             crate::out::log("modprobe", level, msg);
         }
@@ -478,10 +478,12 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
         return false;
     };
     if mods.is_empty() {
-        ctx.log(format_args!(
-            "Module {name} not found in directory {}",
-            ctx.dirname()
-        ));
+        ctx.log(crate::out::Parts(&[
+            "Module ",
+            name,
+            " not found in directory ",
+            ctx.dirname(),
+        ]));
         return false;
     }
     let mut ok = true;

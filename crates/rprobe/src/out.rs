@@ -186,29 +186,57 @@ pub fn library_error(function: &str, msg: &str) {
     to_stderr(&format!("libkmod: ERROR: {function}: {msg}\n"));
 }
 
+/// A log message's text: anything displayable (`format_args!`, a string, an error), or
+/// [`Parts`].
+pub trait Message {
+    /// Appends the text to `line`.
+    fn append_to(&self, line: &mut String);
+}
+
+impl<T: std::fmt::Display + ?Sized> Message for T {
+    fn append_to(&self, line: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(line, "{self}");
+    }
+}
+
+/// A message made of pieces copied one after another, without formatting: for the
+/// messages printed once per name (`modprobe -a` over thousands).
+pub struct Parts<'a>(pub &'a [&'a str]);
+
+impl Message for Parts<'_> {
+    fn append_to(&self, line: &mut String) {
+        self.0.iter().for_each(|p| line.push_str(p));
+    }
+}
+
 /// Prints one of kmod's log messages: `TOOL: LEVEL: msg` on standard error, or
 /// `LEVEL: msg` at LEVEL's priority in the system log after [`open_syslog`]. `msg` is
 /// formatted straight into the line that is written (`format_args!` costs no copy), and
 /// the line goes out in one write.
-pub fn log(tool: &str, level: Level, msg: impl std::fmt::Display) {
+pub fn log(tool: &str, level: Level, msg: impl Message) {
     let word = level.word();
     match SINK.get() {
         None => with_line(|line| {
-            use std::fmt::Write as _;
             for part in [tool, ": ", word, ": "] {
                 line.push_str(part);
             }
-            let _ = write!(line, "{msg}");
+            msg.append_to(line);
             line.push('\n');
             to_stderr(line);
         }),
         Some(Sink::Syslog) => {
             let p = nix::syslog::Priority::new(severity(level), nix::syslog::Facility::LOG_DAEMON);
-            let _ = nix::syslog::syslog(p, &format!("{word}: {msg}\n"));
+            let mut line = format!("{word}: ");
+            msg.append_to(&mut line);
+            line.push('\n');
+            let _ = nix::syslog::syslog(p, &line);
         }
         Some(Sink::Socket(s, ident)) => {
             let pri = nix::syslog::Facility::LOG_DAEMON as i32 | severity(level) as i32;
-            let line = format!("<{pri}>{} {ident}: {word}: {msg}\n", timestamp());
+            let mut line = format!("<{pri}>{} {ident}: {word}: ", timestamp());
+            msg.append_to(&mut line);
+            line.push('\n');
             let _ = s.send(line.as_bytes());
         }
     }
