@@ -114,7 +114,10 @@ pub struct ModuleDir {
     text: [OnceLock<Vec<(String, String)>>; IndexKind::ALL.len()],
     /// Parsed modules.dep entries by module name (kmod keeps one module object per name
     /// in its context for the same reason): a name looked up again costs one hash lookup.
-    parsed: std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<DepInfo>>>,
+    /// Hashed with foldhash: the keys are module names, and SipHash cost more than the
+    /// lookup it saves.
+    parsed:
+        std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<DepInfo>, foldhash::fast::RandomState>>,
 }
 
 impl ModuleDir {

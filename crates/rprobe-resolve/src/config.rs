@@ -68,7 +68,7 @@ pub struct Config {
 #[derive(Clone, Debug, Default)]
 struct FirstMatch {
     /// Each literal pattern's first position.
-    literal: std::collections::HashMap<String, usize>,
+    literal: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
     /// The positions of the other patterns, rising.
     wild: Vec<usize>,
     /// How long the list was when the table was built; another length (a caller changed

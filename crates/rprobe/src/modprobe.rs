@@ -523,34 +523,29 @@ fn insert(ctx: &Ctx, session: &mut Session<'_>, name: &str, opts: &str) -> bool 
     ok
 }
 
-/// One line per step, as kmod's --show-depends prints them, with its newline; the path's
-/// bytes as they are.
-pub fn step_line(s: &Step) -> Option<Vec<u8>> {
+/// Writes a step's line as kmod's --show-depends prints it, with its newline (the path's
+/// bytes as they are), into `out`; nothing for a step kmod does not print.
+fn write_step(out: &mut impl std::io::Write, s: &Step) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
     let (word, what): (&[u8], &[u8]) = match (&s.install, &s.module.path, s.module.builtin) {
         (Some(cmd), _, _) => (b"install ", cmd.as_bytes()),
         (None, Some(p), _) => (b"insmod ", p.as_os_str().as_bytes()),
         (None, None, true) => (b"builtin ", s.module.name.as_bytes()),
-        _ => return None,
+        _ => return Ok(()),
     };
-    let mut l = Vec::with_capacity(word.len() + what.len() + s.options.len() + 2);
-    l.extend_from_slice(word);
-    l.extend_from_slice(what);
+    out.write_all(word)?;
+    out.write_all(what)?;
     if s.install.is_some() || s.module.path.is_some() {
-        l.push(b' ');
-        l.extend_from_slice(s.options.as_bytes());
+        out.write_all(b" ")?;
+        out.write_all(s.options.as_bytes())?;
     }
-    l.push(b'\n');
-    Some(l)
+    out.write_all(b"\n")
 }
 
 fn print_steps(ctx: &Ctx, steps: &[Step]) {
-    use std::io::Write as _;
     let mut out = ctx.stdout();
     for s in steps {
-        if let Some(l) = step_line(s) {
-            crate::out::check(out.write_all(&l));
-        }
+        crate::out::check(write_step(&mut *out, s));
     }
 }
 
@@ -615,11 +610,9 @@ fn reporter(ctx: &Ctx) -> impl FnMut(Event) + Send + '_ {
     move |ev| match ev {
         Event::Step(s) => {
             if ctx.show_actions() {
-                if let Some(l) = step_line(s) {
-                    let mut out = ctx.stdout();
-                    crate::out::check(std::io::Write::write_all(&mut *out, &l));
-                    crate::out::check(std::io::Write::flush(&mut *out));
-                }
+                let mut out = ctx.stdout();
+                crate::out::check(write_step(&mut *out, s));
+                crate::out::check(std::io::Write::flush(&mut *out));
             }
         }
         Event::Remove(name) => {
