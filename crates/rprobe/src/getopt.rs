@@ -53,19 +53,31 @@ fn options(cmd: &clap::Command) -> Vec<Opt> {
 pub fn check(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<OsString>, String> {
     Ok(check_items(cmd, raw)?
         .into_iter()
-        .map(|item| match item {
-            Item::Given(i) => raw[i].clone(),
-            Item::New(a) => a,
+        .flat_map(|item| match item {
+            Item::Given(r) => raw[r].to_vec(),
+            Item::New(a) => vec![a.into()],
         })
         .collect())
 }
 
-/// One argument of getopt's rewrite ([`check_items`]).
+/// A piece of getopt's rewrite ([`check_items`]).
 pub enum Item {
-    /// The argument at this index of the input, as it was given.
-    Given(usize),
+    /// The arguments at these indexes of the input, as they were given (one item for a
+    /// run of them: `modprobe -a` can have thousands).
+    Given(std::ops::Range<usize>),
     /// An argument the rewrite made.
-    New(OsString),
+    New(Box<std::ffi::OsStr>),
+}
+
+/// Adds `raw[k]`, as given, to the rewrite: to the run before it when that ends at `k`.
+fn given(out: &mut Vec<Item>, k: usize) {
+    if let Some(Item::Given(r)) = out.last_mut() {
+        if r.end == k {
+            r.end += 1;
+            return;
+        }
+    }
+    out.push(Item::Given(k..k + 1));
 }
 
 /// [`check`] without copies: the arguments kept as they were are named by their index, so
@@ -77,9 +89,9 @@ pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut out: Vec<Item> = Vec::with_capacity(raw.len());
+    let mut out: Vec<Item> = Vec::new();
     if !raw.is_empty() {
-        out.push(Item::Given(0));
+        given(&mut out, 0);
     }
     let mut i = 1;
     while i < raw.len() {
@@ -87,11 +99,13 @@ pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item
         let bytes = arg.as_bytes();
         i += 1;
         if bytes == b"--" {
-            out.extend((i - 1..raw.len()).map(Item::Given));
+            for k in i - 1..raw.len() {
+                given(&mut out, k);
+            }
             break;
         }
         if bytes.len() < 2 || bytes[0] != b'-' {
-            out.push(Item::Given(i - 1));
+            given(&mut out, i - 1);
             continue;
         }
         let text = arg.to_string_lossy();
@@ -116,17 +130,19 @@ pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item
                         "{argv0}: option '--{full}' doesn't allow an argument"
                     ))
                 }
-                (false, None) => out.push(Item::New(format!("--{full}").into())),
+                (false, None) => out.push(Item::New(OsString::from(format!("--{full}")).into())),
                 (true, Some(_)) => {
                     let v = &bytes[bytes.iter().position(|&b| b == b'=').unwrap_or(0) + 1..];
-                    out.push(Item::New(joined(&format!("--{full}="), v)));
+                    out.push(Item::New(joined(&format!("--{full}="), v).into()));
                 }
                 (true, None) => {
                     let Some(v) = raw.get(i) else {
                         return Err(format!("{argv0}: option '--{full}' requires an argument"));
                     };
                     i += 1;
-                    out.push(Item::New(joined(&format!("--{full}="), v.as_bytes())));
+                    out.push(Item::New(
+                        joined(&format!("--{full}="), v.as_bytes()).into(),
+                    ));
                 }
             }
             continue;
@@ -148,7 +164,7 @@ pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item
             };
             k += 1;
             if !opt.takes_value {
-                out.push(Item::New(format!("-{c}").into()));
+                out.push(Item::New(OsString::from(format!("-{c}")).into()));
                 continue;
             }
             let value: &[u8] = if k < bytes.len() {
@@ -159,10 +175,13 @@ pub fn check_items(cmd: &mut clap::Command, raw: &[OsString]) -> Result<Vec<Item
             } else {
                 return Err(format!("{argv0}: option requires an argument -- '{c}'"));
             };
-            out.push(Item::New(match opt.longs.first() {
-                Some(l) => joined(&format!("--{l}="), value),
-                None => joined(&format!("-{c}"), value),
-            }));
+            out.push(Item::New(
+                match opt.longs.first() {
+                    Some(l) => joined(&format!("--{l}="), value),
+                    None => joined(&format!("-{c}"), value),
+                }
+                .into(),
+            ));
             break;
         }
     }

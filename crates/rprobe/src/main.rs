@@ -110,30 +110,53 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     })?;
     // After getopt's rewrite every option is one item starting with '-' (its value
     // attached); anything else ("-" alone included) is a word, as is everything after
-    // "--". The arguments are moved out of `raw`, not copied: `modprobe -a` can have
-    // thousands of words.
+    // "--". `modprobe -a` can have thousands of words: options are moved out of `raw`,
+    // and the words stay in it, in place, so no second list of them is made.
     let mut options: Vec<OsString> = Vec::new();
-    let mut words: Vec<String> = Vec::with_capacity(items.len());
-    let mut not_utf8: Vec<(usize, OsString)> = Vec::new();
+    let mut is_word = vec![false; raw.len()];
     let mut rest = false;
-    for (i, item) in items.into_iter().enumerate() {
-        let a = match item {
-            getopt::Item::Given(k) => raw.get_mut(k).map(std::mem::take).unwrap_or_default(),
-            getopt::Item::New(a) => a,
-        };
-        let option =
-            a.len() > 1 && std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).starts_with(b"-");
-        if i > 0 && (rest || !option) {
-            match a.into_string() {
-                Ok(w) => words.push(w),
-                Err(a) => not_utf8.push((words.len(), a)),
+    for item in items {
+        match item {
+            getopt::Item::Given(run) => {
+                for k in run {
+                    let Some(a) = raw.get_mut(k) else { continue };
+                    let option = a.len() > 1 && a.as_encoded_bytes().starts_with(b"-");
+                    // raw[0] is argv[0], never a word.
+                    if k > 0 && (rest || !option) {
+                        is_word[k] = true;
+                    } else if *a == "--" {
+                        rest = true;
+                    } else {
+                        options.push(std::mem::take(a));
+                    }
+                }
             }
-        } else if a == "--" {
-            rest = true;
-        } else {
-            options.push(a);
+            // What the rewrite made is an option ('-' and more), and never after "--".
+            getopt::Item::New(a) => options.push(a.into()),
         }
     }
+    // The words to the front of `raw`, in order, the rest dropped.
+    let mut n = 0;
+    for (k, word) in is_word.into_iter().enumerate() {
+        if word {
+            raw.swap(n, k);
+            n += 1;
+        }
+    }
+    raw.truncate(n);
+    // As Strings, in the same allocation (same size and alignment: collected in place).
+    let mut not_utf8: Vec<(usize, OsString)> = Vec::new();
+    let mut j = 0;
+    let words: Vec<String> = raw
+        .into_iter()
+        .map(|a| {
+            j += 1;
+            a.into_string().unwrap_or_else(|a| {
+                not_utf8.push((j - 1, a));
+                String::new()
+            })
+        })
+        .collect();
     if not_utf8.is_empty() {
         // The options are getopt's rewrite already: clap parses them as they are.
         let (t, options) = parse_checked::<T>(tool, options, code, cmd)?;
@@ -143,14 +166,13 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     // as they all are positionals).
     let mut all = options.clone();
     all.push("--".into());
-    let mut bad = not_utf8.into_iter().peekable();
-    for (j, w) in words.into_iter().enumerate() {
-        while let Some((_, a)) = bad.next_if(|(at, _)| *at == j) {
-            all.push(a);
+    let first = all.len();
+    all.extend(words.into_iter().map(OsString::from));
+    for (j, a) in not_utf8 {
+        if let Some(slot) = all.get_mut(first + j) {
+            *slot = a;
         }
-        all.push(w.into());
     }
-    all.extend(bad.map(|(_, a)| a));
     let (t, _) = parse_checked::<T>(tool, all, code, cmd)?;
     Ok((t, options, None))
 }
