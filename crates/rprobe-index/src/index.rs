@@ -253,7 +253,7 @@ impl ModuleDir {
     fn exact_text(&self, kind: IndexKind, key: &str) -> Result<Option<std::borrow::Cow<'_, str>>> {
         match self.bin(kind) {
             BinState::Ready(t) => {
-                return Ok(t.search_bytes(key.as_bytes())?.map(String::from_utf8_lossy))
+                return Ok(t.search_bytes(key.as_bytes())?.map(crate::name::text))
             }
             BinState::Unusable => return Ok(None),
             BinState::Absent => {}

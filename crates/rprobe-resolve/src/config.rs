@@ -191,12 +191,12 @@ impl Config {
         };
         for (_, f) in files {
             if let Ok(text) = std::fs::read(&f) {
-                cfg.parse(&String::from_utf8_lossy(&text), &f.to_string_lossy());
+                cfg.parse(&rprobe_index::name::text(&text), &f.to_string_lossy());
             }
         }
         if let Some(c) = cmdline {
             if let Ok(text) = std::fs::read(c) {
-                cfg.parse_kcmdline(&String::from_utf8_lossy(&text));
+                cfg.parse_kcmdline(&rprobe_index::name::text(&text));
             }
         }
         cfg

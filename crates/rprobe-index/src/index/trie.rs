@@ -366,10 +366,7 @@ fn be_word(b: &[u8]) -> u32 {
 /// Index text as a Rust string: the bytes as they are when they are UTF-8 (kmod's keys and
 /// values are ASCII), lossily otherwise.
 fn text(v: &[u8]) -> String {
-    match std::str::from_utf8(v) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(v).into_owned(),
-    }
+    crate::name::text(v).into_owned()
 }
 
 /// What [`Trie::step`] found at a node on a lookup's path.
