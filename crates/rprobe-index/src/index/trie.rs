@@ -614,6 +614,9 @@ impl Trie {
     /// `key` from `*i` on (advancing `*i` past it) and reads where its child table is. Only
     /// the bytes the lookup needs are read, each bounds-checked. With `wild`, a prefix
     /// character that is a wildcard stops the walk there ([`Step::Wild`]).
+    ///
+    /// Always inlined into the two walks: called per node, it made them three times
+    /// slower (a result enum and its checks at every node, measured on 4,230 lookups).
     #[inline(always)]
     fn step(&self, d: &[u8], off: u32, key: &[u8], i: &mut usize, wild: bool) -> Result<Step> {
         let start = (off & MASK) as usize;
