@@ -87,6 +87,17 @@ pub fn is_module_filename(name: &str) -> bool {
     MODULE_SUFFIXES.iter().any(|e| name.ends_with(e))
 }
 
+/// Text read from an index or a configuration file as a string: borrowed when it is UTF-8
+/// (the rule: kmod's files are ASCII), checked by `from_utf8`'s fast path; lossily
+/// otherwise. (`String::from_utf8_lossy` alone walks valid text chunk by chunk, slower on
+/// every lookup.)
+pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,16 +137,5 @@ mod tests {
         assert!(is_module_filename("e1000.ko.zst"));
         assert!(!is_module_filename("e1000.ko.bz2"));
         assert!(!is_module_filename("modules.dep"));
-    }
-}
-
-/// Text read from an index or a configuration file as a string: borrowed when it is UTF-8
-/// (the rule: kmod's files are ASCII), checked by `from_utf8`'s fast path; lossily
-/// otherwise. (`String::from_utf8_lossy` alone walks valid text chunk by chunk, slower on
-/// every lookup.)
-pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
