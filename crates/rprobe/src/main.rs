@@ -112,8 +112,11 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     // attached); anything else ("-" alone included) is a word, as is everything after
     // "--". `modprobe -a` can have thousands of words: options are moved out of `raw`,
     // and the words stay in it, in place, so no second list of them is made.
+    // Words are moved to the front of `raw` as they are met (`n` of them so far): the
+    // runs name arguments in rising order, so a word only ever moves down, over places
+    // already read.
     let mut options: Vec<OsString> = Vec::new();
-    let mut is_word = vec![false; raw.len()];
+    let mut n = 0;
     let mut rest = false;
     for item in items {
         match item {
@@ -123,7 +126,8 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
                     let option = a.len() > 1 && a.as_encoded_bytes().starts_with(b"-");
                     // raw[0] is argv[0], never a word.
                     if k > 0 && (rest || !option) {
-                        is_word[k] = true;
+                        raw.swap(n, k);
+                        n += 1;
                     } else if *a == "--" {
                         rest = true;
                     } else {
@@ -135,14 +139,8 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
             getopt::Item::New(a) => options.push(a.into()),
         }
     }
-    // The words to the front of `raw`, in order, the rest dropped.
-    let mut n = 0;
-    for (k, word) in is_word.into_iter().enumerate() {
-        if word {
-            raw.swap(n, k);
-            n += 1;
-        }
-    }
+    // The rest (argv[0] and the options, taken; "--"; option values the rewrite joined
+    // to their option) dropped.
     raw.truncate(n);
     // As Strings, in the same allocation (same size and alignment: collected in place).
     let mut not_utf8: Vec<(usize, OsString)> = Vec::new();
