@@ -110,11 +110,10 @@ pub(crate) fn parse_options_and_words<T: clap::Parser>(
     })?;
     // After getopt's rewrite every option is one item starting with '-' (its value
     // attached); anything else ("-" alone included) is a word, as is everything after
-    // "--". `modprobe -a` can have thousands of words: options are moved out of `raw`,
-    // and the words stay in it, in place, so no second list of them is made.
-    // Words are moved to the front of `raw` as they are met (`n` of them so far): the
-    // runs name arguments in rising order, so a word only ever moves down, over places
-    // already read.
+    // "--". `modprobe -a` can have thousands of words, so no second list of them is
+    // made: options are moved out of `raw`, and each word is moved to the front of
+    // `raw` as it is met (`n` of them so far). The runs name arguments in rising order,
+    // so a word only ever moves down, over places already read.
     let mut options: Vec<OsString> = Vec::new();
     let mut n = 0;
     let mut rest = false;
