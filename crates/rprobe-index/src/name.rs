@@ -24,8 +24,8 @@ pub fn modname_normalize(name: &str) -> String {
 /// unmatched '[' or ']' (kmod rejects such a string as an alias). Most names have nothing
 /// to change: they come back borrowed, without a copy.
 pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
-    // Every byte is looked at (no early exit), which the compiler turns into a vector
-    // loop: this runs once per name looked up.
+    // One pass over every byte (no early exit, so the compiler may vectorise it): this
+    // runs once per name looked up.
     let (dash, bracket) = alias.bytes().fold((false, false), |(d, b), c| {
         (d | (c == b'-'), b | (c == b'[') | (c == b']'))
     });
