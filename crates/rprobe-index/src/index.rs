@@ -243,12 +243,6 @@ impl ModuleDir {
         })
     }
 
-    fn exact(&self, kind: IndexKind, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .exact_text(kind, key)?
-            .map(std::borrow::Cow::into_owned))
-    }
-
     /// The first value stored under `key`, borrowed from the index where it can be.
     fn exact_text(&self, kind: IndexKind, key: &str) -> Result<Option<std::borrow::Cow<'_, str>>> {
         match self.bin(kind) {
@@ -284,7 +278,7 @@ impl ModuleDir {
     /// The modules.dep entry of a module name ('-' and '_' already normalised to '_').
     pub fn dep(&self, name: &str) -> Result<Option<DepEntry>> {
         Ok(self
-            .exact(IndexKind::Dep, name)?
+            .exact_text(IndexKind::Dep, name)?
             .and_then(|l| DepEntry::parse(&l)))
     }
 
@@ -329,7 +323,7 @@ impl ModuleDir {
 
     /// True when the module is built into the kernel (modules.builtin).
     pub fn builtin(&self, name: &str) -> Result<bool> {
-        Ok(self.exact(IndexKind::Builtin, name)?.is_some())
+        Ok(self.exact_text(IndexKind::Builtin, name)?.is_some())
     }
 
     /// Built-in modules whose aliases match (modules.builtin.alias.bin).

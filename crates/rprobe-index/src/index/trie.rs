@@ -537,17 +537,14 @@ impl Trie {
         }
         let (mut first, mut table): (u8, &[u8]) = (128, &[]);
         if offset & F_CHILDS != 0 {
-            let (fl, tail) = rest
-                .split_at_checked(2)
+            let p = d.len() - rest.len();
+            let children = self.children_at(d, p)?;
+            first = children.first;
+            let end = children.values_at(p);
+            table = d
+                .get(children.table..end)
                 .ok_or_else(|| self.bad("truncated node"))?;
-            if fl[1] < fl[0] || fl[1] >= 128 {
-                return Err(self.bad("bad child range"));
-            }
-            first = fl[0];
-            let n = 4 * (usize::from(fl[1] - fl[0]) + 1);
-            (table, rest) = tail
-                .split_at_checked(n)
-                .ok_or_else(|| self.bad("truncated node"))?;
+            rest = &d[end..];
         }
         let mut nvalues = 0;
         if offset & F_VALUES != 0 {
@@ -639,22 +636,30 @@ impl Trie {
         }
         let mut children = Children::default();
         if off & F_CHILDS != 0 {
-            let (first, last) = match d.get(p..p + 2) {
-                Some(&[f, l]) => (f, l),
-                _ => return Err(self.bad("truncated node")),
-            };
-            if last < first || last >= 128 {
-                return Err(self.bad("bad child range"));
-            }
-            children = Children {
-                first,
-                last,
-                table: p + 2,
-            };
+            children = self.children_at(d, p)?;
         }
         Ok(Step::Node {
             after_prefix: p,
             children,
+        })
+    }
+
+    /// The child table of a node whose prefix ends at `p` (the node has one): its first
+    /// and last characters, checked, and where its slots start. Both node readers
+    /// ([`Trie::node`], [`Trie::step`]) go through here.
+    #[inline(always)]
+    fn children_at(&self, d: &[u8], p: usize) -> Result<Children> {
+        let (first, last) = match d.get(p..p + 2) {
+            Some(&[f, l]) => (f, l),
+            _ => return Err(self.bad("truncated node")),
+        };
+        if last < first || last >= 128 {
+            return Err(self.bad("bad child range"));
+        }
+        Ok(Children {
+            first,
+            last,
+            table: p + 2,
         })
     }
 
